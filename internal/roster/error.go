@@ -1,0 +1,65 @@
+package roster
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code classifies an Error. The HTTP layer maps each code to one status in
+// one table; everything else in roster only deals in codes.
+type Code string
+
+// Error codes. They are part of the public API: clients switch on them.
+const (
+	CodeBadRequest   Code = "BAD_REQUEST"
+	CodeInvalid      Code = "VALIDATION_ERROR"
+	CodeNotFound     Code = "NOT_FOUND"
+	CodeConflict     Code = "CONFLICT"
+	CodeUnauthorized Code = "UNAUTHORIZED"
+	CodeForbidden    Code = "FORBIDDEN"
+	CodeUnavailable  Code = "UNAVAILABLE"
+	CodeInternal     Code = "INTERNAL_ERROR"
+)
+
+// FieldError is one problem with one input field.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Error is an error meant for the caller: its Code and Message are safe to
+// show to a client. Errors of any other type are internal and never shown.
+type Error struct {
+	Code    Code
+	Message string
+	Details []FieldError
+}
+
+func (e *Error) Error() string {
+	if len(e.Details) == 0 {
+		return fmt.Sprintf("%s: %s", e.Code, e.Message)
+	}
+	return fmt.Sprintf("%s: %s %v", e.Code, e.Message, e.Details)
+}
+
+// Errorf returns an *Error with the given code and formatted message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, or
+// CodeInternal when there is none.
+func ErrorCode(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+// Sentinel errors returned by UserStore implementations. The service turns
+// them into an *Error with a message for the client.
+var (
+	ErrNotFound   = errors.New("not found")
+	ErrEmailTaken = errors.New("email already taken")
+)
