@@ -1,0 +1,244 @@
+// Package pgtest starts throwaway PostgreSQL clusters for tests and
+// benchmarks: initdb into a temporary directory, postgres on a free
+// loopback port, torn down afterwards. Nothing outside the directory is
+// touched, so it runs beside any other PostgreSQL on the machine.
+//
+// PostgreSQL refuses to run as root; when the caller is root the server
+// runs as the "postgres" system user, which owns the directory.
+package pgtest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// ErrNotInstalled means no initdb/postgres binaries were found.
+var ErrNotInstalled = errors.New("pgtest: PostgreSQL server binaries (initdb, postgres) not found")
+
+// Cluster is a running throwaway PostgreSQL server.
+type Cluster struct {
+	dir  string
+	port int
+	cmd  *exec.Cmd
+	done chan error // receives the server's exit
+}
+
+// binDir finds the directory holding initdb and postgres: PATH first,
+// then Debian's versioned /usr/lib/postgresql/N/bin, newest first.
+func binDir() (string, error) {
+	if p, err := exec.LookPath("initdb"); err == nil {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			p = real
+		}
+		dir := filepath.Dir(p)
+		if _, err := os.Stat(filepath.Join(dir, "postgres")); err == nil {
+			return dir, nil
+		}
+	}
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	sort.Slice(matches, func(i, j int) bool { return version(matches[i]) > version(matches[j]) })
+	if len(matches) == 0 {
+		return "", ErrNotInstalled
+	}
+	return filepath.Dir(matches[0]), nil
+}
+
+func version(initdb string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(initdb))))
+	return n
+}
+
+// runAs returns the credentials to run the server with: nil for a
+// non-root caller, the postgres user for root.
+func runAs() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, fmt.Errorf("pgtest: running as root needs a postgres system user: %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+// Start creates and starts a cluster. The caller must Stop it.
+func Start(ctx context.Context) (*Cluster, error) {
+	bin, err := binDir()
+	if err != nil {
+		return nil, err
+	}
+	cred, err := runAs()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "pgtest-")
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{dir: dir}
+	if err := c.start(ctx, bin, cred); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Cluster) start(ctx context.Context, bin string, cred *syscall.Credential) error {
+	if cred != nil {
+		if err := os.Chown(c.dir, int(cred.Uid), int(cred.Gid)); err != nil {
+			return err
+		}
+	}
+	data := filepath.Join(c.dir, "data")
+	initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"),
+		"-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	if out, err := initdb.CombinedOutput(); err != nil {
+		return fmt.Errorf("pgtest: initdb: %w\n%s", err, out)
+	}
+
+	// A free port can be taken between our probe and the server's bind;
+	// try a few before giving up.
+	var lastErr error
+	for range 3 {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		c.port = port
+		if lastErr = c.launch(ctx, bin, data, cred); lastErr == nil {
+			return nil
+		}
+	}
+	return lastErr
+}
+
+func (c *Cluster) launch(ctx context.Context, bin, data string, cred *syscall.Credential) error {
+	logf, err := os.Create(filepath.Join(c.dir, "postgres.log"))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	if cred != nil {
+		_ = logf.Chown(int(cred.Uid), int(cred.Gid))
+	}
+	// Durability is irrelevant for a throwaway cluster; speed is not.
+	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data,
+		"-p", strconv.Itoa(c.port),
+		"-c", "listen_addresses=127.0.0.1",
+		"-c", "unix_socket_directories="+c.dir,
+		"-c", "fsync=off",
+		"-c", "synchronous_commit=off",
+		"-c", "full_page_writes=off",
+		"-c", "max_connections=300",
+		"-c", "shared_buffers=64MB",
+	)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Own process group: a Ctrl-C in the terminal reaches the test
+	// binary, which then stops the server in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("pgtest: start postgres: %w", err)
+	}
+	c.cmd = cmd
+	c.done = make(chan error, 1)
+	go func() { c.done <- cmd.Wait() }()
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		conn, err := pgx.Connect(pctx, c.URL("postgres"))
+		cancel()
+		if err == nil {
+			conn.Close(ctx)
+			return nil
+		}
+		select {
+		case <-c.done:
+			return fmt.Errorf("pgtest: postgres exited at start:\n%s", c.logTail())
+		case <-ctx.Done():
+			c.Stop()
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			c.Stop()
+			return fmt.Errorf("pgtest: postgres not ready after 30s: %v\n%s", err, c.logTail())
+		}
+	}
+}
+
+func (c *Cluster) logTail() string {
+	b, _ := os.ReadFile(filepath.Join(c.dir, "postgres.log"))
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(bytes.TrimSpace(b))
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Port is the TCP port the server listens on (127.0.0.1).
+func (c *Cluster) Port() int { return c.port }
+
+// URL is the connection URL of database db as the superuser.
+func (c *Cluster) URL(db string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.port, db)
+}
+
+// CreateDatabase creates a fresh database with a random name and returns
+// its URL.
+func (c *Cluster) CreateDatabase(ctx context.Context) (string, error) {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "t_" + hex.EncodeToString(b[:])
+	conn, err := pgx.Connect(ctx, c.URL("postgres"))
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", fmt.Errorf("pgtest: create database: %w", err)
+	}
+	return c.URL(name), nil
+}
+
+// Stop shuts the server down (fast mode: open sessions are cut) and
+// removes its directory.
+func (c *Cluster) Stop() error {
+	if c.cmd != nil && c.cmd.Process != nil {
+		_ = c.cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-c.done:
+		case <-time.After(15 * time.Second):
+			_ = c.cmd.Process.Kill()
+			<-c.done
+		}
+		c.cmd = nil
+	}
+	return os.RemoveAll(c.dir)
+}

@@ -1,0 +1,63 @@
+package pgtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+)
+
+// One cluster per test binary, started on first use and stopped by Main.
+var shared struct {
+	sync.Mutex
+	cluster *Cluster
+	err     error
+	started bool
+}
+
+// NewDatabase returns the URL of a new, empty database on the test
+// binary's shared cluster. Without PostgreSQL installed the test is
+// skipped, unless CI=true, where it fails: CI must not go green by
+// silently testing one engine.
+func NewDatabase(tb testing.TB) string {
+	tb.Helper()
+	shared.Lock()
+	if !shared.started {
+		shared.started = true
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		shared.cluster, shared.err = Start(ctx)
+		cancel()
+	}
+	c, err := shared.cluster, shared.err
+	shared.Unlock()
+	if err != nil {
+		if errors.Is(err, ErrNotInstalled) && os.Getenv("CI") != "true" {
+			tb.Skipf("%v (install PostgreSQL to run these tests; CI=true makes this a failure)", err)
+		}
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	url, err := c.CreateDatabase(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return url
+}
+
+// Main runs the tests and then stops the shared cluster, if one started.
+// Use it as the package's TestMain: func TestMain(m *testing.M) { pgtest.Main(m) }
+func Main(m *testing.M) {
+	code := m.Run()
+	shared.Lock()
+	if shared.cluster != nil {
+		if err := shared.cluster.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "pgtest: stop:", err)
+		}
+	}
+	shared.Unlock()
+	os.Exit(code)
+}

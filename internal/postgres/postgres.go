@@ -1,0 +1,158 @@
+// Package postgres stores roster's users in PostgreSQL through a pgx
+// connection pool.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+	"github.com/rosterhq/roster/migrations"
+)
+
+// Options tunes the connection pool. Zero fields take the values of
+// DefaultOptions, except MinConns: it defaults only when MaxConns is zero
+// too, because a caller that sizes the pool may want no idle connections.
+type Options struct {
+	MaxConns        int32         // default 20
+	MinConns        int32         // default 5
+	AcquireTimeout  time.Duration // default 3s
+	MaxConnIdleTime time.Duration // default 10m
+	MaxConnLifetime time.Duration // default 30m
+}
+
+// DefaultOptions returns the pool defaults: enough connections for a busy
+// instance without exhausting the server's, a few kept warm, a short wait
+// for a free one so that overload fails fast instead of piling up
+// requests, and recycling so that connections follow failovers and DNS
+// changes.
+func DefaultOptions() Options {
+	return Options{
+		MaxConns:        20,
+		MinConns:        5,
+		AcquireTimeout:  3 * time.Second,
+		MaxConnIdleTime: 10 * time.Minute,
+		MaxConnLifetime: 30 * time.Minute,
+	}
+}
+
+func (o Options) withDefaults() (Options, error) {
+	def := DefaultOptions()
+	if o.MaxConns == 0 && o.MinConns == 0 {
+		o.MinConns = def.MinConns
+	}
+	if o.MaxConns == 0 {
+		o.MaxConns = def.MaxConns
+	}
+	if o.AcquireTimeout == 0 {
+		o.AcquireTimeout = def.AcquireTimeout
+	}
+	if o.MaxConnIdleTime == 0 {
+		o.MaxConnIdleTime = def.MaxConnIdleTime
+	}
+	if o.MaxConnLifetime == 0 {
+		o.MaxConnLifetime = def.MaxConnLifetime
+	}
+	switch {
+	case o.MaxConns < 1 || o.MinConns < 0 || o.MinConns > o.MaxConns:
+		return o, fmt.Errorf("pool sizes must satisfy 0 <= MinConns (%d) <= MaxConns (%d), MaxConns >= 1", o.MinConns, o.MaxConns)
+	case o.AcquireTimeout < 0 || o.MaxConnIdleTime < 0 || o.MaxConnLifetime < 0:
+		return o, errors.New("pool durations must not be negative")
+	}
+	return o, nil
+}
+
+// DB is a PostgreSQL database holding roster's users.
+type DB struct {
+	pool           *pgxpool.Pool
+	acquireTimeout time.Duration
+	// sqlDB adapts the pool to database/sql for goose. It holds no
+	// connections of its own: each is borrowed from pool and returned.
+	sqlDB *sql.DB
+}
+
+// Open connects a pool to the database at url with opts and checks that
+// the database answers. It does not migrate.
+func Open(ctx context.Context, url string, opts Options) (*DB, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database URL: %w", err)
+	}
+	cfg.MaxConns = opts.MaxConns
+	cfg.MinConns = opts.MinConns
+	cfg.MaxConnIdleTime = opts.MaxConnIdleTime
+	cfg.MaxConnLifetime = opts.MaxConnLifetime
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("create pool: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	return &DB{
+		pool:           pool,
+		acquireTimeout: opts.AcquireTimeout,
+		sqlDB:          stdlib.OpenDBFromPool(pool),
+	}, nil
+}
+
+// Close closes the pool, waiting for borrowed connections to be returned.
+func (db *DB) Close() {
+	_ = db.sqlDB.Close() // it only returns connections to the pool
+	db.pool.Close()
+}
+
+// Migrator returns a goose provider for the PostgreSQL migrations. An
+// advisory lock held for the whole run keeps instances that start at the
+// same time from applying the same migration twice; the others wait for it
+// and then find nothing to do. The provider borrows the DB's connections:
+// close the DB, not the provider.
+func (db *DB) Migrator() (*goose.Provider, error) {
+	// goose retries a held lock every 5s by default; a second keeps the
+	// wait short when instances start together. 300 tries keep the total
+	// wait at goose's five minutes.
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
+	if err != nil {
+		return nil, fmt.Errorf("postgres migrator: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db.sqlDB, migrations.Postgres,
+		goose.WithSessionLocker(locker),
+		goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return nil, fmt.Errorf("postgres migrator: %w", err)
+	}
+	return p, nil
+}
+
+// Stat returns the pool's statistics.
+func (db *DB) Stat() *pgxpool.Stat { return db.pool.Stat() }
+
+// acquire borrows a connection, waiting at most the acquire timeout: pgxpool
+// would otherwise wait as long as ctx allows, and under overload requests
+// would queue for a connection until their clients gave up. Only the wait
+// is bounded; the query that follows runs under ctx alone.
+func (db *DB) acquire(ctx context.Context) (*pgxpool.Conn, error) {
+	actx, cancel := context.WithTimeout(ctx, db.acquireTimeout)
+	defer cancel()
+	conn, err := db.pool.Acquire(actx)
+	if err == nil {
+		return conn, nil
+	}
+	if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		st := db.pool.Stat()
+		return nil, fmt.Errorf("acquire connection: pool exhausted: none free within %s (%d of %d in use): %w",
+			db.acquireTimeout, st.AcquiredConns(), st.MaxConns(), err)
+	}
+	return nil, fmt.Errorf("acquire connection: %w", err)
+}

@@ -1,0 +1,184 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rosterhq/roster/internal/roster"
+	"github.com/rosterhq/roster/internal/storetest"
+)
+
+func TestUserStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) roster.UserStore { return mustOpenMigrated(t) })
+}
+
+// mustOpen opens a new database in a temporary directory.
+func mustOpen(t *testing.T) *DB {
+	t.Helper()
+	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "roster.db"))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return db
+}
+
+func mustOpenMigrated(t *testing.T) *DB {
+	t.Helper()
+	db := mustOpen(t)
+	p, err := db.Migrator()
+	if err != nil {
+		t.Fatalf("Migrator: %v", err)
+	}
+	if _, err := p.Up(t.Context()); err != nil {
+		t.Fatalf("migrate up: %v", err)
+	}
+	return db
+}
+
+func TestMigrationsUpDownUp(t *testing.T) {
+	db := mustOpen(t)
+	p, err := db.Migrator()
+	if err != nil {
+		t.Fatalf("Migrator: %v", err)
+	}
+	steps := []struct {
+		name      string
+		run       func(context.Context) error
+		wantTable bool
+	}{
+		{"up", func(ctx context.Context) error { _, err := p.Up(ctx); return err }, true},
+		{"down to 0", func(ctx context.Context) error { _, err := p.DownTo(ctx, 0); return err }, false},
+		{"up again", func(ctx context.Context) error { _, err := p.Up(ctx); return err }, true},
+	}
+	for _, st := range steps {
+		if err := st.run(t.Context()); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		var n int
+		err := db.read.QueryRowContext(t.Context(),
+			"SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'users'").Scan(&n)
+		if err != nil {
+			t.Fatalf("%s: look up table: %v", st.name, err)
+		}
+		if got := n == 1; got != st.wantTable {
+			t.Fatalf("after %s: got users table %t, want %t", st.name, got, st.wantTable)
+		}
+	}
+	if _, err := db.ListUsers(t.Context(), 1, 0); err != nil {
+		t.Fatalf("ListUsers after up again: got error %v, want nil", err)
+	}
+}
+
+// Every connection of both pools must carry the settings that make
+// concurrent use safe; a connection opened without them would fail with
+// "database is locked" under load.
+func TestPragmas(t *testing.T) {
+	db := mustOpen(t)
+	tests := []struct {
+		pragma string
+		want   string
+	}{
+		{"busy_timeout", "10000"},
+		{"journal_mode", "wal"},
+		{"foreign_keys", "1"},
+		{"synchronous", "1"}, // NORMAL
+	}
+	pools := map[string]func(ctx context.Context, query string) (string, error){
+		"read": func(ctx context.Context, q string) (s string, err error) {
+			return s, db.read.QueryRowContext(ctx, q).Scan(&s)
+		},
+		"write": func(ctx context.Context, q string) (s string, err error) {
+			return s, db.write.QueryRowContext(ctx, q).Scan(&s)
+		},
+	}
+	for name, query := range pools {
+		for _, tt := range tests {
+			t.Run(name+"/"+tt.pragma, func(t *testing.T) {
+				got, err := query(t.Context(), "PRAGMA "+tt.pragma)
+				if err != nil {
+					t.Fatalf("PRAGMA %s: %v", tt.pragma, err)
+				}
+				if got != tt.want {
+					t.Errorf("PRAGMA %s: got %q, want %q", tt.pragma, got, tt.want)
+				}
+			})
+		}
+	}
+}
+
+func TestReadPoolRejectsWrites(t *testing.T) {
+	db := mustOpenMigrated(t)
+	_, err := db.read.ExecContext(t.Context(), "DELETE FROM users")
+	if err == nil {
+		t.Fatal("DELETE through the read pool: got nil error, want a query_only error")
+	}
+}
+
+func TestOpenBadPath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "missing", "roster.db")
+	db, err := Open(t.Context(), path)
+	if err == nil {
+		_ = db.Close()
+		t.Fatal("Open in a missing directory: got nil error, want an error")
+	}
+	if !strings.Contains(err.Error(), path) {
+		t.Errorf("Open: got error %q, want it to name %q", err, path)
+	}
+}
+
+// The path becomes a file: URI, where these characters would otherwise
+// start the query, the fragment or an escape.
+func TestOpenPathNeedingEscapes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a b?c#d%20e")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "roster?.db")
+	db, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open: got error %v, want nil", err)
+	}
+	defer db.Close()
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("database file: got %v, want it at %q", err, path)
+	}
+}
+
+func TestOpenRelativePath(t *testing.T) {
+	t.Chdir(t.TempDir())
+	db, err := Open(t.Context(), "roster.db")
+	if err != nil {
+		t.Fatalf("Open: got error %v, want nil", err)
+	}
+	defer db.Close()
+	if _, err := os.Stat("roster.db"); err != nil {
+		t.Errorf("database file: got %v, want it in the working directory", err)
+	}
+}
+
+// A row the store did not write must come back as an error, not a panic or
+// a zero id.
+func TestBadStoredID(t *testing.T) {
+	db := mustOpenMigrated(t)
+	_, err := db.write.ExecContext(t.Context(),
+		"INSERT INTO users (id, name, email, created_at, updated_at) VALUES ('not-a-uuid', 'Ada', 'ada@example.com', 0, 0)")
+	if err != nil {
+		t.Fatalf("insert: %v", err)
+	}
+	_, err = db.ListUsers(t.Context(), 10, 0)
+	if err == nil || errors.Is(err, roster.ErrNotFound) {
+		t.Fatalf("ListUsers: got error %v, want a bad stored id error", err)
+	}
+	if !strings.Contains(err.Error(), "not-a-uuid") {
+		t.Errorf("ListUsers: got error %q, want it to name the bad id", err)
+	}
+}
