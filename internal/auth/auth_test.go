@@ -1,0 +1,138 @@
+package auth
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+var secret = []byte("0123456789abcdef0123456789abcdef")
+
+func TestNewRejectsShortSecret(t *testing.T) {
+	_, err := New(Config{Secret: []byte("short")})
+	if err == nil || !strings.Contains(err.Error(), "at least 32 bytes, got 5") {
+		t.Fatalf("got %v, want a length error", err)
+	}
+}
+
+func TestIssueVerifyRoundTrip(t *testing.T) {
+	a, err := New(Config{Secret: secret, Issuer: "roster", Audience: "api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := a.Issue("user-1", []string{"admin", "ops"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := a.Verify(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Subject != "user-1" || !slices.Equal(c.Roles, []string{"admin", "ops"}) {
+		t.Fatalf("got %+v", c)
+	}
+}
+
+func TestIssueRejectsBadInput(t *testing.T) {
+	a, _ := New(Config{Secret: secret})
+	if _, err := a.Issue("", nil, time.Hour); err == nil {
+		t.Error("empty subject accepted")
+	}
+	if _, err := a.Issue("x", nil, 0); err == nil {
+		t.Error("zero ttl accepted")
+	}
+}
+
+func TestVerify(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	a, err := New(Config{Secret: secret, Issuer: "roster", Audience: "api", Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := func(edit func(jwt.MapClaims)) jwt.MapClaims {
+		c := jwt.MapClaims{"sub": "u", "iss": "roster", "aud": "api", "exp": now.Add(time.Hour).Unix(), "iat": now.Unix()}
+		if edit != nil {
+			edit(c)
+		}
+		return c
+	}
+	hs := func(c jwt.MapClaims, key []byte) string {
+		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es256, err := jwt.NewWithClaims(jwt.SigningMethodES256, base(nil)).SignedString(ecKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs384, err := jwt.NewWithClaims(jwt.SigningMethodHS384, base(nil)).SignedString(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
+	none := b64([]byte(`{"alg":"none"}`)) + "." + b64([]byte(`{"sub":"u","exp":9999999999}`)) + "."
+
+	tests := []struct {
+		name  string
+		token string
+		ok    bool
+	}{
+		{"valid", hs(base(nil), secret), true},
+		{"expired within leeway", hs(base(func(c jwt.MapClaims) { c["exp"] = now.Add(-20 * time.Second).Unix() }), secret), true},
+		{"expired beyond leeway", hs(base(func(c jwt.MapClaims) { c["exp"] = now.Add(-31 * time.Second).Unix() }), secret), false},
+		{"missing exp", hs(base(func(c jwt.MapClaims) { delete(c, "exp") }), secret), false},
+		{"nbf within leeway", hs(base(func(c jwt.MapClaims) { c["nbf"] = now.Add(20 * time.Second).Unix() }), secret), true},
+		{"future nbf", hs(base(func(c jwt.MapClaims) { c["nbf"] = now.Add(time.Minute).Unix() }), secret), false},
+		{"future iat", hs(base(func(c jwt.MapClaims) { c["iat"] = now.Add(time.Minute).Unix() }), secret), false},
+		{"wrong issuer", hs(base(func(c jwt.MapClaims) { c["iss"] = "other" }), secret), false},
+		{"missing issuer", hs(base(func(c jwt.MapClaims) { delete(c, "iss") }), secret), false},
+		{"wrong audience", hs(base(func(c jwt.MapClaims) { c["aud"] = "other" }), secret), false},
+		{"missing sub", hs(base(func(c jwt.MapClaims) { delete(c, "sub") }), secret), false},
+		{"roles wrong type", hs(base(func(c jwt.MapClaims) { c["roles"] = "admin" }), secret), false},
+		{"bad signature", hs(base(nil), []byte("another-secret-of-at-least-32-bytes")), false},
+		{"alg none", none, false},
+		{"ES256", es256, false},
+		{"HS384", hs384, false},
+		{"garbage", "a.b.c", false},
+		{"empty", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := a.Verify(tt.token)
+			if tt.ok && err != nil {
+				t.Fatalf("rejected: %v", err)
+			}
+			if !tt.ok && !errors.Is(err, ErrInvalidToken) {
+				t.Fatalf("got %v, want ErrInvalidToken", err)
+			}
+		})
+	}
+}
+
+func TestGenerateSecret(t *testing.T) {
+	s1, err := GenerateSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, _ := GenerateSecret()
+	if len(s1) < MinSecretLength || s1 == s2 {
+		t.Fatalf("secrets %q and %q: want distinct, at least %d bytes", s1, s2, MinSecretLength)
+	}
+	if _, err := New(Config{Secret: []byte(s1)}); err != nil {
+		t.Fatalf("generated secret refused: %v", err)
+	}
+}
