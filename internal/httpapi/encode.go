@@ -1,0 +1,94 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"strings"
+
+	"github.com/rosterhq/roster/internal/roster"
+)
+
+// maxBodyBytes bounds API request bodies.
+const maxBodyBytes = 1 << 20
+
+// encode writes v as JSON with the given status.
+func encode(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	// The status is sent; a failed write means the client is gone, and
+	// there is nobody left to tell.
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// decode reads one JSON value from the body into v. Unknown fields, trailing
+// data, wrong types, a non-JSON content type and oversized bodies are
+// client errors, reported as *roster.Error.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return roster.Errorf(codeUnsupportedMediaType, "Content-Type must be application/json")
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return decodeError(err)
+		}
+		return roster.Errorf(roster.CodeBadRequest, "Request body must contain a single JSON object")
+	}
+	return nil
+}
+
+func decodeError(err error) error {
+	var (
+		syntax  *json.SyntaxError
+		typeErr *json.UnmarshalTypeError
+		tooBig  *http.MaxBytesError
+		bad     = roster.CodeBadRequest
+	)
+	switch {
+	case errors.As(err, &tooBig):
+		return roster.Errorf(codePayloadTooLarge, "Request body must not exceed %d bytes", tooBig.Limit)
+	case errors.Is(err, io.EOF):
+		return roster.Errorf(bad, "Request body is required")
+	case errors.As(err, &syntax):
+		return roster.Errorf(bad, "Malformed JSON at byte %d", syntax.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return roster.Errorf(bad, "Malformed JSON: unexpected end of body")
+	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		if field == "" {
+			return roster.Errorf(bad, "Request body must be a JSON object")
+		}
+		return &roster.Error{Code: bad, Message: "Wrong type in request body",
+			Details: []roster.FieldError{{Field: field, Message: "must be " + jsonType(typeErr.Type.Kind())}}}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		// encoding/json has no typed error for unknown fields.
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return &roster.Error{Code: bad, Message: "Unknown field in request body",
+			Details: []roster.FieldError{{Field: field, Message: "is not allowed"}}}
+	}
+	return roster.Errorf(bad, "Invalid request body: %s", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+// jsonType names a Go kind the way a JSON client thinks of it.
+func jsonType(kind reflect.Kind) string {
+	switch kind {
+	case reflect.String:
+		return "a string"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Bool:
+		return "a boolean"
+	}
+	return "a number"
+}

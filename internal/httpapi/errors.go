@@ -1,0 +1,77 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/rosterhq/roster/internal/roster"
+)
+
+// Codes that only the HTTP layer produces.
+const (
+	codeMethodNotAllowed     roster.Code = "METHOD_NOT_ALLOWED"
+	codePayloadTooLarge      roster.Code = "PAYLOAD_TOO_LARGE"
+	codeUnsupportedMediaType roster.Code = "UNSUPPORTED_MEDIA_TYPE"
+)
+
+var errMethodNotAllowed = roster.Errorf(codeMethodNotAllowed, "Method not allowed")
+
+// statusOf is the one table from error codes to HTTP statuses.
+var statusOf = map[roster.Code]int{
+	roster.CodeBadRequest:    http.StatusBadRequest,
+	roster.CodeInvalid:       http.StatusUnprocessableEntity,
+	roster.CodeNotFound:      http.StatusNotFound,
+	roster.CodeConflict:      http.StatusConflict,
+	roster.CodeUnauthorized:  http.StatusUnauthorized,
+	roster.CodeForbidden:     http.StatusForbidden,
+	roster.CodeUnavailable:   http.StatusServiceUnavailable,
+	roster.CodeInternal:      http.StatusInternalServerError,
+	codeMethodNotAllowed:     http.StatusMethodNotAllowed,
+	codePayloadTooLarge:      http.StatusRequestEntityTooLarge,
+	codeUnsupportedMediaType: http.StatusUnsupportedMediaType,
+}
+
+// errorBody is the envelope of every error response.
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    roster.Code         `json:"code"`
+	Message string              `json:"message"`
+	Details []roster.FieldError `json:"details,omitempty"`
+}
+
+// statusClientClosed is logged when the client went away before the
+// answer (nginx's convention); the client never sees it.
+const statusClientClosed = 499
+
+// error writes err as the error envelope. Errors that are not *roster.Error
+// are internal: the client gets a generic message and the cause goes to the
+// log with the request id.
+func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
+	var e *roster.Error
+	switch {
+	case errors.As(err, &e):
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		s.log.InfoContext(r.Context(), "client gone", "request_id", requestIDFrom(r.Context()), "err", err)
+		w.WriteHeader(statusClientClosed)
+		return
+	case errors.Is(err, context.DeadlineExceeded):
+		s.log.WarnContext(r.Context(), "deadline exceeded", "request_id", requestIDFrom(r.Context()), "err", err)
+		w.Header().Set("Retry-After", "1")
+		e = roster.Errorf(roster.CodeUnavailable, "The service is busy; try again shortly")
+	default:
+		s.log.ErrorContext(r.Context(), "internal error", "request_id", requestIDFrom(r.Context()), "err", err)
+		e = roster.Errorf(roster.CodeInternal, "An unexpected error occurred")
+	}
+	status, ok := statusOf[e.Code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="roster"`)
+	}
+	encode(w, status, errorBody{Error: errorDetail{Code: e.Code, Message: e.Message, Details: e.Details}})
+}

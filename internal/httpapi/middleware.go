@@ -1,0 +1,158 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rosterhq/roster/internal/roster"
+)
+
+// requestInfo is filled in by the layers a request passes through and read
+// by the access log once the response is done. It lives in the context as
+// a pointer because inner layers see copies of the request.
+type requestInfo struct {
+	id      string
+	pattern string
+	subject string
+}
+
+type infoKey struct{}
+
+// info returns the request's info; requests that did not pass requestID
+// (handlers called directly in tests) get a throwaway one.
+func info(ctx context.Context) *requestInfo {
+	if ri, ok := ctx.Value(infoKey{}).(*requestInfo); ok {
+		return ri
+	}
+	return &requestInfo{}
+}
+
+func requestIDFrom(ctx context.Context) string { return info(ctx).id }
+
+// requestID accepts a sane X-Request-ID from the client or makes one, and
+// echoes it on the response.
+func (s *Server) requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-ID")
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		w.Header().Set("X-Request-ID", id)
+		ctx := context.WithValue(r.Context(), infoKey{}, &requestInfo{id: id})
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// validRequestID keeps client ids short and printable so they cannot forge
+// log lines or bloat them.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c < 0x21 || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
+}
+
+// accessLog writes one structured line per request.
+func (s *Server) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		ri := info(r.Context())
+		status := sw.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		s.log.LogAttrs(r.Context(), logLevel(status), "request",
+			slog.String("method", r.Method),
+			slog.String("route", ri.pattern),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", status),
+			slog.Duration("duration", time.Since(start)),
+			slog.Int("bytes", sw.bytes),
+			slog.String("request_id", ri.id),
+			slog.String("sub", ri.subject),
+		)
+	})
+}
+
+// statusWriter records what was written for the access log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// authenticate verifies the bearer token and puts the actor in the context.
+func (s *Server) authenticate(next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := bearerToken(r.Header.Get("Authorization"))
+		if !ok {
+			s.error(w, r, roster.Errorf(roster.CodeUnauthorized, "Invalid credentials"))
+			return
+		}
+		claims, err := s.auth.Verify(token)
+		if err != nil {
+			s.log.InfoContext(r.Context(), "token rejected", "request_id", requestIDFrom(r.Context()), "reason", err)
+			s.error(w, r, roster.Errorf(roster.CodeUnauthorized, "Invalid credentials"))
+			return
+		}
+		info(r.Context()).subject = claims.Subject
+		ctx := roster.WithActor(r.Context(), roster.Actor{Subject: claims.Subject, Roles: claims.Roles})
+		next(w, r.WithContext(ctx))
+	})
+}
+
+// bearerToken extracts the token of an "Authorization: Bearer" header; the
+// scheme is case-insensitive (RFC 9110 §11.1).
+func bearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+// logLevel makes server faults stand out from ordinary traffic.
+func logLevel(status int) slog.Level {
+	if status >= 500 {
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
