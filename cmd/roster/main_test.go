@@ -1,0 +1,276 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rosterhq/roster/internal/auth"
+	"github.com/rosterhq/roster/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+const testSecret = "cmd-test-secret-at-least-32-bytes-long"
+
+// env builds a getenv from pairs.
+func env(pairs ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		m[pairs[i]] = pairs[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+// runCmd runs the program to completion and returns its exit code and output.
+func runCmd(t *testing.T, getenv func(string) string, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), args, getenv, strings.NewReader(""), &stdout, &stderr)
+	return exitCode(err, &stderr), stdout.String(), stderr.String()
+}
+
+func TestUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name   string
+		getenv func(string) string
+		args   []string
+		want   string // in the one stderr line
+	}{
+		{"unknown command", env(), []string{"frobnicate"}, "unknown command"},
+		{"unknown flag", env(), []string{"serve", "--nope"}, "flag provided but not defined"},
+		{"bad database URL", env(), []string{"serve", "--db", "postgres://%zz"}, "invalid database URL"},
+		{"unsupported scheme", env("DATABASE_URL", "mysql://u:secret@h/db"), []string{"serve"}, "unsupported database URL"},
+		{"short secret", env("JWT_SECRET", "too-short"), []string{"serve", "--db", filepath.Join(dir, "a.db")}, "at least 32 bytes"},
+		{"bad log level", env("LOG_LEVEL", "loud"), []string{"serve"}, "invalid log level"},
+		{"bad env value", env("ROSTER_MIGRATE", "maybe"), []string{"serve"}, "ROSTER_MIGRATE"},
+		{"bad pool size", env(), []string{"serve", "--db", "postgres://localhost/x", "--db-min-conns", "30"}, "pool sizes"},
+		{"token without sub", env("JWT_SECRET", testSecret), []string{"token"}, "--sub is required"},
+		{"token without secret", env(), []string{"token", "--sub", "x"}, "JWT_SECRET"},
+		{"migrate without action", env(), []string{"migrate"}, "want one of up, down, status"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := runCmd(t, tt.getenv, tt.args...)
+			if code != 2 {
+				t.Errorf("got exit code %d, want 2", code)
+			}
+			if strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, tt.want) {
+				t.Errorf("got stderr %q, want one line containing %q", stderr, tt.want)
+			}
+		})
+	}
+	// Nothing was opened: no database file appeared.
+	if matches, _ := filepath.Glob(filepath.Join(dir, "*")); len(matches) != 0 {
+		t.Errorf("configuration errors created files: %v", matches)
+	}
+}
+
+func TestHelpDocumentsEveryFlagsEnvironment(t *testing.T) {
+	for _, cmd := range []string{"serve", "migrate", "token", "version"} {
+		code, stdout, _ := runCmd(t, env(), cmd, "--help")
+		if code != 0 {
+			t.Errorf("%s --help: got exit code %d, want 0", cmd, code)
+		}
+		flags := regexp.MustCompile(`(?m)^  --([a-z-]+)`).FindAllStringSubmatch(stdout, -1)
+		for _, f := range flags {
+			envName := "ROSTER_" + strings.ToUpper(strings.ReplaceAll(f[1], "-", "_"))
+			if !strings.Contains(stdout, envName) {
+				t.Errorf("%s --help: flag --%s does not name %s", cmd, f[1], envName)
+			}
+		}
+	}
+	_, stdout, _ := runCmd(t, env(), "serve", "--help")
+	for _, want := range []string{"DATABASE_URL", "JWT_SECRET", "PORT", "LOG_LEVEL", "LOG_FORMAT", "--db-max-conns", "--shutdown-timeout"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("serve --help lacks %s", want)
+		}
+	}
+}
+
+func TestTokenAndVersion(t *testing.T) {
+	code, stdout, stderr := runCmd(t, env("JWT_SECRET", testSecret), "token", "--sub", "u-1", "--role", "admin,ops", "--ttl", "1h")
+	if code != 0 {
+		t.Fatalf("token: exit %d, stderr %q", code, stderr)
+	}
+	a, err := auth.New(auth.Config{Secret: []byte(testSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, err := a.Verify(strings.TrimSpace(stdout))
+	if err != nil || claims.Subject != "u-1" || strings.Join(claims.Roles, ",") != "admin,ops" {
+		t.Errorf("token %q: got claims %+v, err %v; want sub u-1, roles admin,ops", stdout, claims, err)
+	}
+	_, stdout, _ = runCmd(t, env(), "version")
+	if !regexp.MustCompile(`^roster \S+ \(commit \S+, go1\.\d+`).MatchString(stdout) {
+		t.Errorf("version: got %q", stdout)
+	}
+}
+
+func TestMigrateCommand(t *testing.T) {
+	for _, db := range databases(t) {
+		t.Run(db.name, func(t *testing.T) {
+			steps := []struct {
+				args []string
+				want string
+			}{
+				{[]string{"migrate", "status"}, "pending"},
+				{[]string{"migrate", "up"}, "applied 00001"},
+				{[]string{"migrate", "up"}, "no pending migrations"},
+				{[]string{"migrate", "status"}, "applied"},
+				{[]string{"migrate", "down"}, "rolled back 00001"},
+				{[]string{"migrate", "down"}, "nothing to roll back"},
+				{[]string{"migrate", "up"}, "applied 00001"},
+			}
+			for _, s := range steps {
+				code, stdout, stderr := runCmd(t, env("DATABASE_URL", db.url), s.args...)
+				if code != 0 || !strings.Contains(stdout, s.want) {
+					t.Fatalf("%v: got exit %d stdout %q stderr %q, want %q", s.args, code, stdout, stderr, s.want)
+				}
+			}
+		})
+	}
+}
+
+type testDB struct{ name, url string }
+
+func databases(t *testing.T) []testDB {
+	return []testDB{
+		{"sqlite", "sqlite:" + filepath.Join(t.TempDir(), "roster.db")},
+		{"postgres", pgtest.NewDatabase(t)},
+	}
+}
+
+// TestServe runs the whole program as a user would: serve on a free port
+// in development mode, use the printed token for a CRUD cycle, then stop
+// it with its context (as SIGTERM does) and expect a clean exit.
+func TestServe(t *testing.T) {
+	for _, db := range databases(t) {
+		t.Run(db.name, func(t *testing.T) {
+			addr := freeAddr(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			stdout, stderr := &syncBuffer{}, &syncBuffer{}
+			done := make(chan error, 1)
+			go func() {
+				done <- run(ctx, []string{"serve", "--addr", addr}, env("DATABASE_URL", db.url, "LOG_FORMAT", "json"), strings.NewReader(""), stdout, stderr)
+			}()
+			base := "http://" + addr
+			waitHealthy(t, base, done)
+
+			tok := regexp.MustCompile(`export TOKEN=(\S+)`).FindStringSubmatch(stdout.String())
+			if tok == nil {
+				t.Fatalf("no development token printed; stdout %q", stdout)
+			}
+			call := func(method, path, body string) (int, string) {
+				t.Helper()
+				req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+tok[1])
+				if body != "" {
+					req.Header.Set("Content-Type", "application/json")
+				}
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatalf("%s %s: %v", method, path, err)
+				}
+				defer res.Body.Close()
+				b, _ := io.ReadAll(res.Body)
+				return res.StatusCode, string(b)
+			}
+			code, body := call("POST", "/api/users", `{"name":"Ada","email":"ada@example.com"}`)
+			if code != 201 {
+				t.Fatalf("create: got %d %s", code, body)
+			}
+			var u struct{ ID string }
+			_ = json.Unmarshal([]byte(body), &u)
+			for _, step := range []struct {
+				method, path, body string
+				want               int
+			}{
+				{"GET", "/api/users/" + u.ID, "", 200},
+				{"GET", "/api/users", "", 200},
+				{"PATCH", "/api/users/" + u.ID, `{"name":"Ada L."}`, 200},
+				{"POST", "/api/users", `{"name":"Ada","email":"ADA@example.com"}`, 409},
+				{"DELETE", "/api/users/" + u.ID, "", 204},
+				{"GET", "/api/users/" + u.ID, "", 404},
+				{"GET", "/health/ready", "", 200},
+			} {
+				if code, body := call(step.method, step.path, step.body); code != step.want {
+					t.Errorf("%s %s: got %d %s, want %d", step.method, step.path, code, body, step.want)
+				}
+			}
+
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("serve returned %v after shutdown, want nil", err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("serve did not stop after its context ended")
+			}
+			if !strings.Contains(stderr.String(), `"msg":"stopped"`) {
+				t.Errorf("no clean-stop log line; stderr %s", stderr)
+			}
+		})
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// waitHealthy polls /health until the server answers or run gives up.
+func waitHealthy(t *testing.T, base string, done <-chan error) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("serve exited early: %v", err)
+		default:
+		}
+		res, err := http.Get(base + "/health")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s/health did not answer within 15s", base)
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

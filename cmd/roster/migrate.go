@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/pressly/goose/v3"
+)
+
+func migrate(ctx context.Context, args []string, env environment) error {
+	var d dbFlags
+	fs := newFlagSet("migrate", "Usage: roster migrate up|down|status [flags]\n\nup applies every pending migration, down rolls back the newest one,\nstatus lists each migration and whether it is applied. On PostgreSQL an\nadvisory lock keeps concurrent runs (several instances starting) apart.")
+	d.register(fs, false)
+	if err := fs.parse(args, env); err != nil {
+		return helpIsSuccess(err)
+	}
+	if fs.NArg() != 1 {
+		return usagef("migrate: want one of up, down, status (see roster migrate --help)")
+	}
+	action := fs.Arg(0)
+	if action != "up" && action != "down" && action != "status" {
+		return usagef("migrate: unknown action %q: want up, down or status", action)
+	}
+	if _, _, err := d.engine(); err != nil {
+		return err
+	}
+	db, err := openDatabase(ctx, &d)
+	if err != nil {
+		return err
+	}
+	defer db.close()
+
+	switch action {
+	case "up":
+		res, err := migrateUp(ctx, db)
+		if err != nil {
+			return err
+		}
+		for _, r := range res {
+			fmt.Fprintf(env.stdout, "applied %05d %s (%s)\n", r.Source.Version, r.Source.Path, r.Duration.Round(time.Millisecond))
+		}
+		if len(res) == 0 {
+			fmt.Fprintln(env.stdout, "no pending migrations")
+		}
+	case "down":
+		r, err := db.migrator.Down(ctx)
+		if errors.Is(err, goose.ErrNoNextVersion) {
+			fmt.Fprintln(env.stdout, "nothing to roll back")
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("migrate down: %w", err)
+		}
+		fmt.Fprintf(env.stdout, "rolled back %05d %s (%s)\n", r.Source.Version, r.Source.Path, r.Duration.Round(time.Millisecond))
+	case "status":
+		st, err := db.migrator.Status(ctx)
+		if err != nil {
+			return fmt.Errorf("migrate status: %w", err)
+		}
+		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "VERSION\tSTATE\tAPPLIED AT\tFILE")
+		for _, s := range st {
+			at := "-"
+			if !s.AppliedAt.IsZero() {
+				at = s.AppliedAt.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%05d\t%s\t%s\t%s\n", s.Source.Version, s.State, at, s.Source.Path)
+		}
+		return tw.Flush()
+	}
+	return nil
+}

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/rosterhq/roster/internal/auth"
+	"github.com/rosterhq/roster/internal/httpapi"
+	"github.com/rosterhq/roster/internal/roster"
+)
+
+type serveConfig struct {
+	addr            string
+	db              dbFlags
+	jwt             jwtFlags
+	logLevel        string
+	logFormat       string
+	migrate         bool
+	shutdownTimeout time.Duration
+}
+
+func serveFlags(cfg *serveConfig) *flagSet {
+	fs := newFlagSet("serve", "Runs the HTTP API. Without DATABASE_URL it uses the embedded SQLite\ndatabase ./roster.db; without JWT_SECRET it runs in development mode\nwith a random secret and prints an admin token.")
+	fs.StringVar(&cfg.addr, "addr", ":8080", "address to listen on")
+	fs.alias("addr", "PORT")
+	cfg.db.register(fs, true)
+	cfg.jwt.register(fs)
+	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.alias("log-level", "LOG_LEVEL")
+	fs.StringVar(&cfg.logFormat, "log-format", "auto", "log format: json, text, or auto (text on a terminal, else json)")
+	fs.alias("log-format", "LOG_FORMAT")
+	fs.BoolVar(&cfg.migrate, "migrate", true, "apply pending migrations at start")
+	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGINT/SIGTERM")
+	return fs
+}
+
+func serve(ctx context.Context, args []string, env environment) error {
+	var cfg serveConfig
+	fs := serveFlags(&cfg)
+	if err := fs.parse(args, env); err != nil {
+		return helpIsSuccess(err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("serve: unexpected argument %q", fs.Arg(0))
+	}
+	// Everything is checked before anything is opened.
+	logger, err := newLogger(env.stderr, cfg.logLevel, cfg.logFormat)
+	if err != nil {
+		return err
+	}
+	if _, _, err := cfg.db.engine(); err != nil {
+		return err
+	}
+	if cfg.shutdownTimeout <= 0 {
+		return usagef("--shutdown-timeout must be positive")
+	}
+	devMode := cfg.jwt.secret == ""
+	if devMode {
+		if cfg.jwt.secret, err = auth.GenerateSecret(); err != nil {
+			return err
+		}
+	}
+	authority, err := cfg.jwt.authority()
+	if err != nil {
+		return err
+	}
+
+	db, err := openDatabase(ctx, &cfg.db)
+	if err != nil {
+		return err
+	}
+	defer db.close()
+	if cfg.migrate {
+		res, err := migrateUp(ctx, db)
+		if err != nil {
+			return err
+		}
+		for _, r := range res {
+			logger.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
+		}
+	}
+
+	srv := httpapi.NewServer(httpapi.Config{
+		Users:  roster.NewService(db.users, nil),
+		Auth:   authority,
+		Logger: logger,
+	})
+	hs := &http.Server{
+		Handler: srv,
+		// Slow clients must not hold connections open indefinitely.
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	logger.Info("listening", "addr", ln.Addr().String(), "database", db.engine)
+	if devMode {
+		if err := printDevToken(env.stdout, authority, ln.Addr()); err != nil {
+			return err
+		}
+	}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	// Readiness fails first so balancers stop routing here, then the
+	// listener closes and in-flight requests get shutdownTimeout to finish.
+	logger.Info("shutting down", "timeout", cfg.shutdownTimeout.String())
+	srv.Drain()
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// helpIsSuccess turns the help sentinel into a clean exit.
+func helpIsSuccess(err error) error {
+	if errors.Is(err, errHelp) {
+		return nil
+	}
+	return err
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("invalid log level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "auto":
+		if isTerminal(w) {
+			return slog.New(slog.NewTextHandler(w, opts)), nil
+		}
+		fallthrough
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, usagef("invalid log format %q: use json, text or auto", format)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// devTokenTTL is long enough for a working day with one server run.
+const devTokenTTL = 24 * time.Hour
+
+func printDevToken(w io.Writer, a *auth.Authority, addr net.Addr) error {
+	tok, err := a.Issue("dev-admin", []string{roster.RoleAdmin}, devTokenTTL)
+	if err != nil {
+		return err
+	}
+	base := "http://" + addr.String()
+	if tcp, ok := addr.(*net.TCPAddr); ok && (tcp.IP.IsUnspecified() || tcp.IP.IsLoopback()) {
+		base = fmt.Sprintf("http://localhost:%d", tcp.Port)
+	}
+	fmt.Fprintf(w, `
+  DEVELOPMENT MODE: JWT_SECRET is not set, so this run signs tokens with a
+  random secret; they stop working when the server restarts. Set JWT_SECRET
+  (32+ bytes) and mint tokens with "roster token" for anything real.
+
+  Admin token (valid %s):
+
+    export TOKEN=%s
+    curl -H "Authorization: Bearer $TOKEN" %s/api/users
+
+`, devTokenTTL, tok, base)
+	return nil
+}
+
+// jwtFlags are the token settings shared by serve and token.
+type jwtFlags struct {
+	secret   string
+	issuer   string
+	audience string
+}
+
+func (j *jwtFlags) register(fs *flagSet) {
+	fs.StringVar(&j.secret, "jwt-secret", "", "HS256 signing secret, at least 32 bytes")
+	fs.alias("jwt-secret", "JWT_SECRET")
+	fs.StringVar(&j.issuer, "jwt-issuer", "", `when set, tokens must carry this "iss"`)
+	fs.StringVar(&j.audience, "jwt-audience", "", `when set, tokens must list this "aud"`)
+}
+
+func (j *jwtFlags) authority() (*auth.Authority, error) {
+	a, err := auth.New(auth.Config{Secret: []byte(j.secret), Issuer: j.issuer, Audience: j.audience})
+	if err != nil {
+		return nil, usagef("%s", strings.TrimPrefix(err.Error(), "auth: "))
+	}
+	return a, nil
+}
