@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pressly/goose/v3"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rosterhq/roster/internal/postgres"
 	"github.com/rosterhq/roster/internal/roster"
 	"github.com/rosterhq/roster/internal/sqlite"
@@ -79,6 +81,7 @@ type database struct {
 	engine   string
 	users    roster.UserStore
 	migrator *goose.Provider
+	pool     prometheus.Collector // connection pool statistics
 	close    func()
 }
 
@@ -98,7 +101,7 @@ func openDatabase(ctx context.Context, d *dbFlags) (*database, error) {
 			db.Close()
 			return nil, err
 		}
-		return &database{engine: engine, users: db, migrator: m, close: db.Close}, nil
+		return &database{engine: engine, users: db, migrator: m, pool: pgxPoolCollector(db.Stat), close: db.Close}, nil
 	default:
 		db, err := sqlite.Open(ctx, dsn)
 		if err != nil {
@@ -109,7 +112,10 @@ func openDatabase(ctx context.Context, d *dbFlags) (*database, error) {
 			_ = db.Close()
 			return nil, err
 		}
-		return &database{engine: engine, users: db, migrator: m, close: func() { _ = db.Close() }}, nil
+		stats := func() map[string]sql.DBStats {
+			return map[string]sql.DBStats{"read": db.Stats(), "write": db.WriteStats()}
+		}
+		return &database{engine: engine, users: db, migrator: m, pool: sqlPoolCollector(stats), close: func() { _ = db.Close() }}, nil
 	}
 }
 

@@ -55,6 +55,11 @@ func TestUsageErrors(t *testing.T) {
 		{"bad log level", env("LOG_LEVEL", "loud"), []string{"serve"}, "invalid log level"},
 		{"bad env value", env("ROSTER_MIGRATE", "maybe"), []string{"serve"}, "ROSTER_MIGRATE"},
 		{"bad pool size", env(), []string{"serve", "--db", "postgres://localhost/x", "--db-min-conns", "30"}, "pool sizes"},
+		{"bad trusted proxy", env(), []string{"serve", "--trusted-proxies", "10.0.0.0/8,not-a-cidr"}, "--trusted-proxies"},
+		{"bad CORS origin", env("ROSTER_CORS_ORIGINS", "app.example.com"), []string{"serve"}, "--cors-origins"},
+		{"negative rate", env(), []string{"serve", "--rate-limit", "-1"}, "--rate-limit"},
+		{"zero burst", env(), []string{"serve", "--rate-burst", "0"}, "--rate-burst"},
+		{"bad request timeout", env("ROSTER_REQUEST_TIMEOUT", "soon"), []string{"serve"}, "ROSTER_REQUEST_TIMEOUT"},
 		{"token without sub", env("JWT_SECRET", testSecret), []string{"token"}, "--sub is required"},
 		{"token without secret", env(), []string{"token", "--sub", "x"}, "JWT_SECRET"},
 		{"migrate without action", env(), []string{"migrate"}, "want one of up, down, status"},
@@ -91,7 +96,8 @@ func TestHelpDocumentsEveryFlagsEnvironment(t *testing.T) {
 		}
 	}
 	_, stdout, _ := runCmd(t, env(), "serve", "--help")
-	for _, want := range []string{"DATABASE_URL", "JWT_SECRET", "PORT", "LOG_LEVEL", "LOG_FORMAT", "--db-max-conns", "--shutdown-timeout"} {
+	for _, want := range []string{"DATABASE_URL", "JWT_SECRET", "PORT", "LOG_LEVEL", "LOG_FORMAT", "--db-max-conns", "--shutdown-timeout",
+		"ROSTER_ADMIN_ADDR", "--cors-origins", "--rate-limit", "--rate-burst", "--trusted-proxies", "--max-inflight", "--request-timeout"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("serve --help lacks %s", want)
 		}
@@ -157,13 +163,13 @@ func databases(t *testing.T) []testDB {
 func TestServe(t *testing.T) {
 	for _, db := range databases(t) {
 		t.Run(db.name, func(t *testing.T) {
-			addr := freeAddr(t)
+			addr, adminAddr := freeAddr(t), freeAddr(t)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			stdout, stderr := &syncBuffer{}, &syncBuffer{}
 			done := make(chan error, 1)
 			go func() {
-				done <- run(ctx, []string{"serve", "--addr", addr}, env("DATABASE_URL", db.url, "LOG_FORMAT", "json"), strings.NewReader(""), stdout, stderr)
+				done <- run(ctx, []string{"serve", "--addr", addr, "--admin-addr", adminAddr}, env("DATABASE_URL", db.url, "LOG_FORMAT", "json"), strings.NewReader(""), stdout, stderr)
 			}()
 			base := "http://" + addr
 			waitHealthy(t, base, done)
@@ -207,6 +213,29 @@ func TestServe(t *testing.T) {
 			} {
 				if code, body := call(step.method, step.path, step.body); code != step.want {
 					t.Errorf("%s %s: got %d %s, want %d", step.method, step.path, code, body, step.want)
+				}
+			}
+
+			// Metrics are on the admin listener only.
+			if code, _ := call("GET", "/metrics", ""); code != 404 {
+				t.Errorf("public /metrics: got %d, want 404", code)
+			}
+			res, err := http.Get("http://" + adminAddr + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			metrics, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			for _, want := range []string{
+				`roster_http_requests_total{code="2xx",method="GET",route="GET /api/users/{id}"} 1`,
+				`roster_http_inflight_requests 0`,
+				`roster_db_pool_max_conns{pool=`,
+				`roster_db_pool_waits_total{pool=`,
+				`roster_build_info{commit=`,
+				`go_goroutines`,
+			} {
+				if !strings.Contains(string(metrics), want) {
+					t.Errorf("admin /metrics lacks %q", want)
 				}
 			}
 

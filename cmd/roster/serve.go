@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -19,6 +21,14 @@ import (
 
 type serveConfig struct {
 	addr            string
+	adminAddr       string
+	corsOrigins     stringList
+	rateLimit       float64
+	rateBurst       int
+	trustedProxies  stringList
+	maxInflight     int
+	inflightWait    time.Duration
+	requestTimeout  time.Duration
 	db              dbFlags
 	jwt             jwtFlags
 	logLevel        string
@@ -31,6 +41,14 @@ func serveFlags(cfg *serveConfig) *flagSet {
 	fs := newFlagSet("serve", "Runs the HTTP API. Without DATABASE_URL it uses the embedded SQLite\ndatabase ./roster.db; without JWT_SECRET it runs in development mode\nwith a random secret and prints an admin token.")
 	fs.StringVar(&cfg.addr, "addr", ":8080", "address to listen on")
 	fs.alias("addr", "PORT")
+	fs.StringVar(&cfg.adminAddr, "admin-addr", "127.0.0.1:9090", "admin listener for /metrics and /debug/pprof; keep it private (empty disables)")
+	fs.Var(&cfg.corsOrigins, "cors-origins", "origins allowed to call the API from a browser, comma-separated, or * (empty: CORS off)")
+	fs.Float64Var(&cfg.rateLimit, "rate-limit", 50, "requests per second per client (token subject, else IP); 0 disables")
+	fs.IntVar(&cfg.rateBurst, "rate-burst", 100, "requests a client may make at once before the rate applies")
+	fs.Var(&cfg.trustedProxies, "trusted-proxies", "CIDRs of proxies whose X-Forwarded-For/Forwarded name the client, comma-separated")
+	fs.IntVar(&cfg.maxInflight, "max-inflight", 512, "API requests served at once; more wait --inflight-wait, then get 503 (0: unlimited)")
+	fs.DurationVar(&cfg.inflightWait, "inflight-wait", 100*time.Millisecond, "how long a request waits for an in-flight slot before 503")
+	fs.DurationVar(&cfg.requestTimeout, "request-timeout", 10*time.Second, "deadline of each API request, database work included (503 TIMEOUT)")
 	cfg.db.register(fs, true)
 	cfg.jwt.register(fs)
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -62,6 +80,10 @@ func serve(ctx context.Context, args []string, env environment) error {
 	if cfg.shutdownTimeout <= 0 {
 		return usagef("--shutdown-timeout must be positive")
 	}
+	limits, err := cfg.limits()
+	if err != nil {
+		return err
+	}
 	devMode := cfg.jwt.secret == ""
 	if devMode {
 		if cfg.jwt.secret, err = auth.GenerateSecret(); err != nil {
@@ -88,27 +110,33 @@ func serve(ctx context.Context, args []string, env environment) error {
 		}
 	}
 
-	srv := httpapi.NewServer(httpapi.Config{
-		Users:  roster.NewService(db.users, nil),
-		Auth:   authority,
-		Logger: logger,
-	})
-	hs := &http.Server{
-		Handler: srv,
-		// Slow clients must not hold connections open indefinitely.
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-	}
+	reg := newRegistry(db)
+	limits.Users = roster.NewService(db.users, nil)
+	limits.Auth = authority
+	limits.Logger = logger
+	limits.Metrics = httpapi.NewMetrics(reg)
+	srv := httpapi.NewServer(limits)
+	hs := newHTTPServer(ctx, srv, logger)
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	logger.Info("listening", "addr", ln.Addr().String(), "database", db.engine)
+
+	// The admin listener has no auth: it must stay on a private address.
+	var admin *http.Server
+	adminErr := make(chan error, 1)
+	if cfg.adminAddr != "" {
+		aln, err := net.Listen("tcp", cfg.adminAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen (admin): %w", err)
+		}
+		admin = newHTTPServer(ctx, httpapi.AdminHandler(reg), logger)
+		admin.WriteTimeout = 0 // CPU profiles and traces stream for as long as asked
+		logger.Info("admin listening", "addr", aln.Addr().String())
+		go func() { adminErr <- admin.Serve(aln) }()
+	}
 	if devMode {
 		if err := printDevToken(env.stdout, authority, ln.Addr()); err != nil {
 			return err
@@ -135,8 +163,76 @@ func serve(ctx context.Context, args []string, env environment) error {
 	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
+	if admin != nil {
+		// Profiles in progress are cut; the admin data is not precious.
+		_ = admin.Close()
+		if err := <-adminErr; !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve (admin): %w", err)
+		}
+	}
 	logger.Info("stopped")
 	return nil
+}
+
+// newHTTPServer sets the timeouts that keep slow or idle clients
+// (slowloris) from holding connections and goroutines indefinitely.
+func newHTTPServer(ctx context.Context, h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+}
+
+// limits checks the protective settings and returns them as the
+// server's configuration.
+func (cfg *serveConfig) limits() (httpapi.Config, error) {
+	c := httpapi.Config{
+		CORSOrigins:    cfg.corsOrigins,
+		RateLimit:      cfg.rateLimit,
+		RateBurst:      cfg.rateBurst,
+		MaxInflight:    cfg.maxInflight,
+		InflightWait:   cfg.inflightWait,
+		RequestTimeout: cfg.requestTimeout,
+	}
+	for _, o := range cfg.corsOrigins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return c, usagef("invalid --cors-origins entry %q: want scheme://host[:port] or *", o)
+		}
+	}
+	for _, p := range cfg.trustedProxies {
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			a, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return c, usagef("invalid --trusted-proxies entry %q: want a CIDR such as 10.0.0.0/8", p)
+			}
+			prefix = netip.PrefixFrom(a, a.BitLen())
+		}
+		c.TrustedProxies = append(c.TrustedProxies, prefix.Masked())
+	}
+	switch {
+	case cfg.rateLimit < 0:
+		return c, usagef("--rate-limit must not be negative")
+	case cfg.rateLimit > 0 && cfg.rateBurst < 1:
+		return c, usagef("--rate-burst must be at least 1")
+	case cfg.maxInflight < 0:
+		return c, usagef("--max-inflight must not be negative")
+	case cfg.inflightWait < 0:
+		return c, usagef("--inflight-wait must not be negative")
+	case cfg.requestTimeout < 0:
+		return c, usagef("--request-timeout must not be negative")
+	}
+	return c, nil
 }
 
 // helpIsSuccess turns the help sentinel into a clean exit.

@@ -30,6 +30,9 @@ var statusOf = map[roster.Code]int{
 	codeMethodNotAllowed:     http.StatusMethodNotAllowed,
 	codePayloadTooLarge:      http.StatusRequestEntityTooLarge,
 	codeUnsupportedMediaType: http.StatusUnsupportedMediaType,
+	codeRateLimited:          http.StatusTooManyRequests,
+	codeOverloaded:           http.StatusServiceUnavailable,
+	codeTimeout:              http.StatusServiceUnavailable,
 }
 
 // errorBody is the envelope of every error response.
@@ -54,7 +57,12 @@ func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 	var e *roster.Error
 	switch {
 	case errors.As(err, &e):
-	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+	case errors.Is(context.Cause(r.Context()), errRequestTimeout):
+		s.metrics.count(timeoutsCounter)
+		s.log.WarnContext(r.Context(), "request timeout", "request_id", requestIDFrom(r.Context()), "err", err)
+		w.Header().Set("Retry-After", "1")
+		e = roster.Errorf(codeTimeout, "The request took too long and was cancelled")
+	case errors.Is(r.Context().Err(), context.Canceled):
 		s.log.InfoContext(r.Context(), "client gone", "request_id", requestIDFrom(r.Context()), "err", err)
 		w.WriteHeader(statusClientClosed)
 		return

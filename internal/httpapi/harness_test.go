@@ -87,18 +87,24 @@ type harness struct {
 	logs  *syncBuffer
 }
 
-func newHarness(t *testing.T, store roster.UserStore) *harness {
+// newHarness serves store with the given changes to the default
+// configuration (no limits, no metrics).
+func newHarness(t *testing.T, store roster.UserStore, configure ...func(*httpapi.Config)) *harness {
 	t.Helper()
 	a, err := auth.New(auth.Config{Secret: testSecret})
 	if err != nil {
 		t.Fatalf("auth: %v", err)
 	}
 	logs := &syncBuffer{}
-	srv := httpapi.NewServer(httpapi.Config{
+	cfg := httpapi.Config{
 		Users:  roster.NewService(store, nil),
 		Auth:   a,
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
+	}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	srv := httpapi.NewServer(cfg)
 	h := &harness{t: t, srv: srv, auth: a, logs: logs}
 	h.admin = h.token("admin-1", roster.RoleAdmin)
 	return h
@@ -119,6 +125,7 @@ type request struct {
 	method, path, token, body string
 	contentType               string // defaults to application/json when body is set
 	header                    http.Header
+	remote                    string // peer address; httptest's 192.0.2.1:1234 when empty
 }
 
 func (h *harness) do(r request) *httptest.ResponseRecorder {
@@ -130,6 +137,9 @@ func (h *harness) do(r request) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(r.method, r.path, body)
 	for k, vs := range r.header {
 		req.Header[k] = vs
+	}
+	if r.remote != "" {
+		req.RemoteAddr = r.remote
 	}
 	if r.body != "" {
 		ct := r.contentType

@@ -68,23 +68,27 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// accessLog writes one structured line per request.
+// accessLog writes one structured line per request and counts it in the
+// metrics.
 func (s *Server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
+		s.metrics.begin()
 		next.ServeHTTP(sw, r)
 		ri := info(r.Context())
 		status := sw.status
 		if status == 0 {
 			status = http.StatusOK
 		}
+		elapsed := time.Since(start)
+		s.metrics.observe(ri.pattern, r.Method, status, elapsed)
 		s.log.LogAttrs(r.Context(), logLevel(status), "request",
 			slog.String("method", r.Method),
 			slog.String("route", ri.pattern),
 			slog.String("path", r.URL.Path),
 			slog.Int("status", status),
-			slog.Duration("duration", time.Since(start)),
+			slog.Duration("duration", elapsed),
 			slog.Int("bytes", sw.bytes),
 			slog.String("request_id", ri.id),
 			slog.String("sub", ri.subject),
@@ -118,23 +122,36 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// authenticate verifies the bearer token and puts the actor in the context.
-func (s *Server) authenticate(next http.HandlerFunc) http.Handler {
+// identify verifies the bearer token, if any, and puts the actor in the
+// context. It never rejects: requireAuth does, after the rate limiter has
+// had a chance to count the attempt against the caller's IP.
+func (s *Server) identify(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := bearerToken(r.Header.Get("Authorization"))
 		if !ok {
-			s.error(w, r, roster.Errorf(roster.CodeUnauthorized, "Invalid credentials"))
+			next.ServeHTTP(w, r)
 			return
 		}
 		claims, err := s.auth.Verify(token)
 		if err != nil {
 			s.log.InfoContext(r.Context(), "token rejected", "request_id", requestIDFrom(r.Context()), "reason", err)
-			s.error(w, r, roster.Errorf(roster.CodeUnauthorized, "Invalid credentials"))
+			next.ServeHTTP(w, r)
 			return
 		}
 		info(r.Context()).subject = claims.Subject
 		ctx := roster.WithActor(r.Context(), roster.Actor{Subject: claims.Subject, Roles: claims.Roles})
-		next(w, r.WithContext(ctx))
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// requireAuth answers 401 unless identify found a valid token.
+func (s *Server) requireAuth(next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := roster.ActorFrom(r.Context()); !ok {
+			s.error(w, r, roster.Errorf(roster.CodeUnauthorized, "Invalid credentials"))
+			return
+		}
+		next(w, r)
 	})
 }
 

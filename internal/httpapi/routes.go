@@ -6,10 +6,10 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /health", s.handleHealth)
 	s.mux.HandleFunc("GET /health/ready", s.handleReady)
 
-	s.mux.Handle("GET /api/users", s.authenticate(s.handleListUsers))
-	s.mux.Handle("POST /api/users", s.authenticate(s.handleCreateUser))
-	s.mux.Handle("GET /api/users/{id}", s.authenticate(s.handleGetUser))
-	s.mux.Handle("PUT /api/users/{id}", s.authenticate(s.handleUpdateUser))
-	s.mux.Handle("PATCH /api/users/{id}", s.authenticate(s.handleUpdateUser))
-	s.mux.Handle("DELETE /api/users/{id}", s.authenticate(s.handleDeleteUser))
+	s.mux.Handle("GET /api/users", s.api(s.handleListUsers))
+	s.mux.Handle("POST /api/users", s.api(s.handleCreateUser))
+	s.mux.Handle("GET /api/users/{id}", s.api(s.handleGetUser))
+	s.mux.Handle("PUT /api/users/{id}", s.api(s.handleUpdateUser))
+	s.mux.Handle("PATCH /api/users/{id}", s.api(s.handleUpdateUser))
+	s.mux.Handle("DELETE /api/users/{id}", s.api(s.handleDeleteUser))
 }

@@ -5,17 +5,43 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync/atomic"
+	"time"
 
 	"github.com/rosterhq/roster/internal/auth"
+	"github.com/rosterhq/roster/internal/ratelimit"
 	"github.com/rosterhq/roster/internal/roster"
 )
 
-// Config holds the dependencies of a Server.
+// Config holds the dependencies and limits of a Server. The zero value of
+// each limit turns it off; cmd/roster supplies the production defaults.
 type Config struct {
-	Users  *roster.Service
-	Auth   *auth.Authority
-	Logger *slog.Logger
+	Users   *roster.Service
+	Auth    *auth.Authority
+	Logger  *slog.Logger
+	Metrics *Metrics // nil: no metrics
+
+	// CORSOrigins allows cross-origin calls from these exact origins, or
+	// from any with "*". Empty: CORS is off.
+	CORSOrigins []string
+	// RequestTimeout bounds each API request, database work included.
+	RequestTimeout time.Duration
+	// MaxInflight caps API requests in handlers; beyond it a request
+	// waits at most InflightWait for a slot, then gets 503 OVERLOADED.
+	MaxInflight  int
+	InflightWait time.Duration
+	// RateLimit is requests per second per client (token sub, else IP),
+	// RateBurst the bucket size.
+	RateLimit float64
+	RateBurst int
+	// TrustedProxies are the peers whose X-Forwarded-For and Forwarded
+	// headers name the client.
+	TrustedProxies []netip.Prefix
+	// MinCompressSize is the smallest body worth compressing (default 1 KiB).
+	MinCompressSize int
+	// Now is the clock of the rate limiter (tests use a fake one).
+	Now func() time.Time
 }
 
 // Server is roster's HTTP handler.
@@ -23,22 +49,63 @@ type Server struct {
 	users    *roster.Service
 	auth     *auth.Authority
 	log      *slog.Logger
+	metrics  *Metrics
 	mux      *http.ServeMux
 	handler  http.Handler
 	draining atomic.Bool
+
+	limiter        *ratelimit.Limiter
+	inflight       chan struct{} // nil: unlimited
+	inflightWait   time.Duration
+	requestTimeout time.Duration
+	trusted        []netip.Prefix
 }
 
 // NewServer returns a Server with every route registered.
 func NewServer(cfg Config) *Server {
-	s := &Server{users: cfg.Users, auth: cfg.Auth, log: cfg.Logger, mux: http.NewServeMux()}
+	s := &Server{
+		users:          cfg.Users,
+		auth:           cfg.Auth,
+		log:            cfg.Logger,
+		metrics:        cfg.Metrics,
+		mux:            http.NewServeMux(),
+		limiter:        ratelimit.New(ratelimit.Config{Rate: cfg.RateLimit, Burst: cfg.RateBurst, Now: cfg.Now}),
+		inflightWait:   cfg.InflightWait,
+		requestTimeout: cfg.RequestTimeout,
+		trusted:        cfg.TrustedProxies,
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.MaxInflight > 0 {
+		s.inflight = make(chan struct{}, cfg.MaxInflight)
+	}
 	s.routes()
-	// Request id and access log are outermost so that every response,
-	// including errors from inner layers, carries an id and is logged.
-	s.handler = s.requestID(s.accessLog(http.HandlerFunc(s.route)))
+	// The whole chain, outermost first. Request id and access log come
+	// first so that every response, including errors and panics of the
+	// inner layers, carries an id, is logged and is counted.
+	chain := []func(http.Handler) http.Handler{
+		s.requestID,
+		s.accessLog,
+		s.recoverPanic,
+		securityHeaders,
+		corsPolicy(cfg.CORSOrigins),
+		Compress(CompressOptions{MinSize: cfg.MinCompressSize}),
+	}
+	s.handler = http.HandlerFunc(s.route)
+	for i := len(chain) - 1; i >= 0; i-- {
+		s.handler = chain[i](s.handler)
+	}
 	return s
+}
+
+// api wraps an API handler in the per-request layers that public health
+// checks skip: identify the caller, rate-limit it, bound concurrency and
+// time, then require valid credentials. Identification comes before the
+// limit so a token's subject is the key; the 401 comes after it so that
+// guessing tokens is rate-limited per IP.
+func (s *Server) api(h http.HandlerFunc) http.Handler {
+	return s.identify(s.rateLimit(s.backpressure(s.deadline(s.requireAuth(h)))))
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
