@@ -51,6 +51,7 @@ type Server struct {
 	log      *slog.Logger
 	metrics  *Metrics
 	mux      *http.ServeMux
+	patterns []string // registered routes, for Routes
 	handler  http.Handler
 	draining atomic.Bool
 
