@@ -131,12 +131,14 @@ func TestMigrateCommand(t *testing.T) {
 				want string
 			}{
 				{[]string{"migrate", "status"}, "pending"},
-				{[]string{"migrate", "up"}, "applied 00001"},
+				{[]string{"migrate", "up"}, "applied 00002"},
 				{[]string{"migrate", "up"}, "no pending migrations"},
 				{[]string{"migrate", "status"}, "applied"},
+				{[]string{"migrate", "down"}, "rolled back 00002"},
 				{[]string{"migrate", "down"}, "rolled back 00001"},
 				{[]string{"migrate", "down"}, "nothing to roll back"},
 				{[]string{"migrate", "up"}, "applied 00001"},
+				{[]string{"migrate", "status"}, "applied"},
 			}
 			for _, s := range steps {
 				code, stdout, stderr := runCmd(t, env("DATABASE_URL", db.url), s.args...)

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -23,30 +24,30 @@ func TestUserStore(t *testing.T) {
 	})
 }
 
-func mustOpen(t *testing.T, url string, opts Options) *DB {
-	t.Helper()
-	db, err := Open(t.Context(), url, opts)
+func mustOpen(tb testing.TB, url string, opts Options) *DB {
+	tb.Helper()
+	db, err := Open(tb.Context(), url, opts)
 	if err != nil {
-		t.Fatalf("Open: %v", err)
+		tb.Fatalf("Open: %v", err)
 	}
-	t.Cleanup(db.Close)
+	tb.Cleanup(db.Close)
 	return db
 }
 
-func mustOpenMigrated(t *testing.T, url string, opts Options) *DB {
-	t.Helper()
-	db := mustOpen(t, url, opts)
-	if _, err := mustMigrator(t, db).Up(t.Context()); err != nil {
-		t.Fatalf("migrate up: %v", err)
+func mustOpenMigrated(tb testing.TB, url string, opts Options) *DB {
+	tb.Helper()
+	db := mustOpen(tb, url, opts)
+	if _, err := mustMigrator(tb, db).Up(tb.Context()); err != nil {
+		tb.Fatalf("migrate up: %v", err)
 	}
 	return db
 }
 
-func mustMigrator(t *testing.T, db *DB) *goose.Provider {
-	t.Helper()
+func mustMigrator(tb testing.TB, db *DB) *goose.Provider {
+	tb.Helper()
 	p, err := db.Migrator()
 	if err != nil {
-		t.Fatalf("Migrator: %v", err)
+		tb.Fatalf("Migrator: %v", err)
 	}
 	return p
 }
@@ -55,30 +56,71 @@ func TestMigrationsUpDownUp(t *testing.T) {
 	db := mustOpen(t, pgtest.NewDatabase(t), Options{})
 	p := mustMigrator(t, db)
 	steps := []struct {
-		name      string
-		run       func(context.Context) error
-		wantTable bool
+		name       string
+		run        func(context.Context) error
+		wantTables []string // of users, idempotency_keys
 	}{
-		{"up", func(ctx context.Context) error { _, err := p.Up(ctx); return err }, true},
-		{"down to 0", func(ctx context.Context) error { _, err := p.DownTo(ctx, 0); return err }, false},
-		{"up again", func(ctx context.Context) error { _, err := p.Up(ctx); return err }, true},
+		{"up", func(ctx context.Context) error { _, err := p.Up(ctx); return err }, []string{"users", "idempotency_keys"}},
+		{"down to 1", func(ctx context.Context) error { _, err := p.DownTo(ctx, 1); return err }, []string{"users"}},
+		{"down to 0", func(ctx context.Context) error { _, err := p.DownTo(ctx, 0); return err }, nil},
+		{"up again", func(ctx context.Context) error { _, err := p.Up(ctx); return err }, []string{"users", "idempotency_keys"}},
 	}
 	for _, st := range steps {
 		if err := st.run(t.Context()); err != nil {
 			t.Fatalf("%s: %v", st.name, err)
 		}
-		var got bool
-		err := db.pool.QueryRow(t.Context(), "SELECT to_regclass('public.users') IS NOT NULL").Scan(&got)
-		if err != nil {
-			t.Fatalf("%s: look up table: %v", st.name, err)
-		}
-		if got != st.wantTable {
-			t.Fatalf("after %s: got users table %t, want %t", st.name, got, st.wantTable)
+		for _, table := range []string{"users", "idempotency_keys"} {
+			var got bool
+			err := db.pool.QueryRow(t.Context(), "SELECT to_regclass($1) IS NOT NULL", "public."+table).Scan(&got)
+			if err != nil {
+				t.Fatalf("%s: look up table %s: %v", st.name, table, err)
+			}
+			if want := slices.Contains(st.wantTables, table); got != want {
+				t.Fatalf("after %s: got %s table %t, want %t", st.name, table, got, want)
+			}
 		}
 	}
-	if _, err := db.ListUsers(t.Context(), 1, 0); err != nil {
+	if _, err := db.ListUsers(t.Context(), roster.ListQuery{Limit: 1}); err != nil {
 		t.Fatalf("ListUsers after up again: got error %v, want nil", err)
 	}
+}
+
+// Rows written before migration 00002 get their name key from it.
+func TestMigrationBackfillsNameKey(t *testing.T) {
+	db := mustOpen(t, pgtest.NewDatabase(t), Options{})
+	p := mustMigrator(t, db)
+	if _, err := p.UpTo(t.Context(), 1); err != nil {
+		t.Fatalf("migrate up to 1: %v", err)
+	}
+	_, err := db.pool.Exec(t.Context(),
+		"INSERT INTO users (id, name, email, created_at, updated_at) VALUES ($1, 'Ada Lovelace', 'ada@example.com', now(), now())", uuid.New())
+	if err != nil {
+		t.Fatalf("insert: %v", err)
+	}
+	if _, err := p.Up(t.Context()); err != nil {
+		t.Fatalf("migrate up: %v", err)
+	}
+	var got string
+	if err := db.pool.QueryRow(t.Context(), "SELECT name_lower FROM users").Scan(&got); err != nil {
+		t.Fatalf("select name_lower: %v", err)
+	}
+	if want := "ada lovelace"; got != want {
+		t.Errorf("got name_lower %q, want %q", got, want)
+	}
+}
+
+// Each keyed create deletes a few expired keys, so the table does not grow
+// without bound.
+func TestIdempotencyKeysPurged(t *testing.T) {
+	db := mustOpenMigrated(t, pgtest.NewDatabase(t), Options{})
+	count := func() (n int) {
+		t.Helper()
+		if err := db.pool.QueryRow(t.Context(), "SELECT count(*) FROM idempotency_keys").Scan(&n); err != nil {
+			t.Fatalf("count keys: %v", err)
+		}
+		return n
+	}
+	storetest.CheckKeysPurged(t, db, count, purgeBatch)
 }
 
 // Instances that start together migrate together: the advisory lock must

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,21 +23,91 @@ const emailIndex = "users_email_lower_key"
 // uniqueViolation is PostgreSQL's SQLSTATE for unique_violation.
 const uniqueViolation = "23505"
 
-// CreateUser inserts u.
-func (db *DB) CreateUser(ctx context.Context, u roster.User) error {
-	err := db.queries(ctx, func(q *pgdb.Queries) error {
+// purgeBatch is how many expired idempotency keys each keyed create
+// deletes: more than it adds, so the table cannot grow without bound, and
+// few enough to keep the create fast.
+const purgeBatch = 10
+
+// CreateUser inserts u and, with idem, records the key in the same
+// transaction. A key is expired when its expires_at is before u.CreatedAt:
+// the store judges by the caller's clock, not the database's. Requests
+// racing with one key queue on its row until the first commits or rolls
+// back, so they create one user.
+func (db *DB) CreateUser(ctx context.Context, u roster.User, idem *roster.Idempotency) (roster.User, bool, error) {
+	u.CreatedAt, u.UpdatedAt = micro(u.CreatedAt).UTC(), micro(u.UpdatedAt).UTC()
+	insert := func(q *pgdb.Queries) error {
 		return q.CreateUser(ctx, pgdb.CreateUserParams{
 			ID:        u.ID,
 			Name:      u.Name,
+			NameLower: nameKey(u.Name),
 			Email:     u.Email,
-			CreatedAt: micro(u.CreatedAt),
-			UpdatedAt: micro(u.UpdatedAt),
+			CreatedAt: u.CreatedAt,
+			UpdatedAt: u.UpdatedAt,
 		})
+	}
+	if idem == nil {
+		if err := db.queries(ctx, insert); err != nil {
+			return roster.User{}, false, storeError("create user", err)
+		}
+		return u, false, nil
+	}
+	stored, replayed := u, false
+	err := db.inTx(ctx, func(q *pgdb.Queries) (err error) {
+		stored, replayed, err = claimKey(ctx, q, u, *idem)
+		if err != nil || replayed {
+			return err
+		}
+		return insert(q)
 	})
 	if err != nil {
-		return storeError("create user", err)
+		return roster.User{}, false, storeError("create user", err)
 	}
-	return nil
+	return stored, replayed, nil
+}
+
+// claimKey records idem for u, which the caller then inserts, or returns
+// the user recorded with an unexpired record of the key (replayed true).
+func claimKey(ctx context.Context, q *pgdb.Queries, u roster.User, idem roster.Idempotency) (roster.User, bool, error) {
+	err := q.PurgeIdempotencyKeys(ctx, pgdb.PurgeIdempotencyKeysParams{Now: u.CreatedAt, Batch: purgeBatch})
+	if err != nil {
+		return roster.User{}, false, fmt.Errorf("purge idempotency keys: %w", err)
+	}
+	n, err := q.ClaimIdempotencyKey(ctx, pgdb.ClaimIdempotencyKeyParams{
+		Subject:       idem.Subject,
+		Key:           idem.Key,
+		Fingerprint:   idem.Fingerprint,
+		UserID:        u.ID,
+		UserName:      u.Name,
+		UserEmail:     u.Email,
+		UserCreatedAt: u.CreatedAt,
+		UserUpdatedAt: u.UpdatedAt,
+		CreatedAt:     u.CreatedAt,
+		ExpiresAt:     micro(idem.ExpiresAt),
+	})
+	if err != nil {
+		return roster.User{}, false, fmt.Errorf("claim idempotency key: %w", err)
+	}
+	if n == 1 {
+		return u, false, nil
+	}
+	// The claim locked the record, which therefore still exists.
+	rec, err := q.IdempotencyKey(ctx, pgdb.IdempotencyKeyParams{Subject: idem.Subject, Key: idem.Key})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return roster.User{}, false, errors.New("read idempotency key: locked record not found") // not ErrNotFound
+	}
+	if err != nil {
+		return roster.User{}, false, fmt.Errorf("read idempotency key: %w", err)
+	}
+	if rec.Fingerprint != idem.Fingerprint {
+		return roster.User{}, false, roster.ErrIdempotencyMismatch
+	}
+	return roster.User{
+		ID:        rec.UserID,
+		Name:      rec.UserName,
+		Email:     rec.UserEmail,
+		CreatedAt: rec.UserCreatedAt.UTC(),
+		UpdatedAt: rec.UserUpdatedAt.UTC(),
+	}, true, nil
 }
 
 // User returns the user with the given id.
@@ -52,35 +123,24 @@ func (db *DB) User(ctx context.Context, id uuid.UUID) (roster.User, error) {
 	return user(row), nil
 }
 
-// ListUsers returns up to limit users after skipping offset, newest first.
-func (db *DB) ListUsers(ctx context.Context, limit, offset int) ([]roster.User, error) {
-	var rows []pgdb.User
-	err := db.queries(ctx, func(q *pgdb.Queries) (err error) {
-		rows, err = q.ListUsers(ctx, pgdb.ListUsersParams{Limit: int32Sat(limit), Offset: int32Sat(offset)})
-		return err
-	})
-	if err != nil {
-		return nil, storeError("list users", err)
-	}
-	users := make([]roster.User, len(rows))
-	for i, row := range rows {
-		users[i] = user(row)
-	}
-	return users, nil
-}
-
 // UpdateUser applies the non-nil fields of upd and returns the stored user.
 // updated_at becomes updatedAt, or one microsecond past its stored value if
-// that is not earlier, so that it never moves backwards.
+// that is not earlier, so that it never moves backwards. With
+// upd.IfUpdatedAt, the row is updated only if it is still that version.
 func (db *DB) UpdateUser(ctx context.Context, id uuid.UUID, upd roster.UserUpdate, updatedAt time.Time) (roster.User, error) {
 	var row pgdb.User
 	err := db.queries(ctx, func(q *pgdb.Queries) (err error) {
 		row, err = q.UpdateUser(ctx, pgdb.UpdateUserParams{
-			Name:      upd.Name,
-			Email:     upd.Email,
-			UpdatedAt: micro(updatedAt),
-			ID:        id,
+			Name:        upd.Name,
+			NameLower:   nameKeyPtr(upd.Name),
+			Email:       upd.Email,
+			UpdatedAt:   micro(updatedAt),
+			ID:          id,
+			IfUpdatedAt: microPtr(upd.IfUpdatedAt),
 		})
+		if errors.Is(err, pgx.ErrNoRows) && upd.IfUpdatedAt != nil {
+			return missingOrChanged(ctx, q, id)
+		}
 		return err
 	})
 	if err != nil {
@@ -89,20 +149,37 @@ func (db *DB) UpdateUser(ctx context.Context, id uuid.UUID, upd roster.UserUpdat
 	return user(row), nil
 }
 
-// DeleteUser removes the user with the given id.
-func (db *DB) DeleteUser(ctx context.Context, id uuid.UUID) error {
-	var n int64
-	err := db.queries(ctx, func(q *pgdb.Queries) (err error) {
-		n, err = q.DeleteUser(ctx, id)
-		return err
+// DeleteUser removes the user with the given id, with ifUpdatedAt only if
+// it is still that version.
+func (db *DB) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Time) error {
+	err := db.queries(ctx, func(q *pgdb.Queries) error {
+		n, err := q.DeleteUser(ctx, pgdb.DeleteUserParams{ID: id, IfUpdatedAt: microPtr(ifUpdatedAt)})
+		switch {
+		case err != nil:
+			return err
+		case n == 1:
+			return nil
+		case ifUpdatedAt != nil:
+			return missingOrChanged(ctx, q, id)
+		}
+		return roster.ErrNotFound
 	})
 	if err != nil {
 		return storeError("delete user", err)
 	}
-	if n == 0 {
-		return roster.ErrNotFound
-	}
 	return nil
+}
+
+// missingOrChanged explains why a conditional write matched no row.
+func missingOrChanged(ctx context.Context, q *pgdb.Queries, id uuid.UUID) error {
+	exists, err := q.UserExists(ctx, id)
+	switch {
+	case err != nil:
+		return err
+	case exists:
+		return roster.ErrPreconditionFailed
+	}
+	return roster.ErrNotFound
 }
 
 // Ping checks that the database answers.
@@ -116,6 +193,17 @@ func (db *DB) Ping(ctx context.Context) error {
 		return fmt.Errorf("ping postgres: %w", err)
 	}
 	return nil
+}
+
+// inTx runs fn in a transaction (read committed) on a borrowed connection,
+// committing if fn returns nil.
+func (db *DB) inTx(ctx context.Context, fn func(q *pgdb.Queries) error) error {
+	conn, err := db.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return fn(pgdb.New(tx)) })
 }
 
 // queries runs fn on a connection borrowed for its duration; the generated
@@ -139,10 +227,30 @@ func user(row pgdb.User) roster.User {
 	}
 }
 
+// nameKey is the stored name_lower: the sort key of the name orders. It
+// must be what callers put in roster.Cursor.Name, strings.ToLower.
+func nameKey(name string) string { return strings.ToLower(name) }
+
+func nameKeyPtr(name *string) *string {
+	if name == nil {
+		return nil
+	}
+	k := nameKey(*name)
+	return &k
+}
+
 // micro truncates t to the microseconds timestamptz keeps. PostgreSQL would
 // round instead, and SQLite truncates: both engines must store the same
 // instant.
 func micro(t time.Time) time.Time { return t.Truncate(time.Microsecond) }
+
+func microPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	m := micro(*t)
+	return &m
+}
 
 // int32Sat converts n for an int4 parameter, saturating: an offset past
 // the largest int4 selects nothing either way.
@@ -152,14 +260,18 @@ func int32Sat(n int) int32 {
 
 // storeError turns the driver's errors into the domain's: no row is
 // ErrNotFound and a duplicate on the email index is ErrEmailTaken. Other
-// unique violations, such as a duplicate id, stay internal errors.
+// unique violations, such as a duplicate id, stay internal errors. The
+// domain's own errors pass unchanged.
 func storeError(op string, err error) error {
-	if errors.Is(err, pgx.ErrNoRows) {
-		return roster.ErrNotFound
-	}
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == uniqueViolation && pe.ConstraintName == emailIndex {
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return roster.ErrNotFound
+	case errors.As(err, &pe) && pe.Code == uniqueViolation && pe.ConstraintName == emailIndex:
 		return roster.ErrEmailTaken
+	case errors.Is(err, roster.ErrNotFound), errors.Is(err, roster.ErrPreconditionFailed),
+		errors.Is(err, roster.ErrIdempotencyMismatch):
+		return err
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }

@@ -19,6 +19,10 @@ const (
 	CodeForbidden    Code = "FORBIDDEN"
 	CodeUnavailable  Code = "UNAVAILABLE"
 	CodeInternal     Code = "INTERNAL_ERROR"
+	// CodePrecondition: the resource changed since the client read it.
+	CodePrecondition Code = "PRECONDITION_FAILED"
+	// CodeIdempotencyReused: an Idempotency-Key came back with another request.
+	CodeIdempotencyReused Code = "IDEMPOTENCY_KEY_REUSED"
 )
 
 // FieldError is one problem with one input field.
@@ -62,4 +66,8 @@ func ErrorCode(err error) Code {
 var (
 	ErrNotFound   = errors.New("not found")
 	ErrEmailTaken = errors.New("email already taken")
+	// ErrPreconditionFailed: a conditional write found the row changed.
+	ErrPreconditionFailed = errors.New("precondition failed")
+	// ErrIdempotencyMismatch: an idempotency key reused for another request.
+	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
 )

@@ -2,8 +2,12 @@ package roster
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -34,33 +38,85 @@ func (s *Service) timestamp() time.Time {
 // Ready checks that the store answers.
 func (s *Service) Ready(ctx context.Context) error { return s.store.Ping(ctx) }
 
-// ListUsers returns one page of users, newest first. PerPage above
-// MaxPerPage is clamped.
-func (s *Service) ListUsers(ctx context.Context, p Page) (UserList, error) {
+// ListUsers returns the users q selects, in its order, one page at a time:
+// by q.Offset, or after q.After (keyset). A limit above MaxPerPage is
+// clamped, 0 means DefaultPerPage. The list tells whether more follow and,
+// if so, the cursor of the next page.
+func (s *Service) ListUsers(ctx context.Context, q ListQuery) (UserList, error) {
 	if _, err := authorize(ctx, ""); err != nil {
 		return UserList{}, err
 	}
-	var bad problems
-	if p.Number < 1 {
-		bad.add("page", "must be at least 1")
+	q, err := normalizeQuery(q)
+	if err != nil {
+		return UserList{}, err
 	}
-	if p.PerPage < 1 {
-		bad.add("per_page", "must be at least 1")
-	}
-	if len(bad) > 0 {
-		return UserList{}, &Error{Code: CodeBadRequest, Message: "Invalid query parameters", Details: bad}
-	}
-	p.PerPage = min(p.PerPage, MaxPerPage)
+	limit := q.Limit
 	// One extra row tells whether a next page exists without a count.
-	users, err := s.store.ListUsers(ctx, p.PerPage+1, p.Offset())
+	q.Limit++
+	users, err := s.store.ListUsers(ctx, q)
 	if err != nil {
 		return UserList{}, fmt.Errorf("list users: %w", err)
 	}
-	list := UserList{Users: users, HasNext: len(users) > p.PerPage}
-	if list.HasNext {
-		list.Users = users[:p.PerPage]
+	list := UserList{Users: users}
+	if len(users) > limit {
+		list.Users = users[:limit]
+		last := list.Users[limit-1]
+		list.Next = &Cursor{Sort: q.Sort, CreatedAt: last.CreatedAt, Name: strings.ToLower(last.Name), ID: last.ID}
 	}
 	return list, nil
+}
+
+// CountUsers counts the users matching f.
+func (s *Service) CountUsers(ctx context.Context, f UserFilter) (int64, error) {
+	if _, err := authorize(ctx, ""); err != nil {
+		return 0, err
+	}
+	q, err := normalizeQuery(ListQuery{Filter: f})
+	if err != nil {
+		return 0, err
+	}
+	n, err := s.store.CountUsers(ctx, q.Filter)
+	if err != nil {
+		return 0, fmt.Errorf("count users: %w", err)
+	}
+	return n, nil
+}
+
+// normalizeQuery applies defaults and checks q, reporting every problem.
+func normalizeQuery(q ListQuery) (ListQuery, error) {
+	var bad problems
+	switch {
+	case q.Limit == 0:
+		q.Limit = DefaultPerPage
+	case q.Limit < 0:
+		bad.add("limit", "must be at least 1")
+	}
+	q.Limit = min(q.Limit, MaxPerPage)
+	if q.Offset < 0 {
+		bad.add("page", "must be at least 1")
+	}
+	if q.Sort == "" {
+		q.Sort = SortNewest
+	}
+	if !slices.Contains(Sorts, q.Sort) {
+		bad.add("sort", "must be one of created_at, -created_at, name, -name")
+	}
+	if q.After != nil && q.After.Sort != q.Sort {
+		bad.add("cursor", "was issued for another sort order")
+	}
+	if q.After != nil && q.Offset != 0 {
+		bad.add("cursor", "cannot be combined with page")
+	}
+	q.Filter.Email = strings.ToLower(strings.TrimSpace(q.Filter.Email))
+	q.Filter.Prefix = strings.ToLower(q.Filter.Prefix)
+	f := q.Filter
+	if !f.CreatedAfter.IsZero() && !f.CreatedBefore.IsZero() && !f.CreatedAfter.Before(f.CreatedBefore) {
+		bad.add("created_before", "must be later than created_after")
+	}
+	if len(bad) > 0 {
+		return q, &Error{Code: CodeBadRequest, Message: "Invalid query parameters", Details: bad}
+	}
+	return q, nil
 }
 
 // User returns the user with the given id.
@@ -75,10 +131,17 @@ func (s *Service) User(ctx context.Context, id uuid.UUID) (User, error) {
 	return u, nil
 }
 
-// CreateUser validates in and stores a new user with a fresh UUIDv7.
-func (s *Service) CreateUser(ctx context.Context, in NewUser) (User, error) {
-	if _, err := authorize(ctx, RoleAdmin); err != nil {
-		return User{}, err
+// IdempotencyTTL is how long an Idempotency-Key is remembered.
+const IdempotencyTTL = 24 * time.Hour
+
+// CreateUser validates in and stores a new user with a fresh UUIDv7. With
+// a non-empty idemKey a retry of the same request (same caller, key and
+// normalized input) within IdempotencyTTL returns the user the first
+// attempt created, with replayed true, instead of creating another.
+func (s *Service) CreateUser(ctx context.Context, in NewUser, idemKey string) (u User, replayed bool, err error) {
+	actor, err := authorize(ctx, RoleAdmin)
+	if err != nil {
+		return User{}, false, err
 	}
 	var bad problems
 	name, msg := normalizeName(in.Name)
@@ -86,18 +149,26 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (User, error) {
 	email, msg := normalizeEmail(in.Email)
 	bad.add("email", msg)
 	if err := bad.err(); err != nil {
-		return User{}, err
+		return User{}, false, err
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
-		return User{}, fmt.Errorf("create user: new id: %w", err)
+		return User{}, false, fmt.Errorf("create user: new id: %w", err)
 	}
 	now := s.timestamp()
-	u := User{ID: id, Name: name, Email: email, CreatedAt: now, UpdatedAt: now}
-	if err := s.store.CreateUser(ctx, u); err != nil {
-		return User{}, storeError("create user", id, err)
+	u = User{ID: id, Name: name, Email: email, CreatedAt: now, UpdatedAt: now}
+	var idem *Idempotency
+	if idemKey != "" {
+		// The fingerprint is of the normalized input, so a retry that only
+		// differs in JSON spacing or email case is still the same request.
+		sum := sha256.Sum256([]byte(name + "\x00" + email))
+		idem = &Idempotency{Subject: actor.Subject, Key: idemKey, Fingerprint: hex.EncodeToString(sum[:]), ExpiresAt: now.Add(IdempotencyTTL)}
 	}
-	return u, nil
+	stored, replayed, err := s.store.CreateUser(ctx, u, idem)
+	if err != nil {
+		return User{}, false, storeError("create user", id, err)
+	}
+	return stored, replayed, nil
 }
 
 // UpdateUser applies the fields set in upd. Admins may update anyone;
@@ -130,12 +201,13 @@ func (s *Service) UpdateUser(ctx context.Context, id uuid.UUID, upd UserUpdate) 
 	return u, nil
 }
 
-// DeleteUser removes a user. Admins only.
-func (s *Service) DeleteUser(ctx context.Context, id uuid.UUID) error {
+// DeleteUser removes a user. Admins only. With ifUpdatedAt set, only if
+// the user has not changed since.
+func (s *Service) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Time) error {
 	if _, err := authorize(ctx, RoleAdmin); err != nil {
 		return err
 	}
-	if err := s.store.DeleteUser(ctx, id); err != nil {
+	if err := s.store.DeleteUser(ctx, id, ifUpdatedAt); err != nil {
 		return storeError("delete user", id, err)
 	}
 	return nil
@@ -160,6 +232,11 @@ func storeError(op string, id uuid.UUID, err error) error {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return Errorf(CodeNotFound, "User %s not found", id)
+	case errors.Is(err, ErrPreconditionFailed):
+		return Errorf(CodePrecondition, "User %s has changed since it was read", id)
+	case errors.Is(err, ErrIdempotencyMismatch):
+		return &Error{Code: CodeIdempotencyReused, Message: "This Idempotency-Key was used with a different request",
+			Details: []FieldError{{Field: "Idempotency-Key", Message: "already used with another body"}}}
 	case errors.Is(err, ErrEmailTaken):
 		return &Error{Code: CodeConflict, Message: "A user with this email already exists",
 			Details: []FieldError{{Field: "email", Message: "already taken"}}}

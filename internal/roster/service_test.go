@@ -44,11 +44,14 @@ func TestNormalize(t *testing.T) {
 type memStore struct {
 	users   map[uuid.UUID]User
 	created []User
+	idem    []*Idempotency
+	queries []ListQuery
 }
 
-func (m *memStore) CreateUser(_ context.Context, u User) error {
+func (m *memStore) CreateUser(_ context.Context, u User, idem *Idempotency) (User, bool, error) {
 	m.created = append(m.created, u)
-	return nil
+	m.idem = append(m.idem, idem)
+	return u, false, nil
 }
 func (m *memStore) User(_ context.Context, id uuid.UUID) (User, error) {
 	if u, ok := m.users[id]; ok {
@@ -56,14 +59,16 @@ func (m *memStore) User(_ context.Context, id uuid.UUID) (User, error) {
 	}
 	return User{}, ErrNotFound
 }
-func (m *memStore) ListUsers(_ context.Context, limit, offset int) ([]User, error) {
-	return make([]User, max(0, min(limit, 3-offset))), nil // three users in all
+func (m *memStore) ListUsers(_ context.Context, q ListQuery) ([]User, error) {
+	m.queries = append(m.queries, q)
+	return make([]User, max(0, min(q.Limit, 3-q.Offset))), nil // three users in all
 }
+func (m *memStore) CountUsers(context.Context, UserFilter) (int64, error) { return 3, nil }
 func (m *memStore) UpdateUser(_ context.Context, id uuid.UUID, upd UserUpdate, at time.Time) (User, error) {
 	return User{ID: id, Name: *upd.Name, UpdatedAt: at}, nil
 }
-func (m *memStore) DeleteUser(context.Context, uuid.UUID) error { return ErrEmailTaken }
-func (m *memStore) Ping(context.Context) error                  { return nil }
+func (m *memStore) DeleteUser(context.Context, uuid.UUID, *time.Time) error { return ErrEmailTaken }
+func (m *memStore) Ping(context.Context) error                              { return nil }
 
 func TestServiceRules(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.FixedZone("X", 3600))
@@ -73,7 +78,7 @@ func TestServiceRules(t *testing.T) {
 	self := uuid.Must(uuid.NewV7())
 	user := WithActor(context.Background(), Actor{Subject: self.String(), Roles: []string{"user"}})
 
-	u, err := svc.CreateUser(admin, NewUser{Name: " Ada ", Email: "ADA@x.io"})
+	u, _, err := svc.CreateUser(admin, NewUser{Name: " Ada ", Email: "ADA@x.io"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,13 +93,22 @@ func TestServiceRules(t *testing.T) {
 		code Code
 	}{
 		{"no actor", func() error { _, err := svc.User(context.Background(), self); return err }(), CodeUnauthorized},
-		{"user creates", func() error { _, err := svc.CreateUser(user, NewUser{}); return err }(), CodeForbidden},
-		{"user deletes", svc.DeleteUser(user, self), CodeForbidden},
+		{"user creates", func() error { _, _, err := svc.CreateUser(user, NewUser{}, ""); return err }(), CodeForbidden},
+		{"user deletes", svc.DeleteUser(user, self, nil), CodeForbidden},
 		{"user updates other", func() error { _, err := svc.UpdateUser(user, uuid.New(), UserUpdate{}); return err }(), CodeForbidden},
 		{"user updates self, empty", func() error { _, err := svc.UpdateUser(user, self, UserUpdate{}); return err }(), CodeInvalid},
 		{"missing user", func() error { _, err := svc.User(user, self); return err }(), CodeNotFound},
-		{"store conflict", svc.DeleteUser(admin, self), CodeConflict},
-		{"page zero", func() error { _, err := svc.ListUsers(user, Page{Number: 0, PerPage: 1}); return err }(), CodeBadRequest},
+		{"store conflict", svc.DeleteUser(admin, self, nil), CodeConflict},
+		{"negative limit", func() error { _, err := svc.ListUsers(user, ListQuery{Limit: -1}); return err }(), CodeBadRequest},
+		{"bad sort", func() error { _, err := svc.ListUsers(user, ListQuery{Sort: "email"}); return err }(), CodeBadRequest},
+		{"cursor of another sort", func() error {
+			_, err := svc.ListUsers(user, ListQuery{Sort: SortName, After: &Cursor{Sort: SortNewest}})
+			return err
+		}(), CodeBadRequest},
+		{"empty date range", func() error {
+			_, err := svc.ListUsers(user, ListQuery{Filter: UserFilter{CreatedAfter: now, CreatedBefore: now}})
+			return err
+		}(), CodeBadRequest},
 	}
 	for _, tt := range tests {
 		if got := ErrorCode(tt.err); got != tt.code {
@@ -102,13 +116,32 @@ func TestServiceRules(t *testing.T) {
 		}
 	}
 
-	list, err := svc.ListUsers(user, Page{Number: 1, PerPage: 2})
-	if err != nil || len(list.Users) != 2 || !list.HasNext {
-		t.Errorf("page 1 of 3 by 2: got %d users, next %v, err %v; want 2, true", len(list.Users), list.HasNext, err)
+	list, err := svc.ListUsers(user, ListQuery{Limit: 2, Filter: UserFilter{Email: " ADA@X.io", Prefix: "AdA"}})
+	if err != nil || len(list.Users) != 2 || list.Next == nil || list.Next.Sort != SortNewest {
+		t.Errorf("page 1 of 3 by 2: got %d users, next %+v, err %v; want 2 and a cursor", len(list.Users), list.Next, err)
 	}
-	list, _ = svc.ListUsers(user, Page{Number: 2, PerPage: 2})
-	if len(list.Users) != 1 || list.HasNext {
-		t.Errorf("page 2 of 3 by 2: got %d users, next %v; want 1, false", len(list.Users), list.HasNext)
+	if q := store.queries[len(store.queries)-1]; q.Limit != 3 || q.Sort != SortNewest || q.Filter.Email != "ada@x.io" || q.Filter.Prefix != "ada" {
+		t.Errorf("store asked for %+v; want limit+1, the default sort and normalized filters", q)
+	}
+	list, _ = svc.ListUsers(user, ListQuery{Limit: 2, Offset: 2})
+	if len(list.Users) != 1 || list.Next != nil {
+		t.Errorf("page 2 of 3 by 2: got %d users, next %+v; want 1, none", len(list.Users), list.Next)
+	}
+	svc.ListUsers(user, ListQuery{Limit: 1000})
+	if q := store.queries[len(store.queries)-1]; q.Limit != MaxPerPage+1 {
+		t.Errorf("limit 1000 reached the store as %d, want %d", q.Limit, MaxPerPage+1)
+	}
+
+	// Idempotency keys are per caller and fingerprint the normalized input.
+	svc.CreateUser(admin, NewUser{Name: "Bo", Email: "bo@x.io"}, "k1")
+	svc.CreateUser(admin, NewUser{Name: " Bo", Email: "BO@x.io "}, "k1")
+	a, b := store.idem[len(store.idem)-2], store.idem[len(store.idem)-1]
+	if a == nil || a.Subject != "a" || a.Key != "k1" || a.Fingerprint != b.Fingerprint || !a.ExpiresAt.Equal(want.Add(IdempotencyTTL)) {
+		t.Errorf("idempotency records %+v and %+v: want the same fingerprint for the same normalized input", a, b)
+	}
+	svc.CreateUser(admin, NewUser{Name: "Bob", Email: "bo@x.io"}, "k1")
+	if c := store.idem[len(store.idem)-1]; c.Fingerprint == a.Fingerprint {
+		t.Errorf("a different name gave the same fingerprint")
 	}
 
 	name := "  Me "
@@ -116,7 +149,7 @@ func TestServiceRules(t *testing.T) {
 	if err != nil || got.Name != "Me" {
 		t.Errorf("self update: got %+v, %v; want trimmed name Me", got, err)
 	}
-	if err := svc.DeleteUser(admin, self); !errors.As(err, new(*Error)) {
+	if err := svc.DeleteUser(admin, self, nil); !errors.As(err, new(*Error)) {
 		t.Errorf("store sentinel not translated: %v", err)
 	}
 }

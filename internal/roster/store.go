@@ -8,22 +8,82 @@ import (
 )
 
 // UserStore persists users. Each database engine has one implementation.
-// Implementations return ErrNotFound and ErrEmailTaken for the conditions
-// they name (uniqueness of email is enforced by the database itself, case
-// insensitively) and wrap any other failure.
+// Implementations return ErrNotFound, ErrEmailTaken, ErrPreconditionFailed
+// and ErrIdempotencyMismatch for the conditions they name (uniqueness of
+// email is enforced by the database itself, case insensitively) and wrap
+// any other failure.
 type UserStore interface {
-	// CreateUser inserts u, whose fields are all set by the caller.
-	CreateUser(ctx context.Context, u User) error
+	// CreateUser inserts u, whose fields are all set by the caller. With a
+	// non-nil idem, the key is recorded in the same transaction; when the
+	// key is already recorded (and not expired) with the same fingerprint,
+	// nothing is inserted and the user recorded with it is returned with
+	// replayed true; with another fingerprint, ErrIdempotencyMismatch.
+	CreateUser(ctx context.Context, u User, idem *Idempotency) (stored User, replayed bool, err error)
 	// User returns the user with the given id.
 	User(ctx context.Context, id uuid.UUID) (User, error)
-	// ListUsers returns up to limit users after skipping offset, ordered by
-	// created_at descending, then id descending.
-	ListUsers(ctx context.Context, limit, offset int) ([]User, error)
-	// UpdateUser applies the non-nil fields of upd, sets updated_at and
-	// returns the user as stored.
+	// ListUsers returns up to q.Limit users matching q.Filter in q.Sort
+	// order, after skipping q.Offset rows or, when q.After is set, only
+	// those after that position in the order (keyset pagination: the cost
+	// does not grow with depth).
+	ListUsers(ctx context.Context, q ListQuery) ([]User, error)
+	// CountUsers counts the users matching f.
+	CountUsers(ctx context.Context, f UserFilter) (int64, error)
+	// UpdateUser applies the non-nil fields of upd and sets updated_at to
+	// max(updatedAt, old updated_at + 1µs), so that it always moves, and
+	// returns the user as stored. With upd.IfUpdatedAt set, the update
+	// happens only if the stored updated_at equals it, atomically;
+	// otherwise ErrPreconditionFailed (ErrNotFound when there is no user).
 	UpdateUser(ctx context.Context, id uuid.UUID, upd UserUpdate, updatedAt time.Time) (User, error)
-	// DeleteUser removes the user with the given id.
-	DeleteUser(ctx context.Context, id uuid.UUID) error
+	// DeleteUser removes the user with the given id; with ifUpdatedAt
+	// non-nil only if its updated_at equals it (else ErrPreconditionFailed).
+	DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Time) error
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
+}
+
+// Idempotency identifies a create request that a client may retry.
+type Idempotency struct {
+	Subject     string    // the caller: keys are per caller
+	Key         string    // the client's Idempotency-Key
+	Fingerprint string    // hash of the request body: a reused key must come with the same request
+	ExpiresAt   time.Time // after this the key may be reused for a new request
+}
+
+// UserFilter selects users; zero fields select everything.
+type UserFilter struct {
+	Email         string    // exact match; already normalized (lower-case)
+	Prefix        string    // case-insensitive prefix of the name or the email; lower-case
+	CreatedAfter  time.Time // created_at > CreatedAfter when not zero
+	CreatedBefore time.Time // created_at < CreatedBefore when not zero
+}
+
+// Sort is a list order. Every order ends with id, so it is total and
+// keyset pagination never skips or repeats a row.
+type Sort string
+
+const (
+	SortNewest   Sort = "-created_at" // created_at DESC, id DESC (the default)
+	SortOldest   Sort = "created_at"  // created_at ASC, id ASC
+	SortName     Sort = "name"        // lower(name) ASC, id ASC
+	SortNameDesc Sort = "-name"       // lower(name) DESC, id DESC
+)
+
+// Sorts lists the valid orders.
+var Sorts = []Sort{SortNewest, SortOldest, SortName, SortNameDesc}
+
+// ListQuery is what ListUsers returns.
+type ListQuery struct {
+	Filter UserFilter
+	Sort   Sort // empty means SortNewest
+	Limit  int
+	Offset int     // page mode; 0 in keyset mode
+	After  *Cursor // keyset mode: the position of the last row already seen
+}
+
+// Cursor is a position in a list order: the sort key of one row.
+type Cursor struct {
+	Sort      Sort
+	CreatedAt time.Time
+	Name      string // lower(name), for the name orders
+	ID        uuid.UUID
 }

@@ -25,12 +25,9 @@ type NewUser struct {
 type UserUpdate struct {
 	Name  *string `json:"name"`
 	Email *string `json:"email"`
-}
-
-// Page selects a page of the list ordered newest first (ties by id).
-type Page struct {
-	Number  int // 1-based
-	PerPage int
+	// IfUpdatedAt, when set, makes the update conditional on the user not
+	// having changed since (optimistic concurrency; HTTP If-Match).
+	IfUpdatedAt *time.Time `json:"-"`
 }
 
 // Default and maximum page sizes for ListUsers.
@@ -39,11 +36,9 @@ const (
 	MaxPerPage     = 100
 )
 
-// Offset is the number of users before this page.
-func (p Page) Offset() int { return (p.Number - 1) * p.PerPage }
-
-// UserList is one page of users and whether a next page exists.
+// UserList is one page of users and, when more follow, the cursor of
+// the next page.
 type UserList struct {
-	Users   []User
-	HasNext bool
+	Users []User
+	Next  *Cursor
 }

@@ -1,27 +1,223 @@
 -- name: CreateUser :exec
-INSERT INTO users (id, name, email, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?);
+INSERT INTO users (id, name, email, created_at, updated_at, name_lower)
+VALUES (?, ?, ?, ?, ?, ?);
 
 -- name: GetUser :one
-SELECT id, name, email, created_at, updated_at
+SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE id = ?;
 
--- name: ListUsers :many
-SELECT id, name, email, created_at, updated_at
+-- The list queries come in one static pair per order: the first page
+-- (also offset pages) and the pages after a cursor. SQLite plans a
+-- statement when it is prepared, not for its arguments, so the cursor's
+-- bound must be a plain row-value comparison on the order's index, never
+-- an optional one. The filters are optional conditions, checked on the
+-- rows the index walk yields. The filters, and the parameters of each
+-- pair, are the same everywhere, so one set of parameters converts to
+-- each query's.
+--
+-- In the row values, the CASTs tell sqlc the parameters' types (it would
+-- give every element the type of the first), and the unary + strips the
+-- affinity the CAST adds: SQLite bounds the index scan by a column after
+-- the first only if the compared value has no affinity of its own.
+-- Without it the bound is created_at (or name_lower) alone, and rows tied
+-- on it are filtered one by one. TestListPlans checks the plans. The prefix is compared with substr, not LIKE, which would
+-- need its metacharacters escaped and fold ASCII case on its own.
+
+-- name: ListUsersNewest :many
+SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
+WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
+  AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
+       OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
+       OR substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix'))
+  AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
+  AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
 ORDER BY created_at DESC, id DESC
-LIMIT ? OFFSET ?;
+LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
+
+-- name: ListUsersNewestAfter :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
+  AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
+       OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
+       OR substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix'))
+  AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
+  AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
+  AND (created_at, id) < (CAST(sqlc.arg('after_created_at') AS INTEGER), +CAST(sqlc.arg('after_id') AS TEXT))
+ORDER BY created_at DESC, id DESC
+LIMIT sqlc.arg('limit');
+
+-- name: ListUsersOldest :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
+  AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
+       OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
+       OR substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix'))
+  AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
+  AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
+ORDER BY created_at, id
+LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
+
+-- name: ListUsersOldestAfter :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
+  AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
+       OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
+       OR substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix'))
+  AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
+  AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
+  AND (created_at, id) > (CAST(sqlc.arg('after_created_at') AS INTEGER), +CAST(sqlc.arg('after_id') AS TEXT))
+ORDER BY created_at, id
+LIMIT sqlc.arg('limit');
+
+-- name: ListUsersName :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
+  AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
+       OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
+       OR substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix'))
+  AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
+  AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
+ORDER BY name_lower, id
+LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
+
+-- name: ListUsersNameAfter :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
+  AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
+       OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
+       OR substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix'))
+  AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
+  AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
+  AND (name_lower, id) > (CAST(sqlc.arg('after_name') AS TEXT), +CAST(sqlc.arg('after_id') AS TEXT))
+ORDER BY name_lower, id
+LIMIT sqlc.arg('limit');
+
+-- name: ListUsersNameDesc :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
+  AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
+       OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
+       OR substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix'))
+  AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
+  AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
+ORDER BY name_lower DESC, id DESC
+LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
+
+-- name: ListUsersNameDescAfter :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
+  AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
+       OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
+       OR substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix'))
+  AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
+  AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
+  AND (name_lower, id) < (CAST(sqlc.arg('after_name') AS TEXT), +CAST(sqlc.arg('after_id') AS TEXT))
+ORDER BY name_lower DESC, id DESC
+LIMIT sqlc.arg('limit');
+
+-- name: ListUsersByEmail :many
+-- Emails are unique, so at most one user matches: the unique index finds
+-- it, and the order and the cursor only decide whether it is on the page.
+-- The queries above would walk the order's index to the end looking for
+-- it.
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE lower(email) = sqlc.arg('email')
+  AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
+       OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
+       OR substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix'))
+  AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
+  AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
+  AND (CAST(sqlc.narg('after_id') AS TEXT) IS NULL
+       OR CASE CAST(sqlc.arg('sort') AS TEXT)
+            WHEN '-created_at' THEN (created_at, id) < (CAST(sqlc.narg('after_created_at') AS INTEGER), sqlc.narg('after_id'))
+            WHEN 'created_at' THEN (created_at, id) > (CAST(sqlc.narg('after_created_at') AS INTEGER), sqlc.narg('after_id'))
+            WHEN 'name' THEN (name_lower, id) > (CAST(sqlc.narg('after_name') AS TEXT), sqlc.narg('after_id'))
+            WHEN '-name' THEN (name_lower, id) < (CAST(sqlc.narg('after_name') AS TEXT), sqlc.narg('after_id'))
+          END)
+LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
+
+-- name: CountUsers :one
+SELECT count(*)
+FROM users
+WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
+  AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
+       OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
+       OR substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix'))
+  AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
+  AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'));
 
 -- name: UpdateUser :one
--- updated_at always moves forward, even when the clock has not.
+-- updated_at always moves forward, even when the clock has not. With
+-- if_updated_at, the row must still be the version the caller read.
 UPDATE users
 SET name       = coalesce(sqlc.narg('name'), name),
+    name_lower = coalesce(sqlc.narg('name_lower'), name_lower),
     email      = coalesce(sqlc.narg('email'), email),
     updated_at = max(CAST(sqlc.arg('updated_at') AS INTEGER), updated_at + 1)
 WHERE id = sqlc.arg('id')
-RETURNING id, name, email, created_at, updated_at;
+  AND (CAST(sqlc.narg('if_updated_at') AS INTEGER) IS NULL OR updated_at = sqlc.narg('if_updated_at'))
+RETURNING id, name, email, created_at, updated_at, name_lower;
 
 -- name: DeleteUser :execrows
 DELETE FROM users
-WHERE id = ?;
+WHERE id = sqlc.arg('id')
+  AND (CAST(sqlc.narg('if_updated_at') AS INTEGER) IS NULL OR updated_at = sqlc.narg('if_updated_at'));
+
+-- name: UserExists :one
+SELECT EXISTS (SELECT 1 FROM users WHERE id = ?);
+
+-- name: PurgeIdempotencyKeys :exec
+-- Keyed creates each delete a few expired keys, oldest first, so the table
+-- stays small without a background job.
+DELETE FROM idempotency_keys
+WHERE (subject, key) IN (
+    SELECT k.subject, k.key
+    FROM idempotency_keys k
+    WHERE k.expires_at < sqlc.arg('now')
+    ORDER BY k.expires_at
+    LIMIT sqlc.arg('batch')
+);
+
+-- name: ClaimIdempotencyKey :execrows
+-- Records the key with the user about to be created, or takes over an
+-- expired record of it; 0 rows means an unexpired record exists. Writes
+-- go through one connection, so a concurrent retry of the key waits for
+-- this transaction and then finds the record. "Now" is the request's own
+-- time, created_at, which comes from the caller's clock.
+INSERT INTO idempotency_keys (
+    subject, key, fingerprint,
+    user_id, user_name, user_email, user_created_at, user_updated_at,
+    created_at, expires_at
+)
+VALUES (
+    sqlc.arg('subject'), sqlc.arg('key'), sqlc.arg('fingerprint'),
+    sqlc.arg('user_id'), sqlc.arg('user_name'), sqlc.arg('user_email'), sqlc.arg('user_created_at'), sqlc.arg('user_updated_at'),
+    sqlc.arg('created_at'), sqlc.arg('expires_at')
+)
+ON CONFLICT (subject, key) DO UPDATE
+SET fingerprint     = excluded.fingerprint,
+    user_id         = excluded.user_id,
+    user_name       = excluded.user_name,
+    user_email      = excluded.user_email,
+    user_created_at = excluded.user_created_at,
+    user_updated_at = excluded.user_updated_at,
+    created_at      = excluded.created_at,
+    expires_at      = excluded.expires_at
+WHERE idempotency_keys.expires_at < excluded.created_at;
+
+-- name: IdempotencyKey :one
+SELECT subject, key, fingerprint,
+       user_id, user_name, user_email, user_created_at, user_updated_at,
+       created_at, expires_at
+FROM idempotency_keys
+WHERE subject = ? AND key = ?;

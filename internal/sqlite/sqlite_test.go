@@ -5,9 +5,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
+	"github.com/pressly/goose/v3"
 	"github.com/rosterhq/roster/internal/roster"
 	"github.com/rosterhq/roster/internal/storetest"
 )
@@ -17,65 +20,108 @@ func TestUserStore(t *testing.T) {
 }
 
 // mustOpen opens a new database in a temporary directory.
-func mustOpen(t *testing.T) *DB {
-	t.Helper()
-	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "roster.db"))
+func mustOpen(tb testing.TB) *DB {
+	tb.Helper()
+	db, err := Open(tb.Context(), filepath.Join(tb.TempDir(), "roster.db"))
 	if err != nil {
-		t.Fatalf("Open: %v", err)
+		tb.Fatalf("Open: %v", err)
 	}
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		if err := db.Close(); err != nil {
-			t.Errorf("Close: %v", err)
+			tb.Errorf("Close: %v", err)
 		}
 	})
 	return db
 }
 
-func mustOpenMigrated(t *testing.T) *DB {
-	t.Helper()
-	db := mustOpen(t)
-	p, err := db.Migrator()
-	if err != nil {
-		t.Fatalf("Migrator: %v", err)
-	}
-	if _, err := p.Up(t.Context()); err != nil {
-		t.Fatalf("migrate up: %v", err)
+func mustOpenMigrated(tb testing.TB) *DB {
+	tb.Helper()
+	db := mustOpen(tb)
+	if _, err := mustMigrator(tb, db).Up(tb.Context()); err != nil {
+		tb.Fatalf("migrate up: %v", err)
 	}
 	return db
 }
 
-func TestMigrationsUpDownUp(t *testing.T) {
-	db := mustOpen(t)
+func mustMigrator(tb testing.TB, db *DB) *goose.Provider {
+	tb.Helper()
 	p, err := db.Migrator()
 	if err != nil {
-		t.Fatalf("Migrator: %v", err)
+		tb.Fatalf("Migrator: %v", err)
 	}
+	return p
+}
+
+func TestMigrationsUpDownUp(t *testing.T) {
+	db := mustOpen(t)
+	p := mustMigrator(t, db)
 	steps := []struct {
-		name      string
-		run       func(context.Context) error
-		wantTable bool
+		name       string
+		run        func(context.Context) error
+		wantTables []string // of users, idempotency_keys
 	}{
-		{"up", func(ctx context.Context) error { _, err := p.Up(ctx); return err }, true},
-		{"down to 0", func(ctx context.Context) error { _, err := p.DownTo(ctx, 0); return err }, false},
-		{"up again", func(ctx context.Context) error { _, err := p.Up(ctx); return err }, true},
+		{"up", func(ctx context.Context) error { _, err := p.Up(ctx); return err }, []string{"users", "idempotency_keys"}},
+		{"down to 1", func(ctx context.Context) error { _, err := p.DownTo(ctx, 1); return err }, []string{"users"}},
+		{"down to 0", func(ctx context.Context) error { _, err := p.DownTo(ctx, 0); return err }, nil},
+		{"up again", func(ctx context.Context) error { _, err := p.Up(ctx); return err }, []string{"users", "idempotency_keys"}},
 	}
 	for _, st := range steps {
 		if err := st.run(t.Context()); err != nil {
 			t.Fatalf("%s: %v", st.name, err)
 		}
-		var n int
-		err := db.read.QueryRowContext(t.Context(),
-			"SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'users'").Scan(&n)
-		if err != nil {
-			t.Fatalf("%s: look up table: %v", st.name, err)
-		}
-		if got := n == 1; got != st.wantTable {
-			t.Fatalf("after %s: got users table %t, want %t", st.name, got, st.wantTable)
+		for _, table := range []string{"users", "idempotency_keys"} {
+			var n int
+			err := db.read.QueryRowContext(t.Context(),
+				"SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?", table).Scan(&n)
+			if err != nil {
+				t.Fatalf("%s: look up table %s: %v", st.name, table, err)
+			}
+			if got, want := n == 1, slices.Contains(st.wantTables, table); got != want {
+				t.Fatalf("after %s: got %s table %t, want %t", st.name, table, got, want)
+			}
 		}
 	}
-	if _, err := db.ListUsers(t.Context(), 1, 0); err != nil {
+	if _, err := db.ListUsers(t.Context(), roster.ListQuery{Limit: 1}); err != nil {
 		t.Fatalf("ListUsers after up again: got error %v, want nil", err)
 	}
+}
+
+// Rows written before migration 00002 get their name key from it.
+func TestMigrationBackfillsNameKey(t *testing.T) {
+	db := mustOpen(t)
+	p := mustMigrator(t, db)
+	if _, err := p.UpTo(t.Context(), 1); err != nil {
+		t.Fatalf("migrate up to 1: %v", err)
+	}
+	_, err := db.write.ExecContext(t.Context(),
+		"INSERT INTO users (id, name, email, created_at, updated_at) VALUES (?, 'Ada Lovelace', 'ada@example.com', 0, 0)", uuid.NewString())
+	if err != nil {
+		t.Fatalf("insert: %v", err)
+	}
+	if _, err := p.Up(t.Context()); err != nil {
+		t.Fatalf("migrate up: %v", err)
+	}
+	var got string
+	if err := db.read.QueryRowContext(t.Context(), "SELECT name_lower FROM users").Scan(&got); err != nil {
+		t.Fatalf("select name_lower: %v", err)
+	}
+	if want := "ada lovelace"; got != want {
+		t.Errorf("got name_lower %q, want %q", got, want)
+	}
+}
+
+// Each keyed create deletes a few expired keys, so the table does not grow
+// without bound.
+func TestIdempotencyKeysPurged(t *testing.T) {
+	db := mustOpenMigrated(t)
+	count := func() (n int) {
+		t.Helper()
+		if err := db.read.QueryRowContext(t.Context(), "SELECT count(*) FROM idempotency_keys").Scan(&n); err != nil {
+			t.Fatalf("count keys: %v", err)
+		}
+		return n
+	}
+	storetest.CheckKeysPurged(t, db, count, purgeBatch)
 }
 
 // Every connection of both pools must carry the settings that make
@@ -174,7 +220,7 @@ func TestBadStoredID(t *testing.T) {
 	if err != nil {
 		t.Fatalf("insert: %v", err)
 	}
-	_, err = db.ListUsers(t.Context(), 10, 0)
+	_, err = db.ListUsers(t.Context(), roster.ListQuery{Limit: 10})
 	if err == nil || errors.Is(err, roster.ErrNotFound) {
 		t.Fatalf("ListUsers: got error %v, want a bad stored id error", err)
 	}

@@ -20,19 +20,96 @@ var _ roster.UserStore = (*DB)(nil)
 // emailIndex is the unique index on lower(email) in migrations/sqlite.
 const emailIndex = "users_email_lower_key"
 
-// CreateUser inserts u.
-func (db *DB) CreateUser(ctx context.Context, u roster.User) error {
-	err := db.wq.CreateUser(ctx, sqlitedb.CreateUserParams{
-		ID:        u.ID.String(),
-		Name:      u.Name,
-		Email:     u.Email,
-		CreatedAt: u.CreatedAt.UnixMicro(),
-		UpdatedAt: u.UpdatedAt.UnixMicro(),
+// purgeBatch is how many expired idempotency keys each keyed create
+// deletes: more than it adds, so the table cannot grow without bound, and
+// few enough to keep the create fast.
+const purgeBatch = 10
+
+// CreateUser inserts u and, with idem, records the key in the same
+// transaction. A key is expired when its expires_at is before u.CreatedAt:
+// the store judges by the caller's clock, not its own. Transactions on the
+// single write connection run one at a time, so a concurrent retry of a
+// key finds the record its first attempt committed.
+func (db *DB) CreateUser(ctx context.Context, u roster.User, idem *roster.Idempotency) (roster.User, bool, error) {
+	created, updated := u.CreatedAt.UnixMicro(), u.UpdatedAt.UnixMicro()
+	u.CreatedAt, u.UpdatedAt = time.UnixMicro(created).UTC(), time.UnixMicro(updated).UTC()
+	insert := func(q *sqlitedb.Queries) error {
+		return q.CreateUser(ctx, sqlitedb.CreateUserParams{
+			ID:        u.ID.String(),
+			Name:      u.Name,
+			NameLower: nameKey(u.Name),
+			Email:     u.Email,
+			CreatedAt: created,
+			UpdatedAt: updated,
+		})
+	}
+	if idem == nil {
+		if err := insert(db.wq); err != nil {
+			return roster.User{}, false, storeError("create user", err)
+		}
+		return u, false, nil
+	}
+	stored, replayed := u, false
+	err := db.inTx(ctx, func(q *sqlitedb.Queries) (err error) {
+		stored, replayed, err = claimKey(ctx, q, u, *idem)
+		if err != nil || replayed {
+			return err
+		}
+		return insert(q)
 	})
 	if err != nil {
-		return storeError("create user", err)
+		return roster.User{}, false, storeError("create user", err)
 	}
-	return nil
+	return stored, replayed, nil
+}
+
+// claimKey records idem for u, which the caller then inserts, or returns
+// the user recorded with an unexpired record of the key (replayed true).
+func claimKey(ctx context.Context, q *sqlitedb.Queries, u roster.User, idem roster.Idempotency) (roster.User, bool, error) {
+	now := u.CreatedAt.UnixMicro()
+	if err := q.PurgeIdempotencyKeys(ctx, sqlitedb.PurgeIdempotencyKeysParams{Now: now, Batch: purgeBatch}); err != nil {
+		return roster.User{}, false, fmt.Errorf("purge idempotency keys: %w", err)
+	}
+	n, err := q.ClaimIdempotencyKey(ctx, sqlitedb.ClaimIdempotencyKeyParams{
+		Subject:       idem.Subject,
+		Key:           idem.Key,
+		Fingerprint:   idem.Fingerprint,
+		UserID:        u.ID.String(),
+		UserName:      u.Name,
+		UserEmail:     u.Email,
+		UserCreatedAt: now,
+		UserUpdatedAt: u.UpdatedAt.UnixMicro(),
+		CreatedAt:     now,
+		ExpiresAt:     idem.ExpiresAt.UnixMicro(),
+	})
+	if err != nil {
+		return roster.User{}, false, fmt.Errorf("claim idempotency key: %w", err)
+	}
+	if n == 1 {
+		return u, false, nil
+	}
+	// This transaction holds the write lock, so the record still exists.
+	rec, err := q.IdempotencyKey(ctx, sqlitedb.IdempotencyKeyParams{Subject: idem.Subject, Key: idem.Key})
+	if errors.Is(err, sql.ErrNoRows) {
+		return roster.User{}, false, errors.New("read idempotency key: record not found") // not ErrNotFound
+	}
+	if err != nil {
+		return roster.User{}, false, fmt.Errorf("read idempotency key: %w", err)
+	}
+	if rec.Fingerprint != idem.Fingerprint {
+		return roster.User{}, false, roster.ErrIdempotencyMismatch
+	}
+	stored, err := user(sqlitedb.User{
+		ID:        rec.UserID,
+		Name:      rec.UserName,
+		Email:     rec.UserEmail,
+		CreatedAt: rec.UserCreatedAt,
+		UpdatedAt: rec.UserUpdatedAt,
+	})
+	if err != nil {
+		return roster.User{}, false, err
+	}
+	return stored, true, nil
 }
 
 // User returns the user with the given id.
@@ -44,30 +121,25 @@ func (db *DB) User(ctx context.Context, id uuid.UUID) (roster.User, error) {
 	return user(row)
 }
 
-// ListUsers returns up to limit users after skipping offset, newest first.
-func (db *DB) ListUsers(ctx context.Context, limit, offset int) ([]roster.User, error) {
-	rows, err := db.rq.ListUsers(ctx, sqlitedb.ListUsersParams{Limit: int64(limit), Offset: int64(offset)})
-	if err != nil {
-		return nil, storeError("list users", err)
-	}
-	users := make([]roster.User, len(rows))
-	for i, row := range rows {
-		if users[i], err = user(row); err != nil {
-			return nil, err
-		}
-	}
-	return users, nil
-}
-
 // UpdateUser applies the non-nil fields of upd and returns the stored user.
 // updated_at becomes updatedAt, or one microsecond past its stored value if
-// that is not earlier, so that it never moves backwards.
+// that is not earlier, so that it never moves backwards. With
+// upd.IfUpdatedAt, the row is updated only if it is still that version.
 func (db *DB) UpdateUser(ctx context.Context, id uuid.UUID, upd roster.UserUpdate, updatedAt time.Time) (roster.User, error) {
-	row, err := db.wq.UpdateUser(ctx, sqlitedb.UpdateUserParams{
-		Name:      nullString(upd.Name),
-		Email:     nullString(upd.Email),
-		UpdatedAt: updatedAt.UnixMicro(),
-		ID:        id.String(),
+	var row sqlitedb.User
+	err := db.inTx(ctx, func(q *sqlitedb.Queries) (err error) {
+		row, err = q.UpdateUser(ctx, sqlitedb.UpdateUserParams{
+			Name:        nullString(upd.Name),
+			NameLower:   nullString(nameKeyPtr(upd.Name)),
+			Email:       nullString(upd.Email),
+			UpdatedAt:   updatedAt.UnixMicro(),
+			ID:          id.String(),
+			IfUpdatedAt: nullMicros(upd.IfUpdatedAt),
+		})
+		if errors.Is(err, sql.ErrNoRows) && upd.IfUpdatedAt != nil {
+			return missingOrChanged(ctx, q, id)
+		}
+		return err
 	})
 	if err != nil {
 		return roster.User{}, storeError("update user", err)
@@ -75,16 +147,38 @@ func (db *DB) UpdateUser(ctx context.Context, id uuid.UUID, upd roster.UserUpdat
 	return user(row)
 }
 
-// DeleteUser removes the user with the given id.
-func (db *DB) DeleteUser(ctx context.Context, id uuid.UUID) error {
-	n, err := db.wq.DeleteUser(ctx, id.String())
+// DeleteUser removes the user with the given id, with ifUpdatedAt only if
+// it is still that version.
+func (db *DB) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Time) error {
+	err := db.inTx(ctx, func(q *sqlitedb.Queries) error {
+		n, err := q.DeleteUser(ctx, sqlitedb.DeleteUserParams{ID: id.String(), IfUpdatedAt: nullMicros(ifUpdatedAt)})
+		switch {
+		case err != nil:
+			return err
+		case n == 1:
+			return nil
+		case ifUpdatedAt != nil:
+			return missingOrChanged(ctx, q, id)
+		}
+		return roster.ErrNotFound
+	})
 	if err != nil {
 		return storeError("delete user", err)
 	}
-	if n == 0 {
-		return roster.ErrNotFound
-	}
 	return nil
+}
+
+// missingOrChanged explains why a conditional write matched no row. It
+// runs in the write's transaction, so the answer is about the same state.
+func missingOrChanged(ctx context.Context, q *sqlitedb.Queries, id uuid.UUID) error {
+	exists, err := q.UserExists(ctx, id.String())
+	switch {
+	case err != nil:
+		return err
+	case exists:
+		return roster.ErrPreconditionFailed
+	}
+	return roster.ErrNotFound
 }
 
 // Ping checks that the database answers. It uses the read pool: waiting
@@ -94,6 +188,20 @@ func (db *DB) Ping(ctx context.Context) error {
 		return fmt.Errorf("ping sqlite: %w", err)
 	}
 	return nil
+}
+
+// inTx runs fn in a transaction on the write connection, which begins
+// IMMEDIATE (see dsn): it holds the write lock from the start.
+func (db *DB) inTx(ctx context.Context, fn func(q *sqlitedb.Queries) error) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() // a no-op after Commit
+	if err := fn(db.wq.WithTx(tx)); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // user converts a stored row. A malformed id means the file was written by
@@ -112,6 +220,19 @@ func user(row sqlitedb.User) (roster.User, error) {
 	}, nil
 }
 
+// nameKey is the stored name_lower: the sort key of the name orders. It
+// must be what callers put in roster.Cursor.Name, strings.ToLower; SQLite's
+// lower() folds ASCII only.
+func nameKey(name string) string { return strings.ToLower(name) }
+
+func nameKeyPtr(name *string) *string {
+	if name == nil {
+		return nil
+	}
+	k := nameKey(*name)
+	return &k
+}
+
 func nullString(s *string) sql.NullString {
 	if s == nil {
 		return sql.NullString{}
@@ -119,17 +240,29 @@ func nullString(s *string) sql.NullString {
 	return sql.NullString{String: *s, Valid: true}
 }
 
+// nullMicros stores t as Unix microseconds, truncated like every stored
+// time.
+func nullMicros(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+}
+
 // storeError turns the driver's errors into the domain's: no row is
 // ErrNotFound and a duplicate on the email index is ErrEmailTaken. Other
-// unique violations, such as a duplicate id, stay internal errors.
+// unique violations, such as a duplicate id, stay internal errors. The
+// domain's own errors pass unchanged.
 func storeError(op string, err error) error {
-	if errors.Is(err, sql.ErrNoRows) {
-		return roster.ErrNotFound
-	}
 	var se *sqlite.Error
-	if errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE &&
-		strings.Contains(se.Error(), emailIndex) {
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return roster.ErrNotFound
+	case errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE && strings.Contains(se.Error(), emailIndex):
 		return roster.ErrEmailTaken
+	case errors.Is(err, roster.ErrNotFound), errors.Is(err, roster.ErrPreconditionFailed),
+		errors.Is(err, roster.ErrIdempotencyMismatch):
+		return err
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }

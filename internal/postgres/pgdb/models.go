@@ -10,10 +10,24 @@ import (
 	"github.com/google/uuid"
 )
 
+type IdempotencyKey struct {
+	Subject       string
+	Key           string
+	Fingerprint   string
+	UserID        uuid.UUID
+	UserName      string
+	UserEmail     string
+	UserCreatedAt time.Time
+	UserUpdatedAt time.Time
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+}
+
 type User struct {
 	ID        uuid.UUID
 	Name      string
 	Email     string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	NameLower string
 }

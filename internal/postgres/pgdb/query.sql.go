@@ -12,9 +12,97 @@ import (
 	"github.com/google/uuid"
 )
 
+const claimIdempotencyKey = `-- name: ClaimIdempotencyKey :execrows
+INSERT INTO idempotency_keys (
+    subject, key, fingerprint,
+    user_id, user_name, user_email, user_created_at, user_updated_at,
+    created_at, expires_at
+)
+VALUES (
+    $1, $2, $3,
+    $4, $5, $6, $7, $8,
+    $9, $10
+)
+ON CONFLICT (subject, key) DO UPDATE
+SET fingerprint     = excluded.fingerprint,
+    user_id         = excluded.user_id,
+    user_name       = excluded.user_name,
+    user_email      = excluded.user_email,
+    user_created_at = excluded.user_created_at,
+    user_updated_at = excluded.user_updated_at,
+    created_at      = excluded.created_at,
+    expires_at      = excluded.expires_at
+WHERE idempotency_keys.expires_at < excluded.created_at
+`
+
+type ClaimIdempotencyKeyParams struct {
+	Subject       string
+	Key           string
+	Fingerprint   string
+	UserID        uuid.UUID
+	UserName      string
+	UserEmail     string
+	UserCreatedAt time.Time
+	UserUpdatedAt time.Time
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+}
+
+// Records the key with the user about to be created, or takes over an
+// expired record of it; 0 rows means an unexpired record exists. A record
+// that another transaction is writing blocks this until it commits or
+// rolls back, so concurrent retries of a key create one user. "Now" is the
+// request's own time, created_at, which comes from the caller's clock.
+func (q *Queries) ClaimIdempotencyKey(ctx context.Context, arg ClaimIdempotencyKeyParams) (int64, error) {
+	result, err := q.db.Exec(ctx, claimIdempotencyKey,
+		arg.Subject,
+		arg.Key,
+		arg.Fingerprint,
+		arg.UserID,
+		arg.UserName,
+		arg.UserEmail,
+		arg.UserCreatedAt,
+		arg.UserUpdatedAt,
+		arg.CreatedAt,
+		arg.ExpiresAt,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const countUsers = `-- name: CountUsers :one
+SELECT count(*)
+FROM users
+WHERE ($1::text IS NULL OR lower(email) = $1)
+  AND ($2::text IS NULL OR name_lower LIKE $2 OR lower(email) LIKE $2)
+  AND ($3::timestamptz IS NULL OR created_at > $3)
+  AND ($4::timestamptz IS NULL OR created_at < $4)
+`
+
+type CountUsersParams struct {
+	Email         *string
+	Prefix        *string
+	CreatedAfter  *time.Time
+	CreatedBefore *time.Time
+}
+
+func (q *Queries) CountUsers(ctx context.Context, arg CountUsersParams) (int64, error) {
+	row := q.db.QueryRow(ctx, countUsers,
+		arg.Email,
+		arg.Prefix,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+	)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const createUser = `-- name: CreateUser :exec
-INSERT INTO users (id, name, email, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5)
+INSERT INTO users (id, name, email, created_at, updated_at, name_lower)
+VALUES ($1, $2, $3, $4, $5, $6)
 `
 
 type CreateUserParams struct {
@@ -23,6 +111,7 @@ type CreateUserParams struct {
 	Email     string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	NameLower string
 }
 
 func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) error {
@@ -32,6 +121,7 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) error {
 		arg.Email,
 		arg.CreatedAt,
 		arg.UpdatedAt,
+		arg.NameLower,
 	)
 	return err
 }
@@ -39,10 +129,16 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) error {
 const deleteUser = `-- name: DeleteUser :execrows
 DELETE FROM users
 WHERE id = $1
+  AND ($2::timestamptz IS NULL OR updated_at = $2)
 `
 
-func (q *Queries) DeleteUser(ctx context.Context, id uuid.UUID) (int64, error) {
-	result, err := q.db.Exec(ctx, deleteUser, id)
+type DeleteUserParams struct {
+	ID          uuid.UUID
+	IfUpdatedAt *time.Time
+}
+
+func (q *Queries) DeleteUser(ctx context.Context, arg DeleteUserParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteUser, arg.ID, arg.IfUpdatedAt)
 	if err != nil {
 		return 0, err
 	}
@@ -50,7 +146,7 @@ func (q *Queries) DeleteUser(ctx context.Context, id uuid.UUID) (int64, error) {
 }
 
 const getUser = `-- name: GetUser :one
-SELECT id, name, email, created_at, updated_at
+SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE id = $1
 `
@@ -64,24 +160,71 @@ func (q *Queries) GetUser(ctx context.Context, id uuid.UUID) (User, error) {
 		&i.Email,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.NameLower,
 	)
 	return i, err
 }
 
-const listUsers = `-- name: ListUsers :many
-SELECT id, name, email, created_at, updated_at
-FROM users
-ORDER BY created_at DESC, id DESC
-LIMIT $1 OFFSET $2
+const idempotencyKey = `-- name: IdempotencyKey :one
+SELECT subject, key, fingerprint,
+       user_id, user_name, user_email, user_created_at, user_updated_at,
+       created_at, expires_at
+FROM idempotency_keys
+WHERE subject = $1 AND key = $2
 `
 
-type ListUsersParams struct {
-	Limit  int32
-	Offset int32
+type IdempotencyKeyParams struct {
+	Subject string
+	Key     string
 }
 
-func (q *Queries) ListUsers(ctx context.Context, arg ListUsersParams) ([]User, error) {
-	rows, err := q.db.Query(ctx, listUsers, arg.Limit, arg.Offset)
+func (q *Queries) IdempotencyKey(ctx context.Context, arg IdempotencyKeyParams) (IdempotencyKey, error) {
+	row := q.db.QueryRow(ctx, idempotencyKey, arg.Subject, arg.Key)
+	var i IdempotencyKey
+	err := row.Scan(
+		&i.Subject,
+		&i.Key,
+		&i.Fingerprint,
+		&i.UserID,
+		&i.UserName,
+		&i.UserEmail,
+		&i.UserCreatedAt,
+		&i.UserUpdatedAt,
+		&i.CreatedAt,
+		&i.ExpiresAt,
+	)
+	return i, err
+}
+
+const listUsersName = `-- name: ListUsersName :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE ($1::text IS NULL OR lower(email) = $1)
+  AND ($2::text IS NULL OR name_lower LIKE $2 OR lower(email) LIKE $2)
+  AND ($3::timestamptz IS NULL OR created_at > $3)
+  AND ($4::timestamptz IS NULL OR created_at < $4)
+ORDER BY name_lower, id
+LIMIT $6 OFFSET $5
+`
+
+type ListUsersNameParams struct {
+	Email         *string
+	Prefix        *string
+	CreatedAfter  *time.Time
+	CreatedBefore *time.Time
+	Offset        int32
+	Limit         int32
+}
+
+func (q *Queries) ListUsersName(ctx context.Context, arg ListUsersNameParams) ([]User, error) {
+	rows, err := q.db.Query(ctx, listUsersName,
+		arg.Email,
+		arg.Prefix,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.Offset,
+		arg.Limit,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -95,6 +238,7 @@ func (q *Queries) ListUsers(ctx context.Context, arg ListUsersParams) ([]User, e
 			&i.Email,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.NameLower,
 		); err != nil {
 			return nil, err
 		}
@@ -106,29 +250,462 @@ func (q *Queries) ListUsers(ctx context.Context, arg ListUsersParams) ([]User, e
 	return items, nil
 }
 
+const listUsersNameAfter = `-- name: ListUsersNameAfter :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE ($1::text IS NULL OR lower(email) = $1)
+  AND ($2::text IS NULL OR name_lower LIKE $2 OR lower(email) LIKE $2)
+  AND ($3::timestamptz IS NULL OR created_at > $3)
+  AND ($4::timestamptz IS NULL OR created_at < $4)
+  AND (name_lower, id) > ($5::text, $6::uuid)
+ORDER BY name_lower, id
+LIMIT $7
+`
+
+type ListUsersNameAfterParams struct {
+	Email         *string
+	Prefix        *string
+	CreatedAfter  *time.Time
+	CreatedBefore *time.Time
+	AfterName     string
+	AfterID       uuid.UUID
+	Limit         int32
+}
+
+func (q *Queries) ListUsersNameAfter(ctx context.Context, arg ListUsersNameAfterParams) ([]User, error) {
+	rows, err := q.db.Query(ctx, listUsersNameAfter,
+		arg.Email,
+		arg.Prefix,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.AfterName,
+		arg.AfterID,
+		arg.Limit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []User
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.NameLower,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listUsersNameDesc = `-- name: ListUsersNameDesc :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE ($1::text IS NULL OR lower(email) = $1)
+  AND ($2::text IS NULL OR name_lower LIKE $2 OR lower(email) LIKE $2)
+  AND ($3::timestamptz IS NULL OR created_at > $3)
+  AND ($4::timestamptz IS NULL OR created_at < $4)
+ORDER BY name_lower DESC, id DESC
+LIMIT $6 OFFSET $5
+`
+
+type ListUsersNameDescParams struct {
+	Email         *string
+	Prefix        *string
+	CreatedAfter  *time.Time
+	CreatedBefore *time.Time
+	Offset        int32
+	Limit         int32
+}
+
+func (q *Queries) ListUsersNameDesc(ctx context.Context, arg ListUsersNameDescParams) ([]User, error) {
+	rows, err := q.db.Query(ctx, listUsersNameDesc,
+		arg.Email,
+		arg.Prefix,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.Offset,
+		arg.Limit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []User
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.NameLower,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listUsersNameDescAfter = `-- name: ListUsersNameDescAfter :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE ($1::text IS NULL OR lower(email) = $1)
+  AND ($2::text IS NULL OR name_lower LIKE $2 OR lower(email) LIKE $2)
+  AND ($3::timestamptz IS NULL OR created_at > $3)
+  AND ($4::timestamptz IS NULL OR created_at < $4)
+  AND (name_lower, id) < ($5::text, $6::uuid)
+ORDER BY name_lower DESC, id DESC
+LIMIT $7
+`
+
+type ListUsersNameDescAfterParams struct {
+	Email         *string
+	Prefix        *string
+	CreatedAfter  *time.Time
+	CreatedBefore *time.Time
+	AfterName     string
+	AfterID       uuid.UUID
+	Limit         int32
+}
+
+func (q *Queries) ListUsersNameDescAfter(ctx context.Context, arg ListUsersNameDescAfterParams) ([]User, error) {
+	rows, err := q.db.Query(ctx, listUsersNameDescAfter,
+		arg.Email,
+		arg.Prefix,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.AfterName,
+		arg.AfterID,
+		arg.Limit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []User
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.NameLower,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listUsersNewest = `-- name: ListUsersNewest :many
+
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE ($1::text IS NULL OR lower(email) = $1)
+  AND ($2::text IS NULL OR name_lower LIKE $2 OR lower(email) LIKE $2)
+  AND ($3::timestamptz IS NULL OR created_at > $3)
+  AND ($4::timestamptz IS NULL OR created_at < $4)
+ORDER BY created_at DESC, id DESC
+LIMIT $6 OFFSET $5
+`
+
+type ListUsersNewestParams struct {
+	Email         *string
+	Prefix        *string
+	CreatedAfter  *time.Time
+	CreatedBefore *time.Time
+	Offset        int32
+	Limit         int32
+}
+
+// The list queries come in one static pair per order: the first page
+// (also offset pages) and the pages after a cursor, whose bound is a plain
+// row comparison on the order's index. The filters are optional
+// conditions, which a generic plan cannot see past (it scans the table).
+// The store runs these queries as unnamed statements, planned with their
+// arguments each time (customPlanQueries in list.go): unused filters fold
+// away, a LIKE prefix becomes an index range and the cursor an index
+// condition. TestListPlans checks the plans. The filters, and the
+// parameters of each pair, are the same everywhere, so one set of
+// parameters converts to each query's.
+func (q *Queries) ListUsersNewest(ctx context.Context, arg ListUsersNewestParams) ([]User, error) {
+	rows, err := q.db.Query(ctx, listUsersNewest,
+		arg.Email,
+		arg.Prefix,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.Offset,
+		arg.Limit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []User
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.NameLower,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listUsersNewestAfter = `-- name: ListUsersNewestAfter :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE ($1::text IS NULL OR lower(email) = $1)
+  AND ($2::text IS NULL OR name_lower LIKE $2 OR lower(email) LIKE $2)
+  AND ($3::timestamptz IS NULL OR created_at > $3)
+  AND ($4::timestamptz IS NULL OR created_at < $4)
+  AND (created_at, id) < ($5::timestamptz, $6::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT $7
+`
+
+type ListUsersNewestAfterParams struct {
+	Email          *string
+	Prefix         *string
+	CreatedAfter   *time.Time
+	CreatedBefore  *time.Time
+	AfterCreatedAt time.Time
+	AfterID        uuid.UUID
+	Limit          int32
+}
+
+func (q *Queries) ListUsersNewestAfter(ctx context.Context, arg ListUsersNewestAfterParams) ([]User, error) {
+	rows, err := q.db.Query(ctx, listUsersNewestAfter,
+		arg.Email,
+		arg.Prefix,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.AfterCreatedAt,
+		arg.AfterID,
+		arg.Limit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []User
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.NameLower,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listUsersOldest = `-- name: ListUsersOldest :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE ($1::text IS NULL OR lower(email) = $1)
+  AND ($2::text IS NULL OR name_lower LIKE $2 OR lower(email) LIKE $2)
+  AND ($3::timestamptz IS NULL OR created_at > $3)
+  AND ($4::timestamptz IS NULL OR created_at < $4)
+ORDER BY created_at, id
+LIMIT $6 OFFSET $5
+`
+
+type ListUsersOldestParams struct {
+	Email         *string
+	Prefix        *string
+	CreatedAfter  *time.Time
+	CreatedBefore *time.Time
+	Offset        int32
+	Limit         int32
+}
+
+func (q *Queries) ListUsersOldest(ctx context.Context, arg ListUsersOldestParams) ([]User, error) {
+	rows, err := q.db.Query(ctx, listUsersOldest,
+		arg.Email,
+		arg.Prefix,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.Offset,
+		arg.Limit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []User
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.NameLower,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listUsersOldestAfter = `-- name: ListUsersOldestAfter :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE ($1::text IS NULL OR lower(email) = $1)
+  AND ($2::text IS NULL OR name_lower LIKE $2 OR lower(email) LIKE $2)
+  AND ($3::timestamptz IS NULL OR created_at > $3)
+  AND ($4::timestamptz IS NULL OR created_at < $4)
+  AND (created_at, id) > ($5::timestamptz, $6::uuid)
+ORDER BY created_at, id
+LIMIT $7
+`
+
+type ListUsersOldestAfterParams struct {
+	Email          *string
+	Prefix         *string
+	CreatedAfter   *time.Time
+	CreatedBefore  *time.Time
+	AfterCreatedAt time.Time
+	AfterID        uuid.UUID
+	Limit          int32
+}
+
+func (q *Queries) ListUsersOldestAfter(ctx context.Context, arg ListUsersOldestAfterParams) ([]User, error) {
+	rows, err := q.db.Query(ctx, listUsersOldestAfter,
+		arg.Email,
+		arg.Prefix,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.AfterCreatedAt,
+		arg.AfterID,
+		arg.Limit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []User
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.NameLower,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const purgeIdempotencyKeys = `-- name: PurgeIdempotencyKeys :exec
+DELETE FROM idempotency_keys
+WHERE (subject, key) IN (
+    SELECT k.subject, k.key
+    FROM idempotency_keys k
+    WHERE k.expires_at < $1
+    ORDER BY k.expires_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+`
+
+type PurgeIdempotencyKeysParams struct {
+	Now   time.Time
+	Batch int32
+}
+
+// Keyed creates each delete a few expired keys, oldest first, so the table
+// stays small without a background job. Keys another transaction holds are
+// skipped, not waited for.
+func (q *Queries) PurgeIdempotencyKeys(ctx context.Context, arg PurgeIdempotencyKeysParams) error {
+	_, err := q.db.Exec(ctx, purgeIdempotencyKeys, arg.Now, arg.Batch)
+	return err
+}
+
 const updateUser = `-- name: UpdateUser :one
 UPDATE users
 SET name       = coalesce($1, name),
-    email      = coalesce($2, email),
-    updated_at = greatest($3::timestamptz, updated_at + interval '1 microsecond')
-WHERE id = $4
-RETURNING id, name, email, created_at, updated_at
+    name_lower = coalesce($2, name_lower),
+    email      = coalesce($3, email),
+    updated_at = greatest($4::timestamptz, updated_at + interval '1 microsecond')
+WHERE id = $5
+  AND ($6::timestamptz IS NULL OR updated_at = $6)
+RETURNING id, name, email, created_at, updated_at, name_lower
 `
 
 type UpdateUserParams struct {
-	Name      *string
-	Email     *string
-	UpdatedAt time.Time
-	ID        uuid.UUID
+	Name        *string
+	NameLower   *string
+	Email       *string
+	UpdatedAt   time.Time
+	ID          uuid.UUID
+	IfUpdatedAt *time.Time
 }
 
-// updated_at always moves forward, even when the clock has not.
+// updated_at always moves forward, even when the clock has not. With
+// if_updated_at, the row must still be the version the caller read.
 func (q *Queries) UpdateUser(ctx context.Context, arg UpdateUserParams) (User, error) {
 	row := q.db.QueryRow(ctx, updateUser,
 		arg.Name,
+		arg.NameLower,
 		arg.Email,
 		arg.UpdatedAt,
 		arg.ID,
+		arg.IfUpdatedAt,
 	)
 	var i User
 	err := row.Scan(
@@ -137,6 +714,18 @@ func (q *Queries) UpdateUser(ctx context.Context, arg UpdateUserParams) (User, e
 		&i.Email,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.NameLower,
 	)
 	return i, err
+}
+
+const userExists = `-- name: UserExists :one
+SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)
+`
+
+func (q *Queries) UserExists(ctx context.Context, id uuid.UUID) (bool, error) {
+	row := q.db.QueryRow(ctx, userExists, id)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
 }

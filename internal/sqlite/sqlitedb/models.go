@@ -4,10 +4,24 @@
 
 package sqlitedb
 
+type IdempotencyKey struct {
+	Subject       string
+	Key           string
+	Fingerprint   string
+	UserID        string
+	UserName      string
+	UserEmail     string
+	UserCreatedAt int64
+	UserUpdatedAt int64
+	CreatedAt     int64
+	ExpiresAt     int64
+}
+
 type User struct {
 	ID        string
 	Name      string
 	Email     string
 	CreatedAt int64
 	UpdatedAt int64
+	NameLower string
 }

@@ -10,9 +10,99 @@ import (
 	"database/sql"
 )
 
+const claimIdempotencyKey = `-- name: ClaimIdempotencyKey :execrows
+INSERT INTO idempotency_keys (
+    subject, key, fingerprint,
+    user_id, user_name, user_email, user_created_at, user_updated_at,
+    created_at, expires_at
+)
+VALUES (
+    ?1, ?2, ?3,
+    ?4, ?5, ?6, ?7, ?8,
+    ?9, ?10
+)
+ON CONFLICT (subject, key) DO UPDATE
+SET fingerprint     = excluded.fingerprint,
+    user_id         = excluded.user_id,
+    user_name       = excluded.user_name,
+    user_email      = excluded.user_email,
+    user_created_at = excluded.user_created_at,
+    user_updated_at = excluded.user_updated_at,
+    created_at      = excluded.created_at,
+    expires_at      = excluded.expires_at
+WHERE idempotency_keys.expires_at < excluded.created_at
+`
+
+type ClaimIdempotencyKeyParams struct {
+	Subject       string
+	Key           string
+	Fingerprint   string
+	UserID        string
+	UserName      string
+	UserEmail     string
+	UserCreatedAt int64
+	UserUpdatedAt int64
+	CreatedAt     int64
+	ExpiresAt     int64
+}
+
+// Records the key with the user about to be created, or takes over an
+// expired record of it; 0 rows means an unexpired record exists. Writes
+// go through one connection, so a concurrent retry of the key waits for
+// this transaction and then finds the record. "Now" is the request's own
+// time, created_at, which comes from the caller's clock.
+func (q *Queries) ClaimIdempotencyKey(ctx context.Context, arg ClaimIdempotencyKeyParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, claimIdempotencyKey,
+		arg.Subject,
+		arg.Key,
+		arg.Fingerprint,
+		arg.UserID,
+		arg.UserName,
+		arg.UserEmail,
+		arg.UserCreatedAt,
+		arg.UserUpdatedAt,
+		arg.CreatedAt,
+		arg.ExpiresAt,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const countUsers = `-- name: CountUsers :one
+SELECT count(*)
+FROM users
+WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
+  AND (CAST(?2 AS TEXT) IS NULL
+       OR substr(name_lower, 1, length(?2)) = ?2
+       OR substr(lower(email), 1, length(?2)) = ?2)
+  AND (CAST(?3 AS INTEGER) IS NULL OR created_at > ?3)
+  AND (CAST(?4 AS INTEGER) IS NULL OR created_at < ?4)
+`
+
+type CountUsersParams struct {
+	Email         sql.NullString
+	Prefix        sql.NullString
+	CreatedAfter  sql.NullInt64
+	CreatedBefore sql.NullInt64
+}
+
+func (q *Queries) CountUsers(ctx context.Context, arg CountUsersParams) (int64, error) {
+	row := q.db.QueryRowContext(ctx, countUsers,
+		arg.Email,
+		arg.Prefix,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+	)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const createUser = `-- name: CreateUser :exec
-INSERT INTO users (id, name, email, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?)
+INSERT INTO users (id, name, email, created_at, updated_at, name_lower)
+VALUES (?, ?, ?, ?, ?, ?)
 `
 
 type CreateUserParams struct {
@@ -21,6 +111,7 @@ type CreateUserParams struct {
 	Email     string
 	CreatedAt int64
 	UpdatedAt int64
+	NameLower string
 }
 
 func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) error {
@@ -30,17 +121,24 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) error {
 		arg.Email,
 		arg.CreatedAt,
 		arg.UpdatedAt,
+		arg.NameLower,
 	)
 	return err
 }
 
 const deleteUser = `-- name: DeleteUser :execrows
 DELETE FROM users
-WHERE id = ?
+WHERE id = ?1
+  AND (CAST(?2 AS INTEGER) IS NULL OR updated_at = ?2)
 `
 
-func (q *Queries) DeleteUser(ctx context.Context, id string) (int64, error) {
-	result, err := q.db.ExecContext(ctx, deleteUser, id)
+type DeleteUserParams struct {
+	ID          string
+	IfUpdatedAt sql.NullInt64
+}
+
+func (q *Queries) DeleteUser(ctx context.Context, arg DeleteUserParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, deleteUser, arg.ID, arg.IfUpdatedAt)
 	if err != nil {
 		return 0, err
 	}
@@ -48,7 +146,7 @@ func (q *Queries) DeleteUser(ctx context.Context, id string) (int64, error) {
 }
 
 const getUser = `-- name: GetUser :one
-SELECT id, name, email, created_at, updated_at
+SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE id = ?
 `
@@ -62,24 +160,91 @@ func (q *Queries) GetUser(ctx context.Context, id string) (User, error) {
 		&i.Email,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.NameLower,
 	)
 	return i, err
 }
 
-const listUsers = `-- name: ListUsers :many
-SELECT id, name, email, created_at, updated_at
-FROM users
-ORDER BY created_at DESC, id DESC
-LIMIT ? OFFSET ?
+const idempotencyKey = `-- name: IdempotencyKey :one
+SELECT subject, key, fingerprint,
+       user_id, user_name, user_email, user_created_at, user_updated_at,
+       created_at, expires_at
+FROM idempotency_keys
+WHERE subject = ? AND key = ?
 `
 
-type ListUsersParams struct {
-	Limit  int64
-	Offset int64
+type IdempotencyKeyParams struct {
+	Subject string
+	Key     string
 }
 
-func (q *Queries) ListUsers(ctx context.Context, arg ListUsersParams) ([]User, error) {
-	rows, err := q.db.QueryContext(ctx, listUsers, arg.Limit, arg.Offset)
+func (q *Queries) IdempotencyKey(ctx context.Context, arg IdempotencyKeyParams) (IdempotencyKey, error) {
+	row := q.db.QueryRowContext(ctx, idempotencyKey, arg.Subject, arg.Key)
+	var i IdempotencyKey
+	err := row.Scan(
+		&i.Subject,
+		&i.Key,
+		&i.Fingerprint,
+		&i.UserID,
+		&i.UserName,
+		&i.UserEmail,
+		&i.UserCreatedAt,
+		&i.UserUpdatedAt,
+		&i.CreatedAt,
+		&i.ExpiresAt,
+	)
+	return i, err
+}
+
+const listUsersByEmail = `-- name: ListUsersByEmail :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE lower(email) = ?1
+  AND (CAST(?2 AS TEXT) IS NULL
+       OR substr(name_lower, 1, length(?2)) = ?2
+       OR substr(lower(email), 1, length(?2)) = ?2)
+  AND (CAST(?3 AS INTEGER) IS NULL OR created_at > ?3)
+  AND (CAST(?4 AS INTEGER) IS NULL OR created_at < ?4)
+  AND (CAST(?5 AS TEXT) IS NULL
+       OR CASE CAST(?6 AS TEXT)
+            WHEN '-created_at' THEN (created_at, id) < (CAST(?7 AS INTEGER), ?5)
+            WHEN 'created_at' THEN (created_at, id) > (CAST(?7 AS INTEGER), ?5)
+            WHEN 'name' THEN (name_lower, id) > (CAST(?8 AS TEXT), ?5)
+            WHEN '-name' THEN (name_lower, id) < (CAST(?8 AS TEXT), ?5)
+          END)
+LIMIT ?10 OFFSET ?9
+`
+
+type ListUsersByEmailParams struct {
+	Email          string
+	Prefix         sql.NullString
+	CreatedAfter   sql.NullInt64
+	CreatedBefore  sql.NullInt64
+	AfterID        sql.NullString
+	Sort           string
+	AfterCreatedAt sql.NullInt64
+	AfterName      sql.NullString
+	Offset         int64
+	Limit          int64
+}
+
+// Emails are unique, so at most one user matches: the unique index finds
+// it, and the order and the cursor only decide whether it is on the page.
+// The queries above would walk the order's index to the end looking for
+// it.
+func (q *Queries) ListUsersByEmail(ctx context.Context, arg ListUsersByEmailParams) ([]User, error) {
+	rows, err := q.db.QueryContext(ctx, listUsersByEmail,
+		arg.Email,
+		arg.Prefix,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.AfterID,
+		arg.Sort,
+		arg.AfterCreatedAt,
+		arg.AfterName,
+		arg.Offset,
+		arg.Limit,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -93,6 +258,7 @@ func (q *Queries) ListUsers(ctx context.Context, arg ListUsersParams) ([]User, e
 			&i.Email,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.NameLower,
 		); err != nil {
 			return nil, err
 		}
@@ -107,29 +273,560 @@ func (q *Queries) ListUsers(ctx context.Context, arg ListUsersParams) ([]User, e
 	return items, nil
 }
 
+const listUsersName = `-- name: ListUsersName :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
+  AND (CAST(?2 AS TEXT) IS NULL
+       OR substr(name_lower, 1, length(?2)) = ?2
+       OR substr(lower(email), 1, length(?2)) = ?2)
+  AND (CAST(?3 AS INTEGER) IS NULL OR created_at > ?3)
+  AND (CAST(?4 AS INTEGER) IS NULL OR created_at < ?4)
+ORDER BY name_lower, id
+LIMIT ?6 OFFSET ?5
+`
+
+type ListUsersNameParams struct {
+	Email         sql.NullString
+	Prefix        sql.NullString
+	CreatedAfter  sql.NullInt64
+	CreatedBefore sql.NullInt64
+	Offset        int64
+	Limit         int64
+}
+
+func (q *Queries) ListUsersName(ctx context.Context, arg ListUsersNameParams) ([]User, error) {
+	rows, err := q.db.QueryContext(ctx, listUsersName,
+		arg.Email,
+		arg.Prefix,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.Offset,
+		arg.Limit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []User
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.NameLower,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listUsersNameAfter = `-- name: ListUsersNameAfter :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
+  AND (CAST(?2 AS TEXT) IS NULL
+       OR substr(name_lower, 1, length(?2)) = ?2
+       OR substr(lower(email), 1, length(?2)) = ?2)
+  AND (CAST(?3 AS INTEGER) IS NULL OR created_at > ?3)
+  AND (CAST(?4 AS INTEGER) IS NULL OR created_at < ?4)
+  AND (name_lower, id) > (CAST(?5 AS TEXT), +CAST(?6 AS TEXT))
+ORDER BY name_lower, id
+LIMIT ?7
+`
+
+type ListUsersNameAfterParams struct {
+	Email         sql.NullString
+	Prefix        sql.NullString
+	CreatedAfter  sql.NullInt64
+	CreatedBefore sql.NullInt64
+	AfterName     string
+	AfterID       string
+	Limit         int64
+}
+
+func (q *Queries) ListUsersNameAfter(ctx context.Context, arg ListUsersNameAfterParams) ([]User, error) {
+	rows, err := q.db.QueryContext(ctx, listUsersNameAfter,
+		arg.Email,
+		arg.Prefix,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.AfterName,
+		arg.AfterID,
+		arg.Limit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []User
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.NameLower,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listUsersNameDesc = `-- name: ListUsersNameDesc :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
+  AND (CAST(?2 AS TEXT) IS NULL
+       OR substr(name_lower, 1, length(?2)) = ?2
+       OR substr(lower(email), 1, length(?2)) = ?2)
+  AND (CAST(?3 AS INTEGER) IS NULL OR created_at > ?3)
+  AND (CAST(?4 AS INTEGER) IS NULL OR created_at < ?4)
+ORDER BY name_lower DESC, id DESC
+LIMIT ?6 OFFSET ?5
+`
+
+type ListUsersNameDescParams struct {
+	Email         sql.NullString
+	Prefix        sql.NullString
+	CreatedAfter  sql.NullInt64
+	CreatedBefore sql.NullInt64
+	Offset        int64
+	Limit         int64
+}
+
+func (q *Queries) ListUsersNameDesc(ctx context.Context, arg ListUsersNameDescParams) ([]User, error) {
+	rows, err := q.db.QueryContext(ctx, listUsersNameDesc,
+		arg.Email,
+		arg.Prefix,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.Offset,
+		arg.Limit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []User
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.NameLower,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listUsersNameDescAfter = `-- name: ListUsersNameDescAfter :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
+  AND (CAST(?2 AS TEXT) IS NULL
+       OR substr(name_lower, 1, length(?2)) = ?2
+       OR substr(lower(email), 1, length(?2)) = ?2)
+  AND (CAST(?3 AS INTEGER) IS NULL OR created_at > ?3)
+  AND (CAST(?4 AS INTEGER) IS NULL OR created_at < ?4)
+  AND (name_lower, id) < (CAST(?5 AS TEXT), +CAST(?6 AS TEXT))
+ORDER BY name_lower DESC, id DESC
+LIMIT ?7
+`
+
+type ListUsersNameDescAfterParams struct {
+	Email         sql.NullString
+	Prefix        sql.NullString
+	CreatedAfter  sql.NullInt64
+	CreatedBefore sql.NullInt64
+	AfterName     string
+	AfterID       string
+	Limit         int64
+}
+
+func (q *Queries) ListUsersNameDescAfter(ctx context.Context, arg ListUsersNameDescAfterParams) ([]User, error) {
+	rows, err := q.db.QueryContext(ctx, listUsersNameDescAfter,
+		arg.Email,
+		arg.Prefix,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.AfterName,
+		arg.AfterID,
+		arg.Limit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []User
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.NameLower,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listUsersNewest = `-- name: ListUsersNewest :many
+
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
+  AND (CAST(?2 AS TEXT) IS NULL
+       OR substr(name_lower, 1, length(?2)) = ?2
+       OR substr(lower(email), 1, length(?2)) = ?2)
+  AND (CAST(?3 AS INTEGER) IS NULL OR created_at > ?3)
+  AND (CAST(?4 AS INTEGER) IS NULL OR created_at < ?4)
+ORDER BY created_at DESC, id DESC
+LIMIT ?6 OFFSET ?5
+`
+
+type ListUsersNewestParams struct {
+	Email         sql.NullString
+	Prefix        sql.NullString
+	CreatedAfter  sql.NullInt64
+	CreatedBefore sql.NullInt64
+	Offset        int64
+	Limit         int64
+}
+
+// The list queries come in one static pair per order: the first page
+// (also offset pages) and the pages after a cursor. SQLite plans a
+// statement when it is prepared, not for its arguments, so the cursor's
+// bound must be a plain row-value comparison on the order's index, never
+// an optional one. The filters are optional conditions, checked on the
+// rows the index walk yields. The filters, and the parameters of each
+// pair, are the same everywhere, so one set of parameters converts to
+// each query's.
+//
+// In the row values, the CASTs tell sqlc the parameters' types (it would
+// give every element the type of the first), and the unary + strips the
+// affinity the CAST adds: SQLite bounds the index scan by a column after
+// the first only if the compared value has no affinity of its own.
+// Without it the bound is created_at (or name_lower) alone, and rows tied
+// on it are filtered one by one. TestListPlans checks the plans. The prefix is compared with substr, not LIKE, which would
+// need its metacharacters escaped and fold ASCII case on its own.
+func (q *Queries) ListUsersNewest(ctx context.Context, arg ListUsersNewestParams) ([]User, error) {
+	rows, err := q.db.QueryContext(ctx, listUsersNewest,
+		arg.Email,
+		arg.Prefix,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.Offset,
+		arg.Limit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []User
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.NameLower,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listUsersNewestAfter = `-- name: ListUsersNewestAfter :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
+  AND (CAST(?2 AS TEXT) IS NULL
+       OR substr(name_lower, 1, length(?2)) = ?2
+       OR substr(lower(email), 1, length(?2)) = ?2)
+  AND (CAST(?3 AS INTEGER) IS NULL OR created_at > ?3)
+  AND (CAST(?4 AS INTEGER) IS NULL OR created_at < ?4)
+  AND (created_at, id) < (CAST(?5 AS INTEGER), +CAST(?6 AS TEXT))
+ORDER BY created_at DESC, id DESC
+LIMIT ?7
+`
+
+type ListUsersNewestAfterParams struct {
+	Email          sql.NullString
+	Prefix         sql.NullString
+	CreatedAfter   sql.NullInt64
+	CreatedBefore  sql.NullInt64
+	AfterCreatedAt int64
+	AfterID        string
+	Limit          int64
+}
+
+func (q *Queries) ListUsersNewestAfter(ctx context.Context, arg ListUsersNewestAfterParams) ([]User, error) {
+	rows, err := q.db.QueryContext(ctx, listUsersNewestAfter,
+		arg.Email,
+		arg.Prefix,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.AfterCreatedAt,
+		arg.AfterID,
+		arg.Limit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []User
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.NameLower,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listUsersOldest = `-- name: ListUsersOldest :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
+  AND (CAST(?2 AS TEXT) IS NULL
+       OR substr(name_lower, 1, length(?2)) = ?2
+       OR substr(lower(email), 1, length(?2)) = ?2)
+  AND (CAST(?3 AS INTEGER) IS NULL OR created_at > ?3)
+  AND (CAST(?4 AS INTEGER) IS NULL OR created_at < ?4)
+ORDER BY created_at, id
+LIMIT ?6 OFFSET ?5
+`
+
+type ListUsersOldestParams struct {
+	Email         sql.NullString
+	Prefix        sql.NullString
+	CreatedAfter  sql.NullInt64
+	CreatedBefore sql.NullInt64
+	Offset        int64
+	Limit         int64
+}
+
+func (q *Queries) ListUsersOldest(ctx context.Context, arg ListUsersOldestParams) ([]User, error) {
+	rows, err := q.db.QueryContext(ctx, listUsersOldest,
+		arg.Email,
+		arg.Prefix,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.Offset,
+		arg.Limit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []User
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.NameLower,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listUsersOldestAfter = `-- name: ListUsersOldestAfter :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
+  AND (CAST(?2 AS TEXT) IS NULL
+       OR substr(name_lower, 1, length(?2)) = ?2
+       OR substr(lower(email), 1, length(?2)) = ?2)
+  AND (CAST(?3 AS INTEGER) IS NULL OR created_at > ?3)
+  AND (CAST(?4 AS INTEGER) IS NULL OR created_at < ?4)
+  AND (created_at, id) > (CAST(?5 AS INTEGER), +CAST(?6 AS TEXT))
+ORDER BY created_at, id
+LIMIT ?7
+`
+
+type ListUsersOldestAfterParams struct {
+	Email          sql.NullString
+	Prefix         sql.NullString
+	CreatedAfter   sql.NullInt64
+	CreatedBefore  sql.NullInt64
+	AfterCreatedAt int64
+	AfterID        string
+	Limit          int64
+}
+
+func (q *Queries) ListUsersOldestAfter(ctx context.Context, arg ListUsersOldestAfterParams) ([]User, error) {
+	rows, err := q.db.QueryContext(ctx, listUsersOldestAfter,
+		arg.Email,
+		arg.Prefix,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.AfterCreatedAt,
+		arg.AfterID,
+		arg.Limit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []User
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.NameLower,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const purgeIdempotencyKeys = `-- name: PurgeIdempotencyKeys :exec
+DELETE FROM idempotency_keys
+WHERE (subject, key) IN (
+    SELECT k.subject, k.key
+    FROM idempotency_keys k
+    WHERE k.expires_at < ?1
+    ORDER BY k.expires_at
+    LIMIT ?2
+)
+`
+
+type PurgeIdempotencyKeysParams struct {
+	Now   int64
+	Batch int64
+}
+
+// Keyed creates each delete a few expired keys, oldest first, so the table
+// stays small without a background job.
+func (q *Queries) PurgeIdempotencyKeys(ctx context.Context, arg PurgeIdempotencyKeysParams) error {
+	_, err := q.db.ExecContext(ctx, purgeIdempotencyKeys, arg.Now, arg.Batch)
+	return err
+}
+
 const updateUser = `-- name: UpdateUser :one
 UPDATE users
 SET name       = coalesce(?1, name),
-    email      = coalesce(?2, email),
-    updated_at = max(CAST(?3 AS INTEGER), updated_at + 1)
-WHERE id = ?4
-RETURNING id, name, email, created_at, updated_at
+    name_lower = coalesce(?2, name_lower),
+    email      = coalesce(?3, email),
+    updated_at = max(CAST(?4 AS INTEGER), updated_at + 1)
+WHERE id = ?5
+  AND (CAST(?6 AS INTEGER) IS NULL OR updated_at = ?6)
+RETURNING id, name, email, created_at, updated_at, name_lower
 `
 
 type UpdateUserParams struct {
-	Name      sql.NullString
-	Email     sql.NullString
-	UpdatedAt int64
-	ID        string
+	Name        sql.NullString
+	NameLower   sql.NullString
+	Email       sql.NullString
+	UpdatedAt   int64
+	ID          string
+	IfUpdatedAt sql.NullInt64
 }
 
-// updated_at always moves forward, even when the clock has not.
+// updated_at always moves forward, even when the clock has not. With
+// if_updated_at, the row must still be the version the caller read.
 func (q *Queries) UpdateUser(ctx context.Context, arg UpdateUserParams) (User, error) {
 	row := q.db.QueryRowContext(ctx, updateUser,
 		arg.Name,
+		arg.NameLower,
 		arg.Email,
 		arg.UpdatedAt,
 		arg.ID,
+		arg.IfUpdatedAt,
 	)
 	var i User
 	err := row.Scan(
@@ -138,6 +835,18 @@ func (q *Queries) UpdateUser(ctx context.Context, arg UpdateUserParams) (User, e
 		&i.Email,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.NameLower,
 	)
 	return i, err
+}
+
+const userExists = `-- name: UserExists :one
+SELECT EXISTS (SELECT 1 FROM users WHERE id = ?)
+`
+
+func (q *Queries) UserExists(ctx context.Context, id string) (bool, error) {
+	row := q.db.QueryRowContext(ctx, userExists, id)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
 }

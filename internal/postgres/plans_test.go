@@ -1,0 +1,185 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/rosterhq/roster/internal/pgtest"
+	"github.com/rosterhq/roster/internal/postgres/pgdb"
+	"github.com/rosterhq/roster/internal/roster"
+	"github.com/rosterhq/roster/internal/storetest"
+)
+
+// TestListPlans checks with EXPLAIN that every list query, as the store
+// runs it (an unnamed statement, planned for its arguments), reads an
+// index instead of the table: the keyset bound is an index condition, so
+// a deep page costs what the first one does, and the filters search
+// their own indexes. Run with -v to see the plans.
+func TestListPlans(t *testing.T) {
+	db := mustOpenMigrated(t, pgtest.NewDatabase(t), Options{})
+	mustSeed(t, db, 20_000)
+	mid := storetest.BenchUser(10_000)
+	after := func(sort roster.Sort) *roster.Cursor {
+		return &roster.Cursor{Sort: sort, CreatedAt: mid.CreatedAt, Name: nameKey(mid.Name), ID: mid.ID}
+	}
+	const (
+		byTime     = "Index Scan using users_created_at_id_idx"
+		byTimeBack = "Index Scan Backward using users_created_at_id_idx"
+		byName     = "Index Scan using users_name_lower_id_idx"
+		byNameBack = "Index Scan Backward using users_name_lower_id_idx"
+		timeBound  = "Index Cond: (ROW(created_at, id)"
+		nameBound  = "Index Cond: (ROW(name_lower, id)"
+		// Under collation C either index on lower(email) serves both.
+		emailIndex  = "Index Cond: (lower(email) = "
+		nameRange   = "Index Cond: ((name_lower >= "
+		emailRange  = "Index Cond: ((lower(email) ~>=~ |Index Cond: ((lower(email) >= "
+		noSort      = "!Sort"
+		noTableScan = "!Seq Scan"
+	)
+	tests := []struct {
+		name  string
+		q     roster.ListQuery
+		count bool     // explain CountUsers(q.Filter) instead
+		want  []string // substrings of the plan, "|" between alternatives; "!" in front: must be absent
+	}{
+		{"newest", roster.ListQuery{Limit: 51}, false, []string{byTime, noSort}},
+		{"newest after", roster.ListQuery{Limit: 51, After: after(roster.SortNewest)}, false, []string{byTime, timeBound, noSort}},
+		{"oldest", roster.ListQuery{Sort: roster.SortOldest, Limit: 51}, false, []string{byTimeBack, noSort}},
+		{"oldest after", roster.ListQuery{Sort: roster.SortOldest, Limit: 51, After: after(roster.SortOldest)}, false, []string{byTimeBack, timeBound, noSort}},
+		{"name", roster.ListQuery{Sort: roster.SortName, Limit: 51}, false, []string{byName, noSort}},
+		{"name after", roster.ListQuery{Sort: roster.SortName, Limit: 51, After: after(roster.SortName)}, false, []string{byName, nameBound, noSort}},
+		{"-name", roster.ListQuery{Sort: roster.SortNameDesc, Limit: 51}, false, []string{byNameBack, noSort}},
+		{"-name after", roster.ListQuery{Sort: roster.SortNameDesc, Limit: 51, After: after(roster.SortNameDesc)}, false, []string{byNameBack, nameBound, noSort}},
+		{"email", roster.ListQuery{Filter: roster.UserFilter{Email: "user123@example.com"}, Limit: 51}, false, []string{emailIndex}},
+		{"prefix, newest", roster.ListQuery{Filter: roster.UserFilter{Prefix: "zoë 123"}, Limit: 51}, false, []string{nameRange, emailRange}},
+		{"prefix, name after", roster.ListQuery{Filter: roster.UserFilter{Prefix: "zoë 123"}, Sort: roster.SortName, Limit: 51, After: after(roster.SortName)}, false, []string{nameRange}},
+		{"email prefix", roster.ListQuery{Filter: roster.UserFilter{Prefix: "user123"}, Limit: 51}, false, []string{emailRange}},
+		{"created range", roster.ListQuery{Filter: roster.UserFilter{CreatedAfter: mid.CreatedAt, CreatedBefore: mid.CreatedAt.Add(3600e9)}, Limit: 51}, false, []string{byTime}},
+		{"count by email", roster.ListQuery{Filter: roster.UserFilter{Email: "user123@example.com"}}, true, []string{emailIndex}},
+		{"count by prefix", roster.ListQuery{Filter: roster.UserFilter{Prefix: "zoë 123"}}, true, []string{nameRange, emailRange}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recorder{}
+			var err error
+			if tt.count {
+				_, err = pgdb.New(rec).CountUsers(t.Context(), filter(tt.q.Filter))
+			} else {
+				_, err = listUsers(t.Context(), pgdb.New(rec), tt.q)
+			}
+			if !errors.Is(err, errRecorded) {
+				t.Fatalf("record the query: got error %v, want %v", err, errRecorded)
+			}
+			plan := explain(t, db, rec.sql, rec.args)
+			t.Logf("plan:\n%s", plan)
+			for _, w := range append(tt.want, noTableScan) {
+				if absent, ok := strings.CutPrefix(w, "!"); ok {
+					if strings.Contains(plan, absent) {
+						t.Errorf("got a plan with %q, want none", absent)
+					}
+				} else if !containsAny(plan, strings.Split(w, "|")) {
+					t.Errorf("got a plan without %q, want it", w)
+				}
+			}
+		})
+	}
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// explain returns the plan of sql with args, run the way customPlans runs
+// queries.
+func explain(t *testing.T, db *DB, sql string, args []any) string {
+	t.Helper()
+	rows, err := db.pool.Query(t.Context(), "EXPLAIN "+sql, withCustomPlan(args)...)
+	if err != nil {
+		t.Fatalf("EXPLAIN: %v", err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatalf("EXPLAIN: %v", err)
+	}
+	return strings.Join(lines, "\n")
+}
+
+var errRecorded = errors.New("recorded, not run")
+
+// recorder is a pgdb.DBTX that records the query it is given instead of
+// running it.
+type recorder struct {
+	sql  string
+	args []any
+}
+
+func (r *recorder) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	r.sql, r.args = sql, args
+	return pgconn.CommandTag{}, errRecorded
+}
+
+func (r *recorder) Query(_ context.Context, sql string, args ...any) (pgx.Rows, error) {
+	r.sql, r.args = sql, args
+	return nil, errRecorded
+}
+
+func (r *recorder) QueryRow(_ context.Context, sql string, args ...any) pgx.Row {
+	r.sql, r.args = sql, args
+	return errRow{}
+}
+
+type errRow struct{}
+
+func (errRow) Scan(...any) error { return errRecorded }
+
+// The list queries must never run as named prepared statements, which
+// PostgreSQL switches to a generic plan after five executions: generic
+// plans of these queries scan the whole table (see customPlanQueries).
+func TestListQueriesPlannedPerExecution(t *testing.T) {
+	db := mustOpenMigrated(t, pgtest.NewDatabase(t), Options{MaxConns: 1})
+	u := storetest.BenchUser(0)
+	for range 10 {
+		for _, sort := range roster.Sorts {
+			for _, after := range []*roster.Cursor{nil, {Sort: sort, CreatedAt: u.CreatedAt, Name: u.Name, ID: u.ID}} {
+				if _, err := db.ListUsers(t.Context(), roster.ListQuery{Sort: sort, Limit: 10, After: after}); err != nil {
+					t.Fatalf("ListUsers: %v", err)
+				}
+			}
+		}
+		if _, err := db.CountUsers(t.Context(), roster.UserFilter{}); err != nil {
+			t.Fatalf("CountUsers: %v", err)
+		}
+	}
+	// A query that is prepared shows that the check below sees them.
+	if _, err := db.User(t.Context(), u.ID); !errors.Is(err, roster.ErrNotFound) {
+		t.Fatalf("User: got error %v, want %v", err, roster.ErrNotFound)
+	}
+	// The pool has one connection: the one that ran the queries above.
+	rows, err := db.pool.Query(t.Context(), "SELECT statement FROM pg_prepared_statements")
+	if err != nil {
+		t.Fatalf("list prepared statements: %v", err)
+	}
+	prepared, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatalf("list prepared statements: %v", err)
+	}
+	var sawGetUser bool
+	for _, p := range prepared {
+		sawGetUser = sawGetUser || strings.Contains(p, "-- name: GetUser ")
+		if strings.Contains(p, "-- name: ListUsers") || strings.Contains(p, "-- name: CountUsers ") {
+			t.Errorf("got prepared statement %.40q, want the list queries unnamed", p)
+		}
+	}
+	if !sawGetUser {
+		t.Errorf("got prepared statements %q, want GetUser among them", prepared)
+	}
+}

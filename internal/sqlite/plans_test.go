@@ -1,0 +1,118 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/rosterhq/roster/internal/roster"
+	"github.com/rosterhq/roster/internal/sqlite/sqlitedb"
+	"github.com/rosterhq/roster/internal/storetest"
+)
+
+// TestListPlans checks with EXPLAIN QUERY PLAN that every list query
+// walks the index of its order, without sorting, and that after a cursor
+// it searches that index from the cursor's full position, (time or name,
+// id), on: a deep page costs what the first one does, however many rows
+// tie on the time or name. Run with -v to see the plans.
+func TestListPlans(t *testing.T) {
+	db := mustOpenMigrated(t)
+	mustSeed(t, db, 20_000)
+	mid := storetest.BenchUser(10_000)
+	after := func(sort roster.Sort) *roster.Cursor {
+		return &roster.Cursor{Sort: sort, CreatedAt: mid.CreatedAt, Name: nameKey(mid.Name), ID: mid.ID}
+	}
+	const (
+		byTime    = "SCAN users USING INDEX users_created_at_id_idx"
+		byName    = "SCAN users USING INDEX users_name_lower_id_idx"
+		timeBound = "SEARCH users USING INDEX users_created_at_id_idx ((created_at,id)"
+		nameBound = "SEARCH users USING INDEX users_name_lower_id_idx ((name_lower,id)"
+	)
+	filter := roster.UserFilter{Prefix: "zoë 1", CreatedAfter: mid.CreatedAt}
+	tests := []struct {
+		name string
+		q    roster.ListQuery
+		want string
+	}{
+		{"newest", roster.ListQuery{Limit: 51}, byTime},
+		{"newest after", roster.ListQuery{Limit: 51, After: after(roster.SortNewest)}, timeBound + "<(?,?))"},
+		{"oldest", roster.ListQuery{Sort: roster.SortOldest, Limit: 51}, byTime},
+		{"oldest after", roster.ListQuery{Sort: roster.SortOldest, Limit: 51, After: after(roster.SortOldest)}, timeBound + ">(?,?))"},
+		{"name", roster.ListQuery{Sort: roster.SortName, Limit: 51}, byName},
+		{"name after", roster.ListQuery{Sort: roster.SortName, Limit: 51, After: after(roster.SortName)}, nameBound + ">(?,?))"},
+		{"-name", roster.ListQuery{Sort: roster.SortNameDesc, Limit: 51}, byName},
+		{"-name after", roster.ListQuery{Sort: roster.SortNameDesc, Limit: 51, After: after(roster.SortNameDesc)}, nameBound + "<(?,?))"},
+		{"filtered, newest after", roster.ListQuery{Filter: filter, Limit: 51, After: after(roster.SortNewest)}, timeBound + "<(?,?))"},
+		{"email", roster.ListQuery{Filter: roster.UserFilter{Email: mid.Email}, Sort: roster.SortName, Limit: 51, After: after(roster.SortName)},
+			"SEARCH users USING INDEX users_email_lower_key (<expr>=?)"},
+		{"filtered, name after", roster.ListQuery{Filter: filter, Sort: roster.SortName, Limit: 51, After: after(roster.SortName)}, nameBound + ">(?,?))"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recorder{}
+			if _, err := listUsers(t.Context(), sqlitedb.New(rec), tt.q); !errors.Is(err, errRecorded) {
+				t.Fatalf("record the query: got error %v, want %v", err, errRecorded)
+			}
+			plan := explain(t, db, rec.sql, rec.args)
+			t.Logf("plan:\n%s", plan)
+			if !strings.Contains(plan, tt.want) {
+				t.Errorf("got a plan without %q, want it", tt.want)
+			}
+			if strings.Contains(plan, "TEMP B-TREE") {
+				t.Errorf("got a plan that sorts, want one that walks the index in order")
+			}
+		})
+	}
+}
+
+func explain(t *testing.T, db *DB, query string, args []any) string {
+	t.Helper()
+	rows, err := db.read.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatalf("EXPLAIN QUERY PLAN: %v", err)
+	}
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatalf("EXPLAIN QUERY PLAN: %v", err)
+		}
+		lines = append(lines, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("EXPLAIN QUERY PLAN: %v", err)
+	}
+	return strings.Join(lines, "\n")
+}
+
+var errRecorded = errors.New("recorded, not run")
+
+// recorder is a sqlitedb.DBTX that records the query it is given instead
+// of running it.
+type recorder struct {
+	sql  string
+	args []any
+}
+
+func (r *recorder) ExecContext(_ context.Context, query string, args ...any) (sql.Result, error) {
+	r.sql, r.args = query, args
+	return nil, errRecorded
+}
+
+func (r *recorder) PrepareContext(_ context.Context, query string) (*sql.Stmt, error) {
+	r.sql = query
+	return nil, errRecorded
+}
+
+func (r *recorder) QueryContext(_ context.Context, query string, args ...any) (*sql.Rows, error) {
+	r.sql, r.args = query, args
+	return nil, errRecorded
+}
+
+func (r *recorder) QueryRowContext(context.Context, string, ...any) *sql.Row {
+	panic("recorder: QueryRowContext cannot fail without a database")
+}
