@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -115,6 +117,7 @@ func serve(ctx context.Context, args []string, env environment) error {
 	limits.Auth = authority
 	limits.Logger = logger
 	limits.Metrics = httpapi.NewMetrics(reg)
+	limits.CursorKey = deriveKey(cfg.jwt.secret, "roster list cursor v1")
 	srv := httpapi.NewServer(limits)
 	hs := newHTTPServer(ctx, srv, logger)
 	ln, err := net.Listen("tcp", cfg.addr)
@@ -233,6 +236,15 @@ func (cfg *serveConfig) limits() (httpapi.Config, error) {
 		return c, usagef("--request-timeout must not be negative")
 	}
 	return c, nil
+}
+
+// deriveKey makes a purpose-specific key from the JWT secret, so that
+// every instance sharing the secret shares the key, and a leak of one
+// derived key reveals nothing about the secret or other keys.
+func deriveKey(secret, purpose string) []byte {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
 }
 
 // helpIsSuccess turns the help sentinel into a clean exit.

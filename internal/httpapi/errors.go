@@ -2,8 +2,10 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/rosterhq/roster/internal/roster"
 )
@@ -19,20 +21,22 @@ var errMethodNotAllowed = roster.Errorf(codeMethodNotAllowed, "Method not allowe
 
 // statusOf is the one table from error codes to HTTP statuses.
 var statusOf = map[roster.Code]int{
-	roster.CodeBadRequest:    http.StatusBadRequest,
-	roster.CodeInvalid:       http.StatusUnprocessableEntity,
-	roster.CodeNotFound:      http.StatusNotFound,
-	roster.CodeConflict:      http.StatusConflict,
-	roster.CodeUnauthorized:  http.StatusUnauthorized,
-	roster.CodeForbidden:     http.StatusForbidden,
-	roster.CodeUnavailable:   http.StatusServiceUnavailable,
-	roster.CodeInternal:      http.StatusInternalServerError,
-	codeMethodNotAllowed:     http.StatusMethodNotAllowed,
-	codePayloadTooLarge:      http.StatusRequestEntityTooLarge,
-	codeUnsupportedMediaType: http.StatusUnsupportedMediaType,
-	codeRateLimited:          http.StatusTooManyRequests,
-	codeOverloaded:           http.StatusServiceUnavailable,
-	codeTimeout:              http.StatusServiceUnavailable,
+	roster.CodeBadRequest:        http.StatusBadRequest,
+	roster.CodeInvalid:           http.StatusUnprocessableEntity,
+	roster.CodeNotFound:          http.StatusNotFound,
+	roster.CodeConflict:          http.StatusConflict,
+	roster.CodeUnauthorized:      http.StatusUnauthorized,
+	roster.CodeForbidden:         http.StatusForbidden,
+	roster.CodeUnavailable:       http.StatusServiceUnavailable,
+	roster.CodeInternal:          http.StatusInternalServerError,
+	codeMethodNotAllowed:         http.StatusMethodNotAllowed,
+	codePayloadTooLarge:          http.StatusRequestEntityTooLarge,
+	codeUnsupportedMediaType:     http.StatusUnsupportedMediaType,
+	codeRateLimited:              http.StatusTooManyRequests,
+	codeOverloaded:               http.StatusServiceUnavailable,
+	codeTimeout:                  http.StatusServiceUnavailable,
+	roster.CodePrecondition:      http.StatusPreconditionFailed,
+	roster.CodeIdempotencyReused: http.StatusUnprocessableEntity,
 }
 
 // errorBody is the envelope of every error response.
@@ -81,5 +85,53 @@ func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="roster"`)
 	}
+	if wantsProblem(r) {
+		writeProblem(w, r, status, e)
+		return
+	}
 	encode(w, status, errorBody{Error: errorDetail{Code: e.Code, Message: e.Message, Details: e.Details}})
+}
+
+// problem is an RFC 9457 problem details object, for clients that ask for
+// application/problem+json; code and errors carry what the envelope has.
+type problem struct {
+	Type     string              `json:"type"`
+	Title    string              `json:"title"`
+	Status   int                 `json:"status"`
+	Detail   string              `json:"detail"`
+	Instance string              `json:"instance"`
+	Code     roster.Code         `json:"code"`
+	Errors   []roster.FieldError `json:"errors,omitempty"`
+}
+
+// problemTypeBase prefixes problem types, one per error code
+// ("urn:roster:problem:not-found"); the README's error table explains them.
+const problemTypeBase = "urn:roster:problem:"
+
+func writeProblem(w http.ResponseWriter, r *http.Request, status int, e *roster.Error) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(problem{
+		Type:     problemTypeBase + strings.ToLower(strings.ReplaceAll(string(e.Code), "_", "-")),
+		Title:    http.StatusText(status),
+		Status:   status,
+		Detail:   e.Message,
+		Instance: r.URL.Path,
+		Code:     e.Code,
+		Errors:   e.Details,
+	})
+}
+
+// wantsProblem reports whether the Accept header asks for problem details
+// (with a q above zero) rather than the default envelope.
+func wantsProblem(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if !strings.EqualFold(strings.TrimSpace(mt), "application/problem+json") {
+			continue
+		}
+		q := strings.TrimSpace(params)
+		return !strings.HasPrefix(q, "q=0") || strings.HasPrefix(q, "q=0.") && strings.TrimRight(q[4:], "0") != ""
+	}
+	return false
 }

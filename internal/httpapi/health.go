@@ -38,6 +38,7 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) notReady(w http.ResponseWriter, r *http.Request, check, msg string) {
+	w.Header().Set("Retry-After", "1")
 	s.error(w, r, &roster.Error{Code: roster.CodeUnavailable, Message: "Not ready",
 		Details: []roster.FieldError{{Field: check, Message: msg}}})
 }

@@ -27,7 +27,7 @@ func sqliteStore(t *testing.T) roster.UserStore { return engines[0].open(t) }
 // panickingStore fails the way a bug would.
 type panickingStore struct{ failingStore }
 
-func (panickingStore) ListUsers(context.Context, int, int) ([]roster.User, error) {
+func (panickingStore) ListUsers(context.Context, roster.ListQuery) ([]roster.User, error) {
 	panic("index out of range [3] with length 3")
 }
 
@@ -225,11 +225,11 @@ func newBlockingStore(t *testing.T) *blockingStore {
 	return &blockingStore{UserStore: sqliteStore(t), entered: make(chan struct{}, 10), release: make(chan struct{}), ended: make(chan error, 10)}
 }
 
-func (b *blockingStore) ListUsers(ctx context.Context, limit, offset int) ([]roster.User, error) {
+func (b *blockingStore) ListUsers(ctx context.Context, q roster.ListQuery) ([]roster.User, error) {
 	b.entered <- struct{}{}
 	select {
 	case <-b.release:
-		return b.UserStore.ListUsers(ctx, limit, offset)
+		return b.UserStore.ListUsers(ctx, q)
 	case <-ctx.Done():
 		b.ended <- ctx.Err()
 		return nil, ctx.Err()

@@ -67,16 +67,21 @@ func TestRequestIDAndAccessLog(t *testing.T) {
 // failingStore fails every call, as a database that went away would.
 type failingStore struct{ err error }
 
-func (f failingStore) CreateUser(context.Context, roster.User) error { return f.err }
+func (f failingStore) CreateUser(context.Context, roster.User, *roster.Idempotency) (roster.User, bool, error) {
+	return roster.User{}, false, f.err
+}
 func (f failingStore) User(context.Context, uuid.UUID) (roster.User, error) {
 	return roster.User{}, f.err
 }
-func (f failingStore) ListUsers(context.Context, int, int) ([]roster.User, error) { return nil, f.err }
+func (f failingStore) ListUsers(context.Context, roster.ListQuery) ([]roster.User, error) {
+	return nil, f.err
+}
+func (f failingStore) CountUsers(context.Context, roster.UserFilter) (int64, error) { return 0, f.err }
 func (f failingStore) UpdateUser(context.Context, uuid.UUID, roster.UserUpdate, time.Time) (roster.User, error) {
 	return roster.User{}, f.err
 }
-func (f failingStore) DeleteUser(context.Context, uuid.UUID) error { return f.err }
-func (f failingStore) Ping(context.Context) error                  { return f.err }
+func (f failingStore) DeleteUser(context.Context, uuid.UUID, *time.Time) error { return f.err }
+func (f failingStore) Ping(context.Context) error                              { return f.err }
 
 // An internal failure never reaches the client: 500 INTERNAL_ERROR with the
 // generic message, and the cause in the log under the request id.

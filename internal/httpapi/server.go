@@ -3,6 +3,7 @@
 package httpapi
 
 import (
+	"crypto/rand"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -42,6 +43,9 @@ type Config struct {
 	MinCompressSize int
 	// Now is the clock of the rate limiter (tests use a fake one).
 	Now func() time.Time
+	// CursorKey signs list cursors. Instances behind one load balancer
+	// need the same key; empty means a random key for this process.
+	CursorKey []byte
 }
 
 // Server is roster's HTTP handler.
@@ -60,6 +64,7 @@ type Server struct {
 	inflightWait   time.Duration
 	requestTimeout time.Duration
 	trusted        []netip.Prefix
+	cursors        cursorCodec
 }
 
 // NewServer returns a Server with every route registered.
@@ -77,6 +82,11 @@ func NewServer(cfg Config) *Server {
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.cursors.key = cfg.CursorKey
+	if len(s.cursors.key) == 0 {
+		s.cursors.key = make([]byte, 32)
+		_, _ = rand.Read(s.cursors.key) // crypto/rand.Read never fails on supported platforms
 	}
 	if cfg.MaxInflight > 0 {
 		s.inflight = make(chan struct{}, cfg.MaxInflight)

@@ -1,29 +1,33 @@
 package httpapi
 
 import (
-	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
-	"strings"
 
 	"github.com/google/uuid"
 	"github.com/rosterhq/roster/internal/roster"
 )
 
 func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
-	page, err := parsePage(r.URL.Query())
+	lr, err := s.parseList(r.URL.Query())
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
-	list, err := s.users.ListUsers(r.Context(), page)
+	list, err := s.users.ListUsers(r.Context(), lr.query)
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
-	page.PerPage = min(page.PerPage, roster.MaxPerPage)
-	if link := pageLinks(r.URL.Path, page, list.HasNext); link != "" {
+	if lr.count {
+		n, err := s.users.CountUsers(r.Context(), lr.query.Filter)
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		w.Header().Set("X-Total-Count", strconv.FormatInt(n, 10))
+	}
+	if link := s.listLinks(r, lr, list.Next); link != "" {
 		w.Header().Set("Link", link)
 	}
 	users := list.Users
@@ -33,65 +37,27 @@ func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
 	encode(w, http.StatusOK, users)
 }
 
-// parsePage reads page and per_page, reporting every problem at once.
-func parsePage(q url.Values) (roster.Page, error) {
-	p := roster.Page{Number: 1, PerPage: roster.DefaultPerPage}
-	var details []roster.FieldError
-	for name := range q {
-		if name != "page" && name != "per_page" {
-			details = append(details, roster.FieldError{Field: name, Message: "unknown query parameter"})
-		}
-	}
-	for _, f := range []struct {
-		name string
-		dst  *int
-	}{{"page", &p.Number}, {"per_page", &p.PerPage}} {
-		if !q.Has(f.name) {
-			continue
-		}
-		n, err := strconv.Atoi(q.Get(f.name))
-		switch {
-		case err != nil:
-			details = append(details, roster.FieldError{Field: f.name, Message: "must be an integer"})
-		case n < 1:
-			details = append(details, roster.FieldError{Field: f.name, Message: "must be at least 1"})
-		default:
-			*f.dst = n
-		}
-	}
-	if len(details) > 0 {
-		return p, &roster.Error{Code: roster.CodeBadRequest, Message: "Invalid query parameters", Details: details}
-	}
-	return p, nil
-}
-
-// pageLinks builds an RFC 8288 Link header with first, prev and next.
-func pageLinks(path string, p roster.Page, hasNext bool) string {
-	link := func(n int, rel string) string {
-		return fmt.Sprintf(`<%s?page=%d&per_page=%d>; rel="%s"`, path, n, p.PerPage, rel)
-	}
-	links := []string{link(1, "first")}
-	if p.Number > 1 {
-		links = append(links, link(p.Number-1, "prev"))
-	}
-	if hasNext {
-		links = append(links, link(p.Number+1, "next"))
-	}
-	return strings.Join(links, ", ")
-}
-
 func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
+	key, err := idempotencyKey(r)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
 	var in roster.NewUser
 	if err := decode(w, r, &in); err != nil {
 		s.error(w, r, err)
 		return
 	}
-	u, err := s.users.CreateUser(r.Context(), in)
+	u, replayed, err := s.users.CreateUser(r.Context(), in, key)
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
+	if replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
 	w.Header().Set("Location", "/api/users/"+u.ID.String())
+	w.Header().Set("ETag", etag(u))
 	encode(w, http.StatusCreated, u)
 }
 
@@ -106,6 +72,12 @@ func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
+	tag := etag(u)
+	w.Header().Set("ETag", tag)
+	if noneMatch(r.Header.Get("If-None-Match"), tag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
 	encode(w, http.StatusOK, u)
 }
 
@@ -117,16 +89,23 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
+	ifMatch, err := s.ifMatch(r, id)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
 	var upd roster.UserUpdate
 	if err := decode(w, r, &upd); err != nil {
 		s.error(w, r, err)
 		return
 	}
+	upd.IfUpdatedAt = ifMatch
 	u, err := s.users.UpdateUser(r.Context(), id, upd)
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
+	w.Header().Set("ETag", etag(u))
 	encode(w, http.StatusOK, u)
 }
 
@@ -136,21 +115,45 @@ func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	if err := s.users.DeleteUser(r.Context(), id); err != nil {
+	ifMatch, err := s.ifMatch(r, id)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if err := s.users.DeleteUser(r.Context(), id, ifMatch); err != nil {
 		s.error(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// userID parses the {id} path segment; only the canonical 36-character
-// form is accepted, so every user has exactly one URL.
+// userID parses the {id} path segment; only the canonical form (36
+// characters, lower-case hex) is accepted, so every user has exactly one URL.
 func userID(r *http.Request) (uuid.UUID, error) {
 	raw := r.PathValue("id")
 	id, err := uuid.Parse(raw)
-	if err != nil || len(raw) != 36 {
+	if err != nil || raw != id.String() {
 		return uuid.Nil, &roster.Error{Code: roster.CodeBadRequest, Message: "Invalid user id",
 			Details: []roster.FieldError{{Field: "id", Message: "must be a UUID"}}}
 	}
 	return id, nil
+}
+
+// idempotencyKey reads the optional Idempotency-Key header
+// (draft-ietf-httpapi-idempotency-key-header): 1–255 printable ASCII.
+func idempotencyKey(r *http.Request) (string, error) {
+	vs := r.Header.Values("Idempotency-Key")
+	if len(vs) == 0 {
+		return "", nil
+	}
+	k := vs[0]
+	ok := len(vs) == 1 && len(k) >= 1 && len(k) <= 255
+	for i := 0; ok && i < len(k); i++ {
+		ok = k[i] >= 0x20 && k[i] <= 0x7e
+	}
+	if !ok {
+		return "", &roster.Error{Code: roster.CodeBadRequest, Message: "Invalid Idempotency-Key header",
+			Details: []roster.FieldError{{Field: "Idempotency-Key", Message: "must be one value of 1 to 255 printable ASCII characters"}}}
+	}
+	return k, nil
 }
