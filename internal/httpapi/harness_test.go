@@ -85,6 +85,7 @@ type harness struct {
 	auth  *auth.Authority
 	admin string
 	logs  *syncBuffer
+	check func(*http.Request, []byte, *httptest.ResponseRecorder) // holds each exchange to api/openapi.yaml
 }
 
 // newHarness serves store with the given changes to the default
@@ -105,7 +106,7 @@ func newHarness(t *testing.T, store roster.UserStore, configure ...func(*httpapi
 		c(&cfg)
 	}
 	srv := httpapi.NewServer(cfg)
-	h := &harness{t: t, srv: srv, auth: a, logs: logs}
+	h := &harness{t: t, srv: srv, auth: a, logs: logs, check: conformance(t)}
 	h.admin = h.token("admin-1", roster.RoleAdmin)
 	return h
 }
@@ -153,6 +154,7 @@ func (h *harness) do(r request) *httptest.ResponseRecorder {
 	}
 	rec := httptest.NewRecorder()
 	h.srv.ServeHTTP(rec, req)
+	h.check(req, []byte(r.body), rec)
 	return rec
 }
 

@@ -15,6 +15,11 @@ func (s *Server) routes() {
 	s.handle("PUT /api/users/{id}", s.api(s.handleUpdateUser))
 	s.handle("PATCH /api/users/{id}", s.api(s.handleUpdateUser))
 	s.handle("DELETE /api/users/{id}", s.api(s.handleDeleteUser))
+
+	s.handle("GET /api-docs/openapi.json", s.openAPIJSON())
+	s.handle("GET /api-docs/openapi.yaml", s.openAPIYAML())
+	s.handle("GET /swagger-ui", http.RedirectHandler("/swagger-ui/", http.StatusMovedPermanently))
+	s.handle("GET /swagger-ui/{path...}", s.swaggerUI())
 }
 
 // handle registers h for pattern and remembers the pattern for Routes.

@@ -1,0 +1,405 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/pb33f/go-yaml"
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
+	"github.com/pb33f/libopenapi-validator/config"
+	liberrors "github.com/pb33f/libopenapi-validator/errors"
+	"github.com/pb33f/libopenapi-validator/paths"
+	"github.com/pb33f/libopenapi-validator/schema_validation"
+	"github.com/pb33f/libopenapi/datamodel/high/base"
+	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
+	"github.com/pb33f/libopenapi/orderedmap"
+
+	"github.com/rosterhq/roster/api"
+	"github.com/rosterhq/roster/internal/httpapi"
+)
+
+// The contract checks run on github.com/pb33f/libopenapi-validator rather
+// than kin-openapi: it is built for OpenAPI 3.1 (JSON Schema 2020-12 for
+// every schema, not only where a 3.1 document forces it), asserts the
+// uuid, email and date-time formats on request (kin checks only
+// date-time), finds the operation without a router to set up, and its
+// messages name the field instead of dumping the whole schema. It passes
+// an empty body where the document wants one; check adds that.
+
+// undocumentedRoutes are the registered routes that api/openapi.yaml
+// leaves out on purpose: Swagger UI's page and assets serve the document's
+// viewer, not the API, and their paths are an implementation detail.
+var undocumentedRoutes = []string{
+	"GET /swagger-ui",
+	"GET /swagger-ui/{path...}",
+}
+
+// undocumentedPath reports whether path belongs to an undocumented route.
+func undocumentedPath(path string) bool {
+	return path == "/swagger-ui" || strings.HasPrefix(path, "/swagger-ui/")
+}
+
+// contract is api/openapi.yaml, parsed once per test binary.
+type contract struct {
+	model   *v3.Document
+	v       validator.Validator
+	schemas schema_validation.SchemaValidator
+}
+
+var loadContract = sync.OnceValues(func() (*contract, error) {
+	doc, err := libopenapi.NewDocument(api.OpenAPI())
+	if err != nil {
+		return nil, err
+	}
+	m, err := doc.BuildV3Model()
+	if err != nil {
+		return nil, err
+	}
+	return &contract{
+		model:   &m.Model,
+		v:       validator.NewValidatorFromV3Model(&m.Model, config.WithFormatAssertions()),
+		schemas: schema_validation.NewSchemaValidator(config.WithFormatAssertions()),
+	}, nil
+})
+
+// conformance returns a check of one exchange with the server against
+// api/openapi.yaml; every mismatch is a t.Errorf naming the operation.
+// Responses are always checked, including those to unknown routes and
+// methods (404 or 405 with the error envelope). Requests are checked only
+// when the server accepted them (status below 400), so that tests may
+// send malformed requests on purpose: the server's rejection is then what
+// the response check holds to the document.
+//
+// reqBody is the body req was sent with (the server has consumed it);
+// compressed responses are decoded first.
+func conformance(t testing.TB) func(req *http.Request, reqBody []byte, rec *httptest.ResponseRecorder) {
+	t.Helper()
+	c, err := loadContract()
+	if err != nil {
+		t.Fatalf("load api/openapi.yaml: %v", err)
+	}
+	return func(req *http.Request, reqBody []byte, rec *httptest.ResponseRecorder) {
+		t.Helper()
+		op, problems := c.check(req, reqBody, rec)
+		for _, p := range problems {
+			t.Errorf("%s %s: answered %d, not as api/openapi.yaml has %s: %s",
+				req.Method, req.URL.RequestURI(), rec.Code, op, p)
+		}
+	}
+}
+
+// check returns the operation the exchange matched (for messages) and its
+// departures from the document.
+func (c *contract) check(req *http.Request, reqBody []byte, rec *httptest.ResponseRecorder) (string, []string) {
+	if undocumentedPath(req.URL.Path) {
+		return "", nil
+	}
+	if req.Method == http.MethodOptions && req.Header.Get("Access-Control-Request-Method") != "" {
+		return "", nil // a CORS preflight: HTTP machinery, not an API operation
+	}
+	status := rec.Code
+	body, header, err := decodedBody(rec)
+	if err != nil {
+		return "", []string{err.Error()}
+	}
+	// HEAD is GET without the body (net/http routes one to the other).
+	head := req.Method == http.MethodHead
+	method := req.Method
+	if head {
+		method = http.MethodGet
+	}
+	request := func() *http.Request {
+		r := req.Clone(req.Context())
+		r.Method = method
+		r.Body = io.NopCloser(bytes.NewReader(reqBody))
+		r.ContentLength = int64(len(reqBody))
+		return r
+	}
+	response := func() *http.Response {
+		b := body
+		if head {
+			b = nil
+		}
+		return &http.Response{
+			StatusCode: status, Header: header.Clone(), Request: request(),
+			Body: io.NopCloser(bytes.NewReader(b)), ContentLength: int64(len(b)),
+		}
+	}
+
+	pathItem, _, docPath := paths.FindPath(request(), c.model, nil)
+	var op *v3.Operation
+	if pathItem != nil {
+		op = operation(pathItem, method)
+	}
+	if op == nil {
+		return "no such operation", c.checkUnmatched(status, header, body)
+	}
+	name := fmt.Sprintf("%s (%s %s)", op.OperationId, method, docPath)
+
+	var problems []string
+	if !head || status >= 400 {
+		_, errs := c.v.ValidateHttpResponse(request(), response())
+		problems = append(problems, describe("response", errs)...)
+	}
+	if status < 400 {
+		_, errs := c.v.ValidateHttpRequestSync(request())
+		problems = append(problems, describe("request", errs)...)
+	}
+	if def := op.Responses.Codes.GetOrZero(strconv.Itoa(status)); def != nil && !head {
+		documented := def.Content != nil && def.Content.Len() > 0
+		switch {
+		case documented && len(body) == 0:
+			problems = append(problems, "response: empty body; the document has one")
+		case !documented && len(body) > 0:
+			problems = append(problems, fmt.Sprintf("response: a body (%d bytes); the document has none", len(body)))
+		}
+	}
+	return name, problems
+}
+
+// checkUnmatched holds an exchange for which the document has no
+// operation to the promise of its info section: 404 (no such path) or 405
+// (no such method, with Allow) in the error envelope.
+func (c *contract) checkUnmatched(status int, header http.Header, body []byte) []string {
+	var problems []string
+	switch status {
+	case http.StatusNotFound:
+	case http.StatusMethodNotAllowed:
+		if header.Get("Allow") == "" {
+			problems = append(problems, "405 without Allow")
+		}
+	default:
+		return []string{fmt.Sprintf("the server answers %d; the document has no such operation (an undocumented route?)", status)}
+	}
+	if header.Get("X-Request-ID") == "" {
+		problems = append(problems, "no X-Request-ID")
+	}
+	mt, _, _ := mime.ParseMediaType(header.Get("Content-Type"))
+	schemaName := map[string]string{"application/json": "Error", "application/problem+json": "Problem"}[mt]
+	if schemaName == "" {
+		return append(problems, fmt.Sprintf("Content-Type %q, want the error envelope", header.Get("Content-Type")))
+	}
+	schema := c.model.Components.Schemas.GetOrZero(schemaName).Schema()
+	if _, errs := c.schemas.ValidateSchemaBytes(schema, body); len(errs) > 0 {
+		problems = append(problems, describe(schemaName, errs)...)
+	}
+	return problems
+}
+
+func operation(p *v3.PathItem, method string) *v3.Operation {
+	switch method {
+	case http.MethodGet:
+		return p.Get
+	case http.MethodPost:
+		return p.Post
+	case http.MethodPut:
+		return p.Put
+	case http.MethodPatch:
+		return p.Patch
+	case http.MethodDelete:
+		return p.Delete
+	case http.MethodOptions:
+		return p.Options
+	case http.MethodTrace:
+		return p.Trace
+	}
+	return nil
+}
+
+// decodedBody returns the response body without its content coding, and
+// the header to match (without Content-Encoding).
+func decodedBody(rec *httptest.ResponseRecorder) ([]byte, http.Header, error) {
+	header := rec.Header().Clone()
+	raw := rec.Body.Bytes()
+	var r io.Reader
+	switch coding := header.Get("Content-Encoding"); coding {
+	case "":
+		return raw, header, nil
+	case "gzip":
+		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			return nil, nil, fmt.Errorf("gzip body: %w", err)
+		}
+		r = zr
+	case "zstd":
+		zr, err := zstd.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			return nil, nil, fmt.Errorf("zstd body: %w", err)
+		}
+		defer zr.Close()
+		r = zr
+	default:
+		return nil, nil, fmt.Errorf("unknown Content-Encoding %q", coding)
+	}
+	body, err := io.ReadAll(r)
+	if err != nil {
+		return nil, nil, fmt.Errorf("decode %s body: %w", header.Get("Content-Encoding"), err)
+	}
+	header.Del("Content-Encoding")
+	header.Del("Content-Length")
+	return body, header, nil
+}
+
+// describe renders validation errors as one line each.
+func describe(what string, errs []*liberrors.ValidationError) []string {
+	var out []string
+	for _, e := range errs {
+		s := what + ": " + e.Message
+		if e.Reason != "" && e.Reason != e.Message && len(e.SchemaValidationErrors) == 0 {
+			s += " (" + e.Reason + ")"
+		}
+		for _, f := range e.SchemaValidationErrors {
+			s += "; " + f.Reason
+			if f.FieldPath != "" {
+				s += " at " + f.FieldPath
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// TestRoutesMatchDocument holds routes.go and api/openapi.yaml to the same
+// set of operations.
+func TestRoutesMatchDocument(t *testing.T) {
+	c, err := loadContract()
+	if err != nil {
+		t.Fatalf("load api/openapi.yaml: %v", err)
+	}
+	var documented []string
+	for path, item := range c.model.Paths.PathItems.FromOldest() {
+		for method := range item.GetOperations().KeysFromOldest() {
+			documented = append(documented, strings.ToUpper(method)+" "+path)
+		}
+	}
+	routes := httpapi.NewServer(httpapi.Config{}).Routes()
+	for _, r := range undocumentedRoutes {
+		if !slices.Contains(routes, r) {
+			t.Errorf("undocumentedRoutes lists %q, which is not registered any more", r)
+		}
+	}
+	for _, r := range routes {
+		if !slices.Contains(documented, r) && !slices.Contains(undocumentedRoutes, r) {
+			t.Errorf("route %q is registered but not in api/openapi.yaml", r)
+		}
+	}
+	for _, d := range documented {
+		if !slices.Contains(routes, d) {
+			t.Errorf("api/openapi.yaml has %q, which is not registered", d)
+		}
+	}
+}
+
+// TestDocumentIsValid checks api/openapi.yaml against the OpenAPI 3.1
+// schema.
+func TestDocumentIsValid(t *testing.T) {
+	doc, err := libopenapi.NewDocument(api.OpenAPI())
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	if v := doc.GetVersion(); !strings.HasPrefix(v, "3.1.") {
+		t.Errorf("got OpenAPI version %q, want 3.1.x", v)
+	}
+	v, errs := validator.NewValidator(doc)
+	if len(errs) > 0 {
+		t.Fatalf("validator: %v", errs)
+	}
+	if ok, errs := v.ValidateDocument(); !ok {
+		for _, p := range describe("document", errs) {
+			t.Error(p)
+		}
+	}
+}
+
+// TestDocumentExamples checks that every example of a body or a header
+// in api/openapi.yaml is valid for its schema: Swagger UI shows them as
+// what the API does.
+func TestDocumentExamples(t *testing.T) {
+	c, err := loadContract()
+	if err != nil {
+		t.Fatalf("load api/openapi.yaml: %v", err)
+	}
+	checked := 0
+	check := func(where string, schema *base.SchemaProxy, example any) {
+		t.Helper()
+		checked++
+		if _, errs := c.schemas.ValidateSchemaObject(schema.Schema(), example); len(errs) > 0 {
+			t.Errorf("%s: example does not match its schema: %v", where, describe("example", errs))
+		}
+	}
+	examples := func(where string, schema *base.SchemaProxy, one *yaml.Node, named *orderedmap.Map[string, *base.Example]) {
+		t.Helper()
+		if one != nil {
+			check(where, schema, decodeExample(t, where, one))
+		}
+		if named != nil {
+			for name, ex := range named.FromOldest() {
+				check(where+" example "+name, schema, decodeExample(t, where, ex.Value))
+			}
+		}
+	}
+	content := func(where string, content *orderedmap.Map[string, *v3.MediaType]) {
+		t.Helper()
+		if content == nil {
+			return
+		}
+		for mt, m := range content.FromOldest() {
+			if m.Schema != nil {
+				examples(where+" "+mt, m.Schema, m.Example, m.Examples)
+			}
+		}
+	}
+	response := func(where string, r *v3.Response) {
+		t.Helper()
+		content(where, r.Content)
+		if r.Headers == nil {
+			return
+		}
+		for name, h := range r.Headers.FromOldest() {
+			examples(where+" header "+name, h.Schema, h.Example, h.Examples)
+		}
+	}
+	for path, item := range c.model.Paths.PathItems.FromOldest() {
+		for method, op := range item.GetOperations().FromOldest() {
+			where := strings.ToUpper(method) + " " + path
+			for _, p := range slices.Concat(item.Parameters, op.Parameters) {
+				examples(where+" parameter "+p.Name, p.Schema, p.Example, p.Examples)
+			}
+			if op.RequestBody != nil {
+				content(where+" request", op.RequestBody.Content)
+			}
+			for code, r := range op.Responses.Codes.FromOldest() {
+				response(where+" "+code, r)
+			}
+		}
+	}
+	for name, r := range c.model.Components.Responses.FromOldest() {
+		response("components.responses."+name, r)
+	}
+	if checked < 50 {
+		t.Errorf("checked %d examples; the walk is missing some", checked)
+	}
+}
+
+// decodeExample turns an example as written in the document into the
+// value a JSON client would see.
+func decodeExample(t *testing.T, where string, n *yaml.Node) any {
+	t.Helper()
+	var v any
+	if err := n.Decode(&v); err != nil {
+		t.Fatalf("%s: decode example: %v", where, err)
+	}
+	return v
+}
