@@ -22,3 +22,7 @@ func mustSeeded(b *testing.B) *DB {
 	mustSeed(b, db, storetest.BenchUsers)
 	return db
 }
+
+func BenchmarkCreateParallel(b *testing.B) {
+	storetest.BenchCreateParallel(b, mustOpenMigrated(b, pgtest.NewDatabase(b), Options{}), 8)
+}

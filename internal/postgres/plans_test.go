@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -182,4 +183,90 @@ func TestListQueriesPlannedPerExecution(t *testing.T) {
 	if !sawGetUser {
 		t.Errorf("got prepared statements %q, want GetUser among them", prepared)
 	}
+}
+
+// TestEventPlans checks that the event queries read indexes: EventsAfter a
+// range of the primary key in order, however many events are retained,
+// also in the generic plan that a prepared statement (as pgx runs it)
+// switches to; EventBounds the ends of the primary key; PurgeEvents the
+// index on at.
+func TestEventPlans(t *testing.T) {
+	db := mustOpenMigrated(t, pgtest.NewDatabase(t), Options{})
+	_, err := db.pool.Exec(t.Context(), `
+		INSERT INTO events (type, user_id, at)
+		SELECT 'user.deleted', gen_random_uuid(), now() - g * interval '1 second'
+		FROM generate_series(1, 20000) AS g;
+		ANALYZE events`)
+	if err != nil {
+		t.Fatalf("seed events: %v", err)
+	}
+	const noTableScan = "!Seq Scan"
+	tests := []struct {
+		name    string
+		run     func(q *pgdb.Queries) error
+		generic string   // EXECUTE arguments to check the generic plan with; "" for custom only
+		want    []string // as in TestListPlans
+	}{
+		{"events after", func(q *pgdb.Queries) error {
+			_, err := q.EventsAfter(t.Context(), pgdb.EventsAfterParams{After: 10_000, Limit: 500})
+			return err
+		}, "(10000, 500)", []string{"Index Scan using events_pkey", "Index Cond: (id > ", "!Sort"}},
+		{"event bounds", func(q *pgdb.Queries) error {
+			_, err := q.EventBounds(t.Context())
+			return err
+		}, "", []string{"Index Only Scan using events_pkey", "Index Only Scan Backward using events_pkey"}},
+		{"purge events", func(q *pgdb.Queries) error {
+			_, err := q.PurgeEvents(t.Context(), time.Now().Add(-19_000*time.Second))
+			return err
+		}, "", []string{"Index Scan using events_at_idx", "Index Only Scan Backward using events_pkey"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recorder{}
+			if err := tt.run(pgdb.New(rec)); !errors.Is(err, errRecorded) {
+				t.Fatalf("record the query: got error %v, want %v", err, errRecorded)
+			}
+			plans := map[string]string{"custom": explain(t, db, rec.sql, rec.args)}
+			if tt.generic != "" {
+				plans["generic"] = explainGeneric(t, db, rec.sql, tt.generic)
+			}
+			for kind, plan := range plans {
+				t.Logf("%s plan:\n%s", kind, plan)
+				for _, w := range append(tt.want, noTableScan) {
+					if absent, ok := strings.CutPrefix(w, "!"); ok {
+						if strings.Contains(plan, absent) {
+							t.Errorf("got a %s plan with %q, want none", kind, absent)
+						}
+					} else if !strings.Contains(plan, w) {
+						t.Errorf("got a %s plan without %q, want it", kind, w)
+					}
+				}
+			}
+		})
+	}
+}
+
+// explainGeneric returns the generic plan of sql, prepared, for EXECUTE
+// with args (a parenthesized list of literals).
+func explainGeneric(t *testing.T, db *DB, sql, args string) string {
+	t.Helper()
+	conn, err := db.pool.Acquire(t.Context())
+	if err != nil {
+		t.Fatalf("acquire: %v", err)
+	}
+	defer conn.Release()
+	// The connection goes back to the pool: undo what this changes.
+	defer conn.Exec(context.WithoutCancel(t.Context()), "DEALLOCATE generic; RESET plan_cache_mode")
+	if _, err := conn.Exec(t.Context(), "SET plan_cache_mode = force_generic_plan; PREPARE generic AS "+sql); err != nil {
+		t.Fatalf("PREPARE: %v", err)
+	}
+	rows, err := conn.Query(t.Context(), "EXPLAIN EXECUTE generic"+args)
+	if err != nil {
+		t.Fatalf("EXPLAIN EXECUTE: %v", err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatalf("EXPLAIN EXECUTE: %v", err)
+	}
+	return strings.Join(lines, "\n")
 }

@@ -58,18 +58,19 @@ func TestMigrationsUpDownUp(t *testing.T) {
 	steps := []struct {
 		name       string
 		run        func(context.Context) error
-		wantTables []string // of users, idempotency_keys
+		wantTables []string // of users, idempotency_keys, events
 	}{
-		{"up", func(ctx context.Context) error { _, err := p.Up(ctx); return err }, []string{"users", "idempotency_keys"}},
+		{"up", func(ctx context.Context) error { _, err := p.Up(ctx); return err }, []string{"users", "idempotency_keys", "events"}},
+		{"down to 2", func(ctx context.Context) error { _, err := p.DownTo(ctx, 2); return err }, []string{"users", "idempotency_keys"}},
 		{"down to 1", func(ctx context.Context) error { _, err := p.DownTo(ctx, 1); return err }, []string{"users"}},
 		{"down to 0", func(ctx context.Context) error { _, err := p.DownTo(ctx, 0); return err }, nil},
-		{"up again", func(ctx context.Context) error { _, err := p.Up(ctx); return err }, []string{"users", "idempotency_keys"}},
+		{"up again", func(ctx context.Context) error { _, err := p.Up(ctx); return err }, []string{"users", "idempotency_keys", "events"}},
 	}
 	for _, st := range steps {
 		if err := st.run(t.Context()); err != nil {
 			t.Fatalf("%s: %v", st.name, err)
 		}
-		for _, table := range []string{"users", "idempotency_keys"} {
+		for _, table := range []string{"users", "idempotency_keys", "events"} {
 			var got bool
 			err := db.pool.QueryRow(t.Context(), "SELECT to_regclass($1) IS NOT NULL", "public."+table).Scan(&got)
 			if err != nil {
@@ -82,6 +83,9 @@ func TestMigrationsUpDownUp(t *testing.T) {
 	}
 	if _, err := db.ListUsers(t.Context(), roster.ListQuery{Limit: 1}); err != nil {
 		t.Fatalf("ListUsers after up again: got error %v, want nil", err)
+	}
+	if _, err := db.EventsAfter(t.Context(), 0, 1); err != nil {
+		t.Fatalf("EventsAfter after up again: got error %v, want nil", err)
 	}
 }
 

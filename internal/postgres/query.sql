@@ -177,3 +177,49 @@ SELECT subject, key, fingerprint,
        created_at, expires_at
 FROM idempotency_keys
 WHERE subject = $1 AND key = $2;
+
+-- name: AppendEvent :exec
+-- Writes the event of a change and notifies listeners; it must be the
+-- last statement of the change's transaction. Readers page through events
+-- by id (id > the last one seen), so ids must become visible in
+-- increasing order. An identity alone does not give that: its value is
+-- drawn at insert time and concurrent transactions commit in any order,
+-- so a reader could see id 6, move past it, and never see id 5, which
+-- commits just after. Hence the transaction-scoped advisory lock, taken
+-- before the id is drawn (the insert reads the row of the locking CTE
+-- first, so nextval runs after it) and held until the transaction ends,
+-- after its commit has become visible: the next writer draws its id only
+-- once this event can be read. The lock serializes writers from here to
+-- their commit, so it comes last, and lock, insert and notification are
+-- one statement: one round trip while holding it (three cost about half
+-- the throughput). pg_notify is delivered at commit, never for a
+-- rolled-back transaction. The key is an arbitrary constant ("roster",
+-- then 0x0001), not goose's migration lock key.
+WITH serialized AS MATERIALIZED (
+    SELECT pg_advisory_xact_lock(8245936386494038017)
+), appended AS (
+    INSERT INTO events (type, user_id, data, at)
+    SELECT sqlc.arg('type')::text, sqlc.arg('user_id')::uuid, sqlc.narg('data')::jsonb, sqlc.arg('at')::timestamptz
+    FROM serialized
+    RETURNING id
+)
+SELECT pg_notify('roster_events', id::text)
+FROM appended;
+
+-- name: EventsAfter :many
+-- A range scan of the primary key, however long the table.
+SELECT id, type, user_id, data, at
+FROM events
+WHERE id > sqlc.arg('after')
+ORDER BY id
+LIMIT sqlc.arg('limit');
+
+-- name: EventBounds :one
+SELECT coalesce(min(id), 0)::bigint AS oldest, coalesce(max(id), 0)::bigint AS newest
+FROM events;
+
+-- name: PurgeEvents :execrows
+-- The newest event stays, so that EventBounds never goes back.
+DELETE FROM events AS e
+WHERE e.at < sqlc.arg('before')
+  AND e.id < (SELECT max(newest.id) FROM events AS newest);

@@ -28,15 +28,23 @@ const uniqueViolation = "23505"
 // few enough to keep the create fast.
 const purgeBatch = 10
 
-// CreateUser inserts u and, with idem, records the key in the same
-// transaction. A key is expired when its expires_at is before u.CreatedAt:
-// the store judges by the caller's clock, not the database's. Requests
-// racing with one key queue on its row until the first commits or rolls
-// back, so they create one user.
+// CreateUser inserts u and its user.created event and, with idem, records
+// the key, all in one transaction. A key is expired when its expires_at is
+// before u.CreatedAt: the store judges by the caller's clock, not the
+// database's. Requests racing with one key queue on its row until the
+// first commits or rolls back, so they create one user. A replay writes
+// nothing, so it adds no event.
 func (db *DB) CreateUser(ctx context.Context, u roster.User, idem *roster.Idempotency) (roster.User, bool, error) {
 	u.CreatedAt, u.UpdatedAt = micro(u.CreatedAt).UTC(), micro(u.UpdatedAt).UTC()
-	insert := func(q *pgdb.Queries) error {
-		return q.CreateUser(ctx, pgdb.CreateUserParams{
+	stored, replayed := u, false
+	err := db.inTx(ctx, func(q *pgdb.Queries) (err error) {
+		if idem != nil {
+			stored, replayed, err = claimKey(ctx, q, u, *idem)
+			if err != nil || replayed {
+				return err
+			}
+		}
+		err = q.CreateUser(ctx, pgdb.CreateUserParams{
 			ID:        u.ID,
 			Name:      u.Name,
 			NameLower: nameKey(u.Name),
@@ -44,20 +52,10 @@ func (db *DB) CreateUser(ctx context.Context, u roster.User, idem *roster.Idempo
 			CreatedAt: u.CreatedAt,
 			UpdatedAt: u.UpdatedAt,
 		})
-	}
-	if idem == nil {
-		if err := db.queries(ctx, insert); err != nil {
-			return roster.User{}, false, storeError("create user", err)
-		}
-		return u, false, nil
-	}
-	stored, replayed := u, false
-	err := db.inTx(ctx, func(q *pgdb.Queries) (err error) {
-		stored, replayed, err = claimKey(ctx, q, u, *idem)
-		if err != nil || replayed {
+		if err != nil {
 			return err
 		}
-		return insert(q)
+		return appendEvent(ctx, q, roster.Event{Type: roster.EventUserCreated, UserID: u.ID, User: &u, At: u.UpdatedAt})
 	})
 	if err != nil {
 		return roster.User{}, false, storeError("create user", err)
@@ -127,10 +125,12 @@ func (db *DB) User(ctx context.Context, id uuid.UUID) (roster.User, error) {
 // updated_at becomes updatedAt, or one microsecond past its stored value if
 // that is not earlier, so that it never moves backwards. With
 // upd.IfUpdatedAt, the row is updated only if it is still that version.
+// The user.updated event, at the new updated_at, is written in the same
+// transaction.
 func (db *DB) UpdateUser(ctx context.Context, id uuid.UUID, upd roster.UserUpdate, updatedAt time.Time) (roster.User, error) {
-	var row pgdb.User
-	err := db.queries(ctx, func(q *pgdb.Queries) (err error) {
-		row, err = q.UpdateUser(ctx, pgdb.UpdateUserParams{
+	var u roster.User
+	err := db.inTx(ctx, func(q *pgdb.Queries) error {
+		row, err := q.UpdateUser(ctx, pgdb.UpdateUserParams{
 			Name:        upd.Name,
 			NameLower:   nameKeyPtr(upd.Name),
 			Email:       upd.Email,
@@ -141,28 +141,33 @@ func (db *DB) UpdateUser(ctx context.Context, id uuid.UUID, upd roster.UserUpdat
 		if errors.Is(err, pgx.ErrNoRows) && upd.IfUpdatedAt != nil {
 			return missingOrChanged(ctx, q, id)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		u = user(row)
+		return appendEvent(ctx, q, roster.Event{Type: roster.EventUserUpdated, UserID: u.ID, User: &u, At: u.UpdatedAt})
 	})
 	if err != nil {
 		return roster.User{}, storeError("update user", err)
 	}
-	return user(row), nil
+	return u, nil
 }
 
 // DeleteUser removes the user with the given id, with ifUpdatedAt only if
-// it is still that version.
+// it is still that version. The user.deleted event is written in the same
+// transaction, at the current time: the caller gives none.
 func (db *DB) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Time) error {
-	err := db.queries(ctx, func(q *pgdb.Queries) error {
+	err := db.inTx(ctx, func(q *pgdb.Queries) error {
 		n, err := q.DeleteUser(ctx, pgdb.DeleteUserParams{ID: id, IfUpdatedAt: microPtr(ifUpdatedAt)})
 		switch {
 		case err != nil:
 			return err
-		case n == 1:
-			return nil
-		case ifUpdatedAt != nil:
+		case n == 0 && ifUpdatedAt != nil:
 			return missingOrChanged(ctx, q, id)
+		case n == 0:
+			return roster.ErrNotFound
 		}
-		return roster.ErrNotFound
+		return appendEvent(ctx, q, roster.Event{Type: roster.EventUserDeleted, UserID: id, At: time.Now().UTC()})
 	})
 	if err != nil {
 		return storeError("delete user", err)

@@ -21,3 +21,7 @@ func mustSeeded(b *testing.B) *DB {
 	mustSeed(b, db, storetest.BenchUsers)
 	return db
 }
+
+func BenchmarkCreateParallel(b *testing.B) {
+	storetest.BenchCreateParallel(b, mustOpenMigrated(b), 8)
+}

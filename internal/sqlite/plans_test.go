@@ -116,3 +116,41 @@ func (r *recorder) QueryContext(_ context.Context, query string, args ...any) (*
 func (r *recorder) QueryRowContext(context.Context, string, ...any) *sql.Row {
 	panic("recorder: QueryRowContext cannot fail without a database")
 }
+
+// TestEventPlans checks that EventsAfter reads a range of the primary key
+// (the rowid) in order and PurgeEvents the index on at.
+func TestEventPlans(t *testing.T) {
+	db := mustOpenMigrated(t)
+	tests := []struct {
+		name string
+		run  func(q *sqlitedb.Queries) error
+		want []string
+	}{
+		{"events after", func(q *sqlitedb.Queries) error {
+			_, err := q.EventsAfter(t.Context(), sqlitedb.EventsAfterParams{After: 10, Limit: 500})
+			return err
+		}, []string{"SEARCH events USING INTEGER PRIMARY KEY (rowid>?)"}},
+		{"purge events", func(q *sqlitedb.Queries) error {
+			_, err := q.PurgeEvents(t.Context(), 0)
+			return err
+		}, []string{"events_at_idx (at<?)", "SEARCH newest"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recorder{}
+			if err := tt.run(sqlitedb.New(rec)); !errors.Is(err, errRecorded) {
+				t.Fatalf("record the query: got error %v, want %v", err, errRecorded)
+			}
+			plan := explain(t, db, rec.sql, rec.args)
+			t.Logf("plan:\n%s", plan)
+			for _, w := range tt.want {
+				if !strings.Contains(plan, w) {
+					t.Errorf("got a plan without %q, want it", w)
+				}
+			}
+			if strings.Contains(plan, "TEMP B-TREE") || strings.Contains(plan, "SCAN ") {
+				t.Errorf("got a plan that sorts or scans a table, want index searches only")
+			}
+		})
+	}
+}

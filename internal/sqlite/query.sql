@@ -221,3 +221,28 @@ SELECT subject, key, fingerprint,
        created_at, expires_at
 FROM idempotency_keys
 WHERE subject = ? AND key = ?;
+
+-- name: AppendEvent :exec
+INSERT INTO events (type, user_id, data, at)
+VALUES (?, ?, ?, ?);
+
+-- name: EventsAfter :many
+-- A range scan of the primary key, however long the table.
+SELECT id, type, user_id, data, at
+FROM events
+WHERE id > sqlc.arg('after')
+ORDER BY id
+LIMIT sqlc.arg('limit');
+
+-- name: EventBounds :one
+-- SQLite reads min() or max() from the index only when it is the whole
+-- query, hence one subquery each.
+SELECT CAST(coalesce((SELECT min(id) FROM events), 0) AS INTEGER) AS oldest,
+       CAST(coalesce((SELECT max(id) FROM events), 0) AS INTEGER) AS newest;
+
+-- name: PurgeEvents :execrows
+-- The newest event stays, so that EventBounds never goes back (and
+-- AUTOINCREMENT would not reuse its id anyway).
+DELETE FROM events AS e
+WHERE e.at < sqlc.arg('before')
+  AND e.id < (SELECT max(newest.id) FROM events AS newest);

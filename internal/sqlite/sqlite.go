@@ -27,6 +27,8 @@ type DB struct {
 	read  *sql.DB
 	wq    *sqlitedb.Queries
 	rq    *sqlitedb.Queries
+	// listeners are woken after each committed change (see Listen).
+	listeners listeners
 }
 
 // Open opens the SQLite database at path, creating the file if needed, and

@@ -25,16 +25,24 @@ const emailIndex = "users_email_lower_key"
 // few enough to keep the create fast.
 const purgeBatch = 10
 
-// CreateUser inserts u and, with idem, records the key in the same
-// transaction. A key is expired when its expires_at is before u.CreatedAt:
-// the store judges by the caller's clock, not its own. Transactions on the
-// single write connection run one at a time, so a concurrent retry of a
-// key finds the record its first attempt committed.
+// CreateUser inserts u and its user.created event and, with idem, records
+// the key, all in one transaction. A key is expired when its expires_at is
+// before u.CreatedAt: the store judges by the caller's clock, not its own.
+// Transactions on the single write connection run one at a time, so a
+// concurrent retry of a key finds the record its first attempt committed.
+// A replay writes nothing, so it adds no event.
 func (db *DB) CreateUser(ctx context.Context, u roster.User, idem *roster.Idempotency) (roster.User, bool, error) {
 	created, updated := u.CreatedAt.UnixMicro(), u.UpdatedAt.UnixMicro()
 	u.CreatedAt, u.UpdatedAt = time.UnixMicro(created).UTC(), time.UnixMicro(updated).UTC()
-	insert := func(q *sqlitedb.Queries) error {
-		return q.CreateUser(ctx, sqlitedb.CreateUserParams{
+	stored, replayed := u, false
+	err := db.inTx(ctx, func(q *sqlitedb.Queries) (err error) {
+		if idem != nil {
+			stored, replayed, err = claimKey(ctx, q, u, *idem)
+			if err != nil || replayed {
+				return err
+			}
+		}
+		err = q.CreateUser(ctx, sqlitedb.CreateUserParams{
 			ID:        u.ID.String(),
 			Name:      u.Name,
 			NameLower: nameKey(u.Name),
@@ -42,23 +50,16 @@ func (db *DB) CreateUser(ctx context.Context, u roster.User, idem *roster.Idempo
 			CreatedAt: created,
 			UpdatedAt: updated,
 		})
-	}
-	if idem == nil {
-		if err := insert(db.wq); err != nil {
-			return roster.User{}, false, storeError("create user", err)
-		}
-		return u, false, nil
-	}
-	stored, replayed := u, false
-	err := db.inTx(ctx, func(q *sqlitedb.Queries) (err error) {
-		stored, replayed, err = claimKey(ctx, q, u, *idem)
-		if err != nil || replayed {
+		if err != nil {
 			return err
 		}
-		return insert(q)
+		return appendEvent(ctx, q, roster.Event{Type: roster.EventUserCreated, UserID: u.ID, User: &u, At: u.UpdatedAt})
 	})
 	if err != nil {
 		return roster.User{}, false, storeError("create user", err)
+	}
+	if !replayed {
+		db.listeners.signal()
 	}
 	return stored, replayed, nil
 }
@@ -125,10 +126,12 @@ func (db *DB) User(ctx context.Context, id uuid.UUID) (roster.User, error) {
 // updated_at becomes updatedAt, or one microsecond past its stored value if
 // that is not earlier, so that it never moves backwards. With
 // upd.IfUpdatedAt, the row is updated only if it is still that version.
+// The user.updated event, at the new updated_at, is written in the same
+// transaction.
 func (db *DB) UpdateUser(ctx context.Context, id uuid.UUID, upd roster.UserUpdate, updatedAt time.Time) (roster.User, error) {
-	var row sqlitedb.User
-	err := db.inTx(ctx, func(q *sqlitedb.Queries) (err error) {
-		row, err = q.UpdateUser(ctx, sqlitedb.UpdateUserParams{
+	var u roster.User
+	err := db.inTx(ctx, func(q *sqlitedb.Queries) error {
+		row, err := q.UpdateUser(ctx, sqlitedb.UpdateUserParams{
 			Name:        nullString(upd.Name),
 			NameLower:   nullString(nameKeyPtr(upd.Name)),
 			Email:       nullString(upd.Email),
@@ -139,32 +142,41 @@ func (db *DB) UpdateUser(ctx context.Context, id uuid.UUID, upd roster.UserUpdat
 		if errors.Is(err, sql.ErrNoRows) && upd.IfUpdatedAt != nil {
 			return missingOrChanged(ctx, q, id)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		if u, err = user(row); err != nil {
+			return err
+		}
+		return appendEvent(ctx, q, roster.Event{Type: roster.EventUserUpdated, UserID: u.ID, User: &u, At: u.UpdatedAt})
 	})
 	if err != nil {
 		return roster.User{}, storeError("update user", err)
 	}
-	return user(row)
+	db.listeners.signal()
+	return u, nil
 }
 
 // DeleteUser removes the user with the given id, with ifUpdatedAt only if
-// it is still that version.
+// it is still that version. The user.deleted event is written in the same
+// transaction, at the current time: the caller gives none.
 func (db *DB) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Time) error {
 	err := db.inTx(ctx, func(q *sqlitedb.Queries) error {
 		n, err := q.DeleteUser(ctx, sqlitedb.DeleteUserParams{ID: id.String(), IfUpdatedAt: nullMicros(ifUpdatedAt)})
 		switch {
 		case err != nil:
 			return err
-		case n == 1:
-			return nil
-		case ifUpdatedAt != nil:
+		case n == 0 && ifUpdatedAt != nil:
 			return missingOrChanged(ctx, q, id)
+		case n == 0:
+			return roster.ErrNotFound
 		}
-		return roster.ErrNotFound
+		return appendEvent(ctx, q, roster.Event{Type: roster.EventUserDeleted, UserID: id, At: time.Now()})
 	})
 	if err != nil {
 		return storeError("delete user", err)
 	}
+	db.listeners.signal()
 	return nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -142,4 +144,35 @@ func BenchFilters(b *testing.B, s roster.UserStore) {
 			}
 		})
 	}
+}
+
+// BenchCreateParallel measures CreateUser from writers goroutines at once,
+// each create a transaction with its event: on PostgreSQL the event lock
+// serializes their commits (see AppendEvent), on SQLite the single writer
+// does.
+func BenchCreateParallel(b *testing.B, s roster.UserStore, writers int) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for range writers {
+		wg.Go(func() {
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				at := benchBase.Add(time.Duration(i) * time.Millisecond)
+				id, err := uuid.NewV7()
+				if err == nil {
+					_, _, err = s.CreateUser(b.Context(), roster.User{ID: id, Name: "Bench", Email: fmt.Sprintf("bench%d@example.com", i), CreatedAt: at, UpdatedAt: at}, nil)
+				}
+				if err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "creates/s")
 }

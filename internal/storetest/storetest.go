@@ -57,6 +57,12 @@ func Run(t *testing.T, open func(t *testing.T) roster.UserStore) {
 		{"Delete", testDelete},
 		{"DeleteConditional", testDeleteConditional},
 		{"Ping", testPing},
+		{"EventsOfChanges", testEventsOfChanges},
+		{"EventsNoneWithoutChange", testEventsNoneWithoutChange},
+		{"EventsAfterPages", testEventsAfterPages},
+		{"EventBoundsAndPurge", testEventBoundsAndPurge},
+		{"EventsListen", testEventsListen},
+		{"EventsConcurrentOrder", testEventsConcurrentOrder},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.test(t, open(t)) })

@@ -10,6 +10,14 @@ import (
 	"github.com/google/uuid"
 )
 
+type Event struct {
+	ID     int64
+	Type   string
+	UserID uuid.UUID
+	Data   []byte
+	At     time.Time
+}
+
 type IdempotencyKey struct {
 	Subject       string
 	Key           string

@@ -12,6 +12,52 @@ import (
 	"github.com/google/uuid"
 )
 
+const appendEvent = `-- name: AppendEvent :exec
+WITH serialized AS MATERIALIZED (
+    SELECT pg_advisory_xact_lock(8245936386494038017)
+), appended AS (
+    INSERT INTO events (type, user_id, data, at)
+    SELECT $1::text, $2::uuid, $3::jsonb, $4::timestamptz
+    FROM serialized
+    RETURNING id
+)
+SELECT pg_notify('roster_events', id::text)
+FROM appended
+`
+
+type AppendEventParams struct {
+	Type   string
+	UserID uuid.UUID
+	Data   []byte
+	At     time.Time
+}
+
+// Writes the event of a change and notifies listeners; it must be the
+// last statement of the change's transaction. Readers page through events
+// by id (id > the last one seen), so ids must become visible in
+// increasing order. An identity alone does not give that: its value is
+// drawn at insert time and concurrent transactions commit in any order,
+// so a reader could see id 6, move past it, and never see id 5, which
+// commits just after. Hence the transaction-scoped advisory lock, taken
+// before the id is drawn (the insert reads the row of the locking CTE
+// first, so nextval runs after it) and held until the transaction ends,
+// after its commit has become visible: the next writer draws its id only
+// once this event can be read. The lock serializes writers from here to
+// their commit, so it comes last, and lock, insert and notification are
+// one statement: one round trip while holding it (three cost about half
+// the throughput). pg_notify is delivered at commit, never for a
+// rolled-back transaction. The key is an arbitrary constant ("roster",
+// then 0x0001), not goose's migration lock key.
+func (q *Queries) AppendEvent(ctx context.Context, arg AppendEventParams) error {
+	_, err := q.db.Exec(ctx, appendEvent,
+		arg.Type,
+		arg.UserID,
+		arg.Data,
+		arg.At,
+	)
+	return err
+}
+
 const claimIdempotencyKey = `-- name: ClaimIdempotencyKey :execrows
 INSERT INTO idempotency_keys (
     subject, key, fingerprint,
@@ -143,6 +189,63 @@ func (q *Queries) DeleteUser(ctx context.Context, arg DeleteUserParams) (int64, 
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const eventBounds = `-- name: EventBounds :one
+SELECT coalesce(min(id), 0)::bigint AS oldest, coalesce(max(id), 0)::bigint AS newest
+FROM events
+`
+
+type EventBoundsRow struct {
+	Oldest int64
+	Newest int64
+}
+
+func (q *Queries) EventBounds(ctx context.Context) (EventBoundsRow, error) {
+	row := q.db.QueryRow(ctx, eventBounds)
+	var i EventBoundsRow
+	err := row.Scan(&i.Oldest, &i.Newest)
+	return i, err
+}
+
+const eventsAfter = `-- name: EventsAfter :many
+SELECT id, type, user_id, data, at
+FROM events
+WHERE id > $1
+ORDER BY id
+LIMIT $2
+`
+
+type EventsAfterParams struct {
+	After int64
+	Limit int32
+}
+
+// A range scan of the primary key, however long the table.
+func (q *Queries) EventsAfter(ctx context.Context, arg EventsAfterParams) ([]Event, error) {
+	rows, err := q.db.Query(ctx, eventsAfter, arg.After, arg.Limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Event
+	for rows.Next() {
+		var i Event
+		if err := rows.Scan(
+			&i.ID,
+			&i.Type,
+			&i.UserID,
+			&i.Data,
+			&i.At,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const getUser = `-- name: GetUser :one
@@ -649,6 +752,21 @@ func (q *Queries) ListUsersOldestAfter(ctx context.Context, arg ListUsersOldestA
 		return nil, err
 	}
 	return items, nil
+}
+
+const purgeEvents = `-- name: PurgeEvents :execrows
+DELETE FROM events AS e
+WHERE e.at < $1
+  AND e.id < (SELECT max(newest.id) FROM events AS newest)
+`
+
+// The newest event stays, so that EventBounds never goes back.
+func (q *Queries) PurgeEvents(ctx context.Context, before time.Time) (int64, error) {
+	result, err := q.db.Exec(ctx, purgeEvents, before)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const purgeIdempotencyKeys = `-- name: PurgeIdempotencyKeys :exec

@@ -4,6 +4,18 @@
 
 package sqlitedb
 
+import (
+	"database/sql"
+)
+
+type Event struct {
+	ID     int64
+	Type   string
+	UserID string
+	Data   sql.NullString
+	At     int64
+}
+
 type IdempotencyKey struct {
 	Subject       string
 	Key           string

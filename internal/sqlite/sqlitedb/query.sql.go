@@ -10,6 +10,28 @@ import (
 	"database/sql"
 )
 
+const appendEvent = `-- name: AppendEvent :exec
+INSERT INTO events (type, user_id, data, at)
+VALUES (?, ?, ?, ?)
+`
+
+type AppendEventParams struct {
+	Type   string
+	UserID string
+	Data   sql.NullString
+	At     int64
+}
+
+func (q *Queries) AppendEvent(ctx context.Context, arg AppendEventParams) error {
+	_, err := q.db.ExecContext(ctx, appendEvent,
+		arg.Type,
+		arg.UserID,
+		arg.Data,
+		arg.At,
+	)
+	return err
+}
+
 const claimIdempotencyKey = `-- name: ClaimIdempotencyKey :execrows
 INSERT INTO idempotency_keys (
     subject, key, fingerprint,
@@ -143,6 +165,68 @@ func (q *Queries) DeleteUser(ctx context.Context, arg DeleteUserParams) (int64, 
 		return 0, err
 	}
 	return result.RowsAffected()
+}
+
+const eventBounds = `-- name: EventBounds :one
+SELECT CAST(coalesce((SELECT min(id) FROM events), 0) AS INTEGER) AS oldest,
+       CAST(coalesce((SELECT max(id) FROM events), 0) AS INTEGER) AS newest
+`
+
+type EventBoundsRow struct {
+	Oldest int64
+	Newest int64
+}
+
+// SQLite reads min() or max() from the index only when it is the whole
+// query, hence one subquery each.
+func (q *Queries) EventBounds(ctx context.Context) (EventBoundsRow, error) {
+	row := q.db.QueryRowContext(ctx, eventBounds)
+	var i EventBoundsRow
+	err := row.Scan(&i.Oldest, &i.Newest)
+	return i, err
+}
+
+const eventsAfter = `-- name: EventsAfter :many
+SELECT id, type, user_id, data, at
+FROM events
+WHERE id > ?1
+ORDER BY id
+LIMIT ?2
+`
+
+type EventsAfterParams struct {
+	After int64
+	Limit int64
+}
+
+// A range scan of the primary key, however long the table.
+func (q *Queries) EventsAfter(ctx context.Context, arg EventsAfterParams) ([]Event, error) {
+	rows, err := q.db.QueryContext(ctx, eventsAfter, arg.After, arg.Limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Event
+	for rows.Next() {
+		var i Event
+		if err := rows.Scan(
+			&i.ID,
+			&i.Type,
+			&i.UserID,
+			&i.Data,
+			&i.At,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const getUser = `-- name: GetUser :one
@@ -772,6 +856,22 @@ func (q *Queries) ListUsersOldestAfter(ctx context.Context, arg ListUsersOldestA
 		return nil, err
 	}
 	return items, nil
+}
+
+const purgeEvents = `-- name: PurgeEvents :execrows
+DELETE FROM events AS e
+WHERE e.at < ?1
+  AND e.id < (SELECT max(newest.id) FROM events AS newest)
+`
+
+// The newest event stays, so that EventBounds never goes back (and
+// AUTOINCREMENT would not reuse its id anyway).
+func (q *Queries) PurgeEvents(ctx context.Context, before int64) (int64, error) {
+	result, err := q.db.ExecContext(ctx, purgeEvents, before)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
 }
 
 const purgeIdempotencyKeys = `-- name: PurgeIdempotencyKeys :exec

@@ -1,0 +1,183 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/rosterhq/roster/internal/postgres/pgdb"
+	"github.com/rosterhq/roster/internal/roster"
+)
+
+var _ roster.EventStore = (*DB)(nil)
+
+// eventChannel is the channel AppendEvent notifies (query.sql) and Listen
+// listens on.
+const eventChannel = "roster_events"
+
+// Listen's reconnection delays: the first retry comes quickly, as a
+// terminated connection is usually replaced at once; later ones back off
+// so that a database that is down is not hammered.
+const (
+	listenMinDelay = 100 * time.Millisecond
+	listenMaxDelay = 5 * time.Second
+)
+
+// appendEvent writes ev in the transaction of q, which must be the last
+// statement before the commit: it serializes writers until then (see
+// AppendEvent in query.sql).
+func appendEvent(ctx context.Context, q *pgdb.Queries, ev roster.Event) error {
+	var data []byte // NULL for a delete
+	if ev.User != nil {
+		var err error
+		if data, err = json.Marshal(ev.User); err != nil {
+			return fmt.Errorf("encode event: %w", err)
+		}
+	}
+	err := q.AppendEvent(ctx, pgdb.AppendEventParams{
+		Type:   string(ev.Type),
+		UserID: ev.UserID,
+		Data:   data,
+		At:     micro(ev.At),
+	})
+	if err != nil {
+		return fmt.Errorf("append event: %w", err)
+	}
+	return nil
+}
+
+// EventsAfter returns up to limit events with ID > after, in ID order.
+func (db *DB) EventsAfter(ctx context.Context, after int64, limit int) ([]roster.Event, error) {
+	if limit < 1 {
+		return nil, fmt.Errorf("events after: limit %d, want at least 1", limit)
+	}
+	var rows []pgdb.Event
+	err := db.queries(ctx, func(q *pgdb.Queries) (err error) {
+		rows, err = q.EventsAfter(ctx, pgdb.EventsAfterParams{After: after, Limit: int32Sat(limit)})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("events after: %w", err)
+	}
+	events := make([]roster.Event, len(rows))
+	for i, row := range rows {
+		if events[i], err = event(row); err != nil {
+			return nil, err
+		}
+	}
+	return events, nil
+}
+
+// EventBounds returns the smallest and largest retained event IDs, 0 and
+// 0 when there are none.
+func (db *DB) EventBounds(ctx context.Context) (oldest, newest int64, err error) {
+	var b pgdb.EventBoundsRow
+	err = db.queries(ctx, func(q *pgdb.Queries) (err error) {
+		b, err = q.EventBounds(ctx)
+		return err
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("event bounds: %w", err)
+	}
+	return b.Oldest, b.Newest, nil
+}
+
+// PurgeEvents deletes the events with At before the given time, except
+// the newest one, and returns how many it deleted.
+func (db *DB) PurgeEvents(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := db.queries(ctx, func(q *pgdb.Queries) (err error) {
+		n, err = q.PurgeEvents(ctx, before)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("purge events: %w", err)
+	}
+	return n, nil
+}
+
+// Listen calls wake whenever an instance on this database may have
+// committed events, until ctx ends. It holds a connection of its own,
+// outside the pool, listening for AppendEvent's notifications, and calls
+// wake once it listens, and again after every reconnection: notifications
+// sent while it was disconnected are lost, but the events are not.
+// Reconnections back off from listenMinDelay to listenMaxDelay. It returns
+// an error only when it cannot listen at all on its first attempt (for
+// instance behind a pooler that does not support LISTEN); after that it
+// keeps reconnecting until ctx ends, and returns nil.
+func (db *DB) Listen(ctx context.Context, wake func()) error {
+	delay := listenMinDelay
+	for first := true; ; first = false {
+		listened, err := db.listen(ctx, wake)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case first && !listened:
+			return fmt.Errorf("listen for events: %w", err)
+		case listened:
+			delay = listenMinDelay // the connection worked: start over
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		delay = min(2*delay, listenMaxDelay)
+	}
+}
+
+// listenApplicationName names Listen's connection in pg_stat_activity.
+const listenApplicationName = "roster-listen"
+
+// listen connects, listens and calls wake for each notification until the
+// connection fails or ctx ends. listened reports whether it got as far as
+// listening.
+func (db *DB) listen(ctx context.Context, wake func()) (listened bool, err error) {
+	cfg := db.pool.Config().ConnConfig.Copy()
+	cfg.RuntimeParams["application_name"] = listenApplicationName
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return false, err
+	}
+	defer func() {
+		// Close says goodbye to the server, which ctx may no longer allow.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		_ = conn.Close(cctx)
+	}()
+	if _, err := conn.Exec(ctx, "LISTEN "+eventChannel); err != nil {
+		return false, err
+	}
+	for {
+		wake()
+		// A silently dropped connection is noticed by TCP keepalive (on
+		// by default in Go), within minutes; until then the caller's
+		// polling must deliver.
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return true, err
+		}
+	}
+}
+
+// event converts a stored event.
+func event(row pgdb.Event) (roster.Event, error) {
+	ev := roster.Event{
+		ID:     row.ID,
+		Type:   roster.EventType(row.Type),
+		UserID: row.UserID,
+		At:     row.At.UTC(),
+	}
+	if row.Data != nil {
+		var u roster.User
+		if err := json.Unmarshal(row.Data, &u); err != nil {
+			return roster.Event{}, fmt.Errorf("stored event %d: %w", row.ID, err)
+		}
+		u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
+		ev.User = &u
+	}
+	return ev, nil
+}

@@ -1,0 +1,52 @@
+package roster
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// EventType names a change on the feed.
+type EventType string
+
+const (
+	EventUserCreated EventType = "user.created"
+	EventUserUpdated EventType = "user.updated"
+	EventUserDeleted EventType = "user.deleted"
+)
+
+// EventTypes lists the types a client may filter on.
+var EventTypes = []EventType{EventUserCreated, EventUserUpdated, EventUserDeleted}
+
+// Event is one committed change. Stores write it in the same transaction
+// as the change itself (an outbox), so the feed has every acknowledged
+// write and nothing of a rolled-back one. IDs increase in commit order.
+type Event struct {
+	ID     int64
+	Type   EventType
+	UserID uuid.UUID
+	User   *User // the user after the change; nil for deletes
+	At     time.Time
+}
+
+// EventStore reads the outbox. The same value that implements UserStore
+// implements it.
+type EventStore interface {
+	// EventsAfter returns up to limit events with ID > after, in ID order.
+	EventsAfter(ctx context.Context, after int64, limit int) ([]Event, error)
+	// EventBounds returns the smallest and largest retained event IDs;
+	// both are 0 when there are none. newest never decreases (purging
+	// keeps the latest event, so IDs are never reused).
+	EventBounds(ctx context.Context) (oldest, newest int64, err error)
+	// PurgeEvents deletes events with At before the given time, except the
+	// newest one, and returns how many it deleted.
+	PurgeEvents(ctx context.Context, before time.Time) (int64, error)
+	// Listen calls wake, from one goroutine, whenever events may have been
+	// committed — by this process or, on PostgreSQL, by any instance —
+	// until ctx ends; it then returns nil. It calls wake once as soon as
+	// it is listening (commits before that were not announced), and again
+	// after every reconnect. Spurious wakes are allowed; missed ones are
+	// not, outside those windows.
+	Listen(ctx context.Context, wake func()) error
+}

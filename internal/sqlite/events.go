@@ -1,0 +1,163 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rosterhq/roster/internal/roster"
+	"github.com/rosterhq/roster/internal/sqlite/sqlitedb"
+)
+
+var _ roster.EventStore = (*DB)(nil)
+
+// appendEvent writes ev in the transaction of q. Readers page through
+// events by id, so ids must be assigned in commit order. SQLite gives
+// that without a lock of ours: a database has one writer at a time, and a
+// transaction here holds the write lock from its BEGIN IMMEDIATE to its
+// commit (across processes too, not only on this store's one write
+// connection), so the transaction that draws the next id always commits
+// before any other can draw one, and a reader's snapshot that holds an
+// event holds every event before it.
+func appendEvent(ctx context.Context, q *sqlitedb.Queries, ev roster.Event) error {
+	var data sql.NullString // NULL for a delete
+	if ev.User != nil {
+		b, err := json.Marshal(ev.User)
+		if err != nil {
+			return fmt.Errorf("encode event: %w", err)
+		}
+		data = sql.NullString{String: string(b), Valid: true}
+	}
+	err := q.AppendEvent(ctx, sqlitedb.AppendEventParams{
+		Type:   string(ev.Type),
+		UserID: ev.UserID.String(),
+		Data:   data,
+		At:     ev.At.UnixMicro(),
+	})
+	if err != nil {
+		return fmt.Errorf("append event: %w", err)
+	}
+	return nil
+}
+
+// EventsAfter returns up to limit events with ID > after, in ID order.
+func (db *DB) EventsAfter(ctx context.Context, after int64, limit int) ([]roster.Event, error) {
+	if limit < 1 {
+		// SQLite would read a negative limit as none.
+		return nil, fmt.Errorf("events after: limit %d, want at least 1", limit)
+	}
+	rows, err := db.rq.EventsAfter(ctx, sqlitedb.EventsAfterParams{After: after, Limit: int64(limit)})
+	if err != nil {
+		return nil, fmt.Errorf("events after: %w", err)
+	}
+	events := make([]roster.Event, len(rows))
+	for i, row := range rows {
+		if events[i], err = event(row); err != nil {
+			return nil, err
+		}
+	}
+	return events, nil
+}
+
+// EventBounds returns the smallest and largest retained event IDs, 0 and
+// 0 when there are none.
+func (db *DB) EventBounds(ctx context.Context) (oldest, newest int64, err error) {
+	b, err := db.rq.EventBounds(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("event bounds: %w", err)
+	}
+	return b.Oldest, b.Newest, nil
+}
+
+// PurgeEvents deletes the events with At before the given time, except
+// the newest one, and returns how many it deleted.
+func (db *DB) PurgeEvents(ctx context.Context, before time.Time) (int64, error) {
+	n, err := db.wq.PurgeEvents(ctx, before.UnixMicro())
+	if err != nil {
+		return 0, fmt.Errorf("purge events: %w", err)
+	}
+	return n, nil
+}
+
+// Listen calls wake after every change this DB commits, until ctx ends,
+// and once when it starts listening, so that a caller that reads events
+// after that first wake misses none. Changes written by another process
+// sharing the file do not wake it. It always returns nil.
+func (db *DB) Listen(ctx context.Context, wake func()) error {
+	ch := db.listeners.add()
+	defer db.listeners.remove(ch)
+	wake()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ch:
+			wake()
+		}
+	}
+}
+
+// listeners are the channels of the running Listen calls. Each has room
+// for one signal, which stands for any number of commits since its
+// listener last woke, so that writers never wait for a listener.
+type listeners struct {
+	mu    sync.Mutex
+	chans map[chan struct{}]struct{}
+}
+
+func (l *listeners) add() chan struct{} {
+	ch := make(chan struct{}, 1)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.chans == nil {
+		l.chans = make(map[chan struct{}]struct{})
+	}
+	l.chans[ch] = struct{}{}
+	return ch
+}
+
+func (l *listeners) remove(ch chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.chans, ch)
+}
+
+// signal tells every listener that a change has committed.
+func (l *listeners) signal() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for ch := range l.chans {
+		select {
+		case ch <- struct{}{}:
+		default: // a signal is already pending
+		}
+	}
+}
+
+// event converts a stored event. As with users, a malformed row means the
+// file was written by something other than this store.
+func event(row sqlitedb.Event) (roster.Event, error) {
+	id, err := uuid.Parse(row.UserID)
+	if err != nil {
+		return roster.Event{}, fmt.Errorf("stored event %d: user id %q: %w", row.ID, row.UserID, err)
+	}
+	ev := roster.Event{
+		ID:     row.ID,
+		Type:   roster.EventType(row.Type),
+		UserID: id,
+		At:     time.UnixMicro(row.At).UTC(),
+	}
+	if row.Data.Valid {
+		var u roster.User
+		if err := json.Unmarshal([]byte(row.Data.String), &u); err != nil {
+			return roster.Event{}, fmt.Errorf("stored event %d: %w", row.ID, err)
+		}
+		u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
+		ev.User = &u
+	}
+	return ev, nil
+}
