@@ -80,6 +80,7 @@ func redact(u string) string {
 type database struct {
 	engine   string
 	users    roster.UserStore
+	events   roster.EventStore
 	migrator *goose.Provider
 	pool     prometheus.Collector // connection pool statistics
 	close    func()
@@ -101,7 +102,7 @@ func openDatabase(ctx context.Context, d *dbFlags) (*database, error) {
 			db.Close()
 			return nil, err
 		}
-		return &database{engine: engine, users: db, migrator: m, pool: pgxPoolCollector(db.Stat), close: db.Close}, nil
+		return &database{engine: engine, users: db, events: db, migrator: m, pool: pgxPoolCollector(db.Stat), close: db.Close}, nil
 	default:
 		db, err := sqlite.Open(ctx, dsn)
 		if err != nil {
@@ -115,7 +116,7 @@ func openDatabase(ctx context.Context, d *dbFlags) (*database, error) {
 		stats := func() map[string]sql.DBStats {
 			return map[string]sql.DBStats{"read": db.Stats(), "write": db.WriteStats()}
 		}
-		return &database{engine: engine, users: db, migrator: m, pool: sqlPoolCollector(stats), close: func() { _ = db.Close() }}, nil
+		return &database{engine: engine, users: db, events: db, migrator: m, pool: sqlPoolCollector(stats), close: func() { _ = db.Close() }}, nil
 	}
 }
 

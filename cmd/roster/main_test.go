@@ -131,9 +131,10 @@ func TestMigrateCommand(t *testing.T) {
 				want string
 			}{
 				{[]string{"migrate", "status"}, "pending"},
-				{[]string{"migrate", "up"}, "applied 00002"},
+				{[]string{"migrate", "up"}, "applied 00003"},
 				{[]string{"migrate", "up"}, "no pending migrations"},
 				{[]string{"migrate", "status"}, "applied"},
+				{[]string{"migrate", "down"}, "rolled back 00003"},
 				{[]string{"migrate", "down"}, "rolled back 00002"},
 				{[]string{"migrate", "down"}, "rolled back 00001"},
 				{[]string{"migrate", "down"}, "nothing to roll back"},

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/internal/auth"
+	"github.com/rosterhq/roster/internal/feed"
 	"github.com/rosterhq/roster/internal/httpapi"
 	"github.com/rosterhq/roster/internal/roster"
 )
@@ -31,6 +32,9 @@ type serveConfig struct {
 	maxInflight     int
 	inflightWait    time.Duration
 	requestTimeout  time.Duration
+	maxSubscribers  int
+	eventRetention  time.Duration
+	eventKeepAlive  time.Duration
 	db              dbFlags
 	jwt             jwtFlags
 	logLevel        string
@@ -51,6 +55,9 @@ func serveFlags(cfg *serveConfig) *flagSet {
 	fs.IntVar(&cfg.maxInflight, "max-inflight", 512, "API requests served at once; more wait --inflight-wait, then get 503 (0: unlimited)")
 	fs.DurationVar(&cfg.inflightWait, "inflight-wait", 100*time.Millisecond, "how long a request waits for an in-flight slot before 503")
 	fs.DurationVar(&cfg.requestTimeout, "request-timeout", 10*time.Second, "deadline of each API request, database work included (503 TIMEOUT)")
+	fs.IntVar(&cfg.maxSubscribers, "max-subscribers", 10000, "open change-feed streams (GET /api/events) at once; more get 503 (0: unlimited)")
+	fs.DurationVar(&cfg.eventRetention, "event-retention", 24*time.Hour, "how long change-feed events are kept for clients resuming with Last-Event-ID")
+	fs.DurationVar(&cfg.eventKeepAlive, "event-keepalive", 15*time.Second, "interval of keep-alive comments on idle change-feed streams")
 	cfg.db.register(fs, true)
 	cfg.jwt.register(fs)
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -118,6 +125,18 @@ func serve(ctx context.Context, args []string, env environment) error {
 	limits.Logger = logger
 	limits.Metrics = httpapi.NewMetrics(reg)
 	limits.CursorKey = deriveKey(cfg.jwt.secret, "roster list cursor v1")
+	limits.KeepAlive = cfg.eventKeepAlive
+	broker := feed.New(feed.Config{Store: db.events, Logger: logger, MaxSubscribers: cfg.maxSubscribers, Retention: cfg.eventRetention})
+	limits.Feed = broker
+	feedCtx, stopFeed := context.WithCancel(context.Background())
+	feedDone := make(chan error, 1)
+	go func() { feedDone <- broker.Run(feedCtx) }()
+	defer func() {
+		stopFeed()
+		if err := <-feedDone; err != nil {
+			logger.Error("change feed", "err", err)
+		}
+	}()
 	srv := httpapi.NewServer(limits)
 	hs := newHTTPServer(ctx, srv, logger)
 	ln, err := net.Listen("tcp", cfg.addr)
@@ -234,6 +253,12 @@ func (cfg *serveConfig) limits() (httpapi.Config, error) {
 		return c, usagef("--inflight-wait must not be negative")
 	case cfg.requestTimeout < 0:
 		return c, usagef("--request-timeout must not be negative")
+	case cfg.maxSubscribers < 0:
+		return c, usagef("--max-subscribers must not be negative")
+	case cfg.eventRetention <= 0:
+		return c, usagef("--event-retention must be positive")
+	case cfg.eventKeepAlive <= 0:
+		return c, usagef("--event-keepalive must be positive")
 	}
 	return c, nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pressly/goose/v3"
 	"github.com/rosterhq/roster/internal/auth"
+	"github.com/rosterhq/roster/internal/feed"
 	"github.com/rosterhq/roster/internal/httpapi"
 	"github.com/rosterhq/roster/internal/pgtest"
 	"github.com/rosterhq/roster/internal/postgres"
@@ -101,6 +102,9 @@ func newHarness(t *testing.T, store roster.UserStore, configure ...func(*httpapi
 		Users:  roster.NewService(store, nil),
 		Auth:   a,
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if _, ok := store.(roster.EventStore); ok {
+		startFeed(t, store, feed.Config{})(&cfg) // every engine has a change feed
 	}
 	for _, c := range configure {
 		c(&cfg)

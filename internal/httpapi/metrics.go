@@ -20,6 +20,10 @@ type Metrics struct {
 	overloaded  prometheus.Counter
 	timeouts    prometheus.Counter
 	panics      prometheus.Counter
+
+	subscribers   prometheus.Gauge
+	eventsSent    prometheus.Counter
+	slowConsumers prometheus.Counter
 }
 
 // NewMetrics creates the series and registers them with reg.
@@ -58,7 +62,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Handler panics recovered into a 500.",
 		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.inflight, m.rateLimited, m.overloaded, m.timeouts, m.panics)
+	m.subscribers = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "roster_feed_subscribers",
+		Help: "Open change-feed (SSE) streams.",
+	})
+	m.eventsSent = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "roster_feed_events_sent_total",
+		Help: "Events written to change-feed streams.",
+	})
+	m.slowConsumers = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "roster_feed_slow_consumer_disconnects_total",
+		Help: "Streams dropped because the subscriber fell behind (it can resume with Last-Event-ID).",
+	})
+	reg.MustRegister(m.requests, m.duration, m.inflight, m.rateLimited, m.overloaded, m.timeouts, m.panics,
+		m.subscribers, m.eventsSent, m.slowConsumers)
 	return m
 }
 
@@ -104,6 +121,16 @@ func rateLimitedCounter(m *Metrics) prometheus.Counter { return m.rateLimited }
 func overloadedCounter(m *Metrics) prometheus.Counter  { return m.overloaded }
 func timeoutsCounter(m *Metrics) prometheus.Counter    { return m.timeouts }
 func panicsCounter(m *Metrics) prometheus.Counter      { return m.panics }
+func eventsSentCounter(m *Metrics) prometheus.Counter  { return m.eventsSent }
+func slowConsumersCounter(m *Metrics) prometheus.Counter {
+	return m.slowConsumers
+}
+
+func (m *Metrics) subscribed(delta float64) {
+	if m != nil {
+		m.subscribers.Add(delta)
+	}
+}
 
 // AdminHandler serves the admin listener: Prometheus metrics from g and
 // the runtime profiles. It must never be mounted on the public listener.

@@ -126,8 +126,20 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // context. It never rejects: requireAuth does, after the rate limiter has
 // had a chance to count the attempt against the caller's IP.
 func (s *Server) identify(next http.Handler) http.Handler {
+	return s.identifyFrom(next, false)
+}
+
+// identifyFrom is identify; with fromQuery, a token may also come as
+// ?access_token= (RFC 6750 §2.3) — only for the event stream, because
+// browsers' EventSource cannot send headers. The access log records the
+// path without the query, so the token does not end up in logs.
+func (s *Server) identifyFrom(next http.Handler, fromQuery bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := bearerToken(r.Header.Get("Authorization"))
+		if !ok && fromQuery {
+			token = r.URL.Query().Get("access_token")
+			ok = token != ""
+		}
 		if !ok {
 			next.ServeHTTP(w, r)
 			return

@@ -15,6 +15,7 @@ func (s *Server) routes() {
 	s.handle("PUT /api/users/{id}", s.api(s.handleUpdateUser))
 	s.handle("PATCH /api/users/{id}", s.api(s.handleUpdateUser))
 	s.handle("DELETE /api/users/{id}", s.api(s.handleDeleteUser))
+	s.handle("GET /api/events", s.stream(s.handleEvents))
 
 	s.handle("GET /api-docs/openapi.json", s.openAPIJSON())
 	s.handle("GET /api-docs/openapi.yaml", s.openAPIYAML())

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/internal/auth"
+	"github.com/rosterhq/roster/internal/feed"
 	"github.com/rosterhq/roster/internal/ratelimit"
 	"github.com/rosterhq/roster/internal/roster"
 )
@@ -43,6 +44,11 @@ type Config struct {
 	MinCompressSize int
 	// Now is the clock of the rate limiter (tests use a fake one).
 	Now func() time.Time
+	// Feed is the change feed behind GET /api/events; nil disables it.
+	Feed *feed.Broker
+	// KeepAlive is the interval of comment lines on idle event streams
+	// (default 15 s), so proxies and clients see the connection is alive.
+	KeepAlive time.Duration
 	// CursorKey signs list cursors. Instances behind one load balancer
 	// need the same key; empty means a random key for this process.
 	CursorKey []byte
@@ -65,6 +71,8 @@ type Server struct {
 	requestTimeout time.Duration
 	trusted        []netip.Prefix
 	cursors        cursorCodec
+	feed           *feed.Broker
+	keepAlive      time.Duration
 }
 
 // NewServer returns a Server with every route registered.
@@ -79,6 +87,11 @@ func NewServer(cfg Config) *Server {
 		inflightWait:   cfg.InflightWait,
 		requestTimeout: cfg.RequestTimeout,
 		trusted:        cfg.TrustedProxies,
+		feed:           cfg.Feed,
+		keepAlive:      cfg.KeepAlive,
+	}
+	if s.keepAlive <= 0 {
+		s.keepAlive = 15 * time.Second
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -110,6 +123,12 @@ func NewServer(cfg Config) *Server {
 	return s
 }
 
+// stream wraps a long-lived streaming handler: like api, but without the
+// in-flight cap and the request deadline, which are for short requests.
+func (s *Server) stream(h http.HandlerFunc) http.Handler {
+	return s.identifyFrom(s.rateLimit(s.requireAuth(h)), true)
+}
+
 // api wraps an API handler in the per-request layers that public health
 // checks skip: identify the caller, rate-limit it, bound concurrency and
 // time, then require valid credentials. Identification comes before the
@@ -124,8 +143,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Drain makes readiness fail from now on, so that load balancers stop
-// sending traffic while in-flight requests finish.
-func (s *Server) Drain() { s.draining.Store(true) }
+// sending traffic while in-flight requests finish, and ends the event
+// streams, which would otherwise never finish.
+func (s *Server) Drain() {
+	s.draining.Store(true)
+	if s.feed != nil {
+		s.feed.Close()
+	}
+}
 
 // route dispatches to the mux, answering unmatched requests with the error
 // envelope instead of the mux's plain-text 404 and 405.

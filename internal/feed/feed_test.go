@@ -1,0 +1,290 @@
+package feed
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rosterhq/roster/internal/roster"
+)
+
+// memEvents is an in-memory outbox with the EventStore contract.
+type memEvents struct {
+	mu     sync.Mutex
+	events []roster.Event
+	wakers []func()
+}
+
+func (m *memEvents) append(n int) {
+	m.mu.Lock()
+	for range n {
+		var next int64 = 1
+		if len(m.events) > 0 {
+			next = m.events[len(m.events)-1].ID + 1
+		}
+		m.events = append(m.events, roster.Event{ID: next, Type: roster.EventUserCreated, UserID: uuid.New(), At: time.Now()})
+	}
+	wakers := append([]func(){}, m.wakers...)
+	m.mu.Unlock()
+	for _, w := range wakers {
+		w()
+	}
+}
+
+func (m *memEvents) EventsAfter(_ context.Context, after int64, limit int) ([]roster.Event, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []roster.Event
+	for _, e := range m.events {
+		if e.ID > after && len(out) < limit {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+func (m *memEvents) EventBounds(context.Context) (int64, int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.events) == 0 {
+		return 0, 0, nil
+	}
+	return m.events[0].ID, m.events[len(m.events)-1].ID, nil
+}
+
+func (m *memEvents) PurgeEvents(_ context.Context, before time.Time) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for n < len(m.events)-1 && m.events[n].At.Before(before) {
+		n++
+	}
+	m.events = m.events[n:]
+	return int64(n), nil
+}
+
+// purgeThrough drops events up to id, as retention would.
+func (m *memEvents) purgeThrough(id int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for len(m.events) > 1 && m.events[0].ID <= id {
+		m.events = m.events[1:]
+	}
+}
+
+func (m *memEvents) Listen(ctx context.Context, wake func()) error {
+	m.mu.Lock()
+	m.wakers = append(m.wakers, wake)
+	m.mu.Unlock()
+	wake()
+	<-ctx.Done()
+	return nil
+}
+
+// start runs a broker over store until the test ends.
+func start(t *testing.T, store roster.EventStore, cfg Config) *Broker {
+	t.Helper()
+	cfg.Store = store
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = time.Hour // wake-ups only: the tests must not lean on polling
+	}
+	b := New(cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return b
+}
+
+// collect reads n events from s, failing on any error.
+func collect(t *testing.T, s *Subscription, n int) []int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var ids []int64
+	for len(ids) < n {
+		ev, err := s.Next(ctx, nil)
+		if err != nil {
+			t.Fatalf("after %d events (%v): %v", len(ids), ids, err)
+		}
+		ids = append(ids, ev.ID)
+	}
+	return ids
+}
+
+func TestLiveAndResume(t *testing.T) {
+	store := &memEvents{}
+	store.append(5) // history: 1..5
+	b := start(t, store, Config{})
+
+	live, reset, err := b.Subscribe(context.Background(), -1)
+	if err != nil || reset {
+		t.Fatal(err, reset)
+	}
+	resumed, reset, err := b.Subscribe(context.Background(), 2)
+	if err != nil || reset {
+		t.Fatal(err, reset)
+	}
+	store.append(3) // 6..8
+	if got := collect(t, live, 3); !equal(got, 6, 8) {
+		t.Errorf("live subscriber got %v, want 6..8", got)
+	}
+	if got := collect(t, resumed, 6); !equal(got, 3, 8) {
+		t.Errorf("resumed subscriber got %v, want 3..8", got)
+	}
+}
+
+// Writes racing with a resume: the backlog-to-live handoff loses and
+// repeats nothing.
+func TestResumeDuringWrites(t *testing.T) {
+	store := &memEvents{}
+	store.append(100)
+	b := start(t, store, Config{Buffer: 1000})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 200; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+				store.append(1)
+			}
+		}
+	}()
+	s, _, err := b.Subscribe(context.Background(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := collect(t, s, 290)
+	close(stop)
+	wg.Wait()
+	if !equal(got, 11, 300) {
+		t.Errorf("got %d events from %d to %d, want 11..300 in order", len(got), got[0], got[len(got)-1])
+	}
+}
+
+func TestSlowConsumerIsDroppedOthersContinue(t *testing.T) {
+	store := &memEvents{}
+	b := start(t, store, Config{Buffer: 4})
+	slow, _, _ := b.Subscribe(context.Background(), -1)
+	healthy, _, _ := b.Subscribe(context.Background(), -1)
+
+	got := make(chan []int64)
+	go func() { got <- collect(t, healthy, 50) }()
+	for range 50 {
+		store.append(1)
+		time.Sleep(time.Millisecond) // let the healthy reader keep up; the slow one never reads
+	}
+	if ids := <-got; !equal(ids, 1, 50) {
+		t.Errorf("healthy subscriber got %v", ids)
+	}
+	// The slow one gets what fitted in its buffer, then the drop.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var err error
+	for err == nil {
+		_, err = slow.Next(ctx, nil)
+	}
+	if !errors.Is(err, ErrSlowConsumer) {
+		t.Errorf("slow subscriber: got %v, want ErrSlowConsumer", err)
+	}
+	if n := b.Len(); n != 1 {
+		t.Errorf("%d subscriptions left, want 1", n)
+	}
+}
+
+func TestResetWhenHistoryIsGone(t *testing.T) {
+	store := &memEvents{}
+	store.append(10)
+	store.purgeThrough(5) // 6..10 retained
+	b := start(t, store, Config{})
+	for _, tt := range []struct {
+		after int64
+		reset bool
+	}{{-1, false}, {5, false}, {10, false}, {4, true}, {0, true}, {11, true}} {
+		s, reset, err := b.Subscribe(context.Background(), tt.after)
+		if err != nil || reset != tt.reset {
+			t.Errorf("Subscribe(%d): reset %v, err %v; want reset %v", tt.after, reset, err, tt.reset)
+			continue
+		}
+		s.Close()
+	}
+	// After a reset the subscription is live only.
+	s, _, _ := b.Subscribe(context.Background(), 2)
+	store.append(1)
+	if got := collect(t, s, 1); got[0] != 11 {
+		t.Errorf("after reset got %v, want [11]", got)
+	}
+}
+
+func TestLimitsAndClose(t *testing.T) {
+	store := &memEvents{}
+	b := start(t, store, Config{MaxSubscribers: 2})
+	s1, _, _ := b.Subscribe(context.Background(), -1)
+	if _, _, err := b.Subscribe(context.Background(), -1); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.Subscribe(context.Background(), -1); !errors.Is(err, ErrTooMany) {
+		t.Errorf("third subscriber: got %v, want ErrTooMany", err)
+	}
+	s1.Close()
+	s3, _, err := b.Subscribe(context.Background(), -1)
+	if err != nil {
+		t.Fatalf("after a close: %v", err)
+	}
+	idle := make(chan time.Time, 1)
+	idle <- time.Now()
+	if _, err := s3.Next(context.Background(), idle); !errors.Is(err, ErrIdle) {
+		t.Errorf("idle: got %v", err)
+	}
+	b.Close()
+	if _, err := s3.Next(context.Background(), nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("after Close: got %v, want ErrClosed", err)
+	}
+	if _, _, err := b.Subscribe(context.Background(), -1); !errors.Is(err, ErrClosed) {
+		t.Errorf("Subscribe after Close: got %v", err)
+	}
+}
+
+// equal reports whether ids is exactly from..to.
+func equal(ids []int64, from, to int64) bool {
+	if int64(len(ids)) != to-from+1 {
+		return false
+	}
+	for i, id := range ids {
+		if id != from+int64(i) {
+			return false
+		}
+	}
+	return true
+}
+
+// failingListen cannot listen at all, as behind a pooler without LISTEN.
+type failingListen struct{ memEvents }
+
+func (f *failingListen) Listen(context.Context, func()) error { return errors.New("LISTEN not supported") }
+
+// Without notifications the feed still delivers, by polling, and stops.
+func TestPollingWhenListenFails(t *testing.T) {
+	store := &failingListen{}
+	b := start(t, store, Config{PollInterval: 10 * time.Millisecond})
+	s, _, err := b.Subscribe(context.Background(), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.append(2)
+	if got := collect(t, s, 2); !equal(got, 1, 2) {
+		t.Errorf("got %v", got)
+	}
+}
