@@ -296,3 +296,11 @@ func (s *Subscription) Next(ctx context.Context, idle <-chan time.Time) (roster.
 
 // LastID is the id of the last event Next returned (or the starting point).
 func (s *Subscription) LastID() int64 { return s.next }
+
+// Pending is how many events Next can return without waiting.
+func (s *Subscription) Pending() int {
+	if s.next < s.horizon {
+		return 1 // backlog to read from the store
+	}
+	return len(s.live)
+}

@@ -273,7 +273,9 @@ func equal(ids []int64, from, to int64) bool {
 // failingListen cannot listen at all, as behind a pooler without LISTEN.
 type failingListen struct{ memEvents }
 
-func (f *failingListen) Listen(context.Context, func()) error { return errors.New("LISTEN not supported") }
+func (f *failingListen) Listen(context.Context, func()) error {
+	return errors.New("LISTEN not supported")
+}
 
 // Without notifications the feed still delivers, by polling, and stops.
 func TestPollingWhenListenFails(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -76,6 +77,11 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		if _, err := fmt.Fprintf(w, format, args...); err != nil {
 			return err
 		}
+		// Events already waiting go out in the same write: under a burst,
+		// one syscall per subscriber instead of one per event.
+		if sub.Pending() > 0 {
+			return nil
+		}
 		return rc.Flush()
 	}
 	if err := send("retry: %d\n\n", eventRetry.Milliseconds()); err != nil {
@@ -110,7 +116,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		if len(types) > 0 && !slices.Contains(types, ev.Type) {
 			continue
 		}
-		data, err := json.Marshal(eventPayload(ev, actor))
+		data, err := s.encodedEvents.get(ev, actor)
 		if err != nil {
 			s.log.ErrorContext(r.Context(), "encoding event", "request_id", requestIDFrom(r.Context()), "err", err)
 			return
@@ -176,4 +182,39 @@ func parseEventsQuery(r *http.Request) (after int64, types []roster.EventType, e
 		return 0, nil, &roster.Error{Code: roster.CodeBadRequest, Message: "Invalid query parameters", Details: bad}
 	}
 	return after, types, nil
+}
+
+// eventCache encodes each event once per view rather than once per
+// subscriber: with thousands of streams, encoding dominated fan-out. All
+// subscribers get an event at about the same time, so a small ring of
+// recent events, one lock per slot, holds what is needed.
+type eventCache struct {
+	slots [1024]eventSlot
+}
+
+type eventSlot struct {
+	mu             sync.Mutex
+	id             int64
+	full, redacted []byte // for admins and the user itself; for everyone else
+}
+
+func (c *eventCache) get(ev roster.Event, actor roster.Actor) ([]byte, error) {
+	sl := &c.slots[uint64(ev.ID)%uint64(len(c.slots))]
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if sl.id != ev.ID || sl.full == nil {
+		full, err := json.Marshal(eventPayload(ev, roster.Actor{Roles: []string{roster.RoleAdmin}}))
+		if err != nil {
+			return nil, err
+		}
+		redacted, err := json.Marshal(eventPayload(ev, roster.Actor{}))
+		if err != nil {
+			return nil, err
+		}
+		sl.id, sl.full, sl.redacted = ev.ID, full, redacted
+	}
+	if actor.IsAdmin() || (ev.User != nil && actor.Subject == ev.User.ID.String()) {
+		return sl.full, nil
+	}
+	return sl.redacted, nil
 }

@@ -73,6 +73,7 @@ type Server struct {
 	cursors        cursorCodec
 	feed           *feed.Broker
 	keepAlive      time.Duration
+	encodedEvents  eventCache
 }
 
 // NewServer returns a Server with every route registered.
