@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -50,7 +51,24 @@ type Authority struct {
 	issuer   string
 	audience string
 	now      func() time.Time
+	leeway   time.Duration
 	parser   *jwt.Parser
+
+	// verified remembers tokens that passed Verify. Clients send the same
+	// token on every request, and parsing it (base64, JSON by reflection,
+	// HMAC) was the largest cost of the HTTP layer. The key is the whole
+	// token, signature included, so only a byte-identical token hits;
+	// expiry is checked again on every hit.
+	mu       sync.Mutex
+	verified map[string]verifiedToken
+}
+
+// verifiedCacheSize bounds the cache: a few hundred kilobytes at most.
+const verifiedCacheSize = 4096
+
+type verifiedToken struct {
+	claims  Claims
+	expires time.Time
 }
 
 // New checks the configuration and returns an Authority.
@@ -82,7 +100,9 @@ func New(cfg Config) (*Authority, error) {
 		issuer:   cfg.Issuer,
 		audience: cfg.Audience,
 		now:      cfg.Now,
+		leeway:   cfg.Leeway,
 		parser:   jwt.NewParser(opts...),
+		verified: make(map[string]verifiedToken),
 	}, nil
 }
 
@@ -120,6 +140,13 @@ func (a *Authority) Issue(subject string, roles []string, ttl time.Duration) (st
 // Verify checks the token's signature and time claims and returns its
 // claims. Every failure wraps ErrInvalidToken.
 func (a *Authority) Verify(token string) (Claims, error) {
+	now := a.now()
+	a.mu.Lock()
+	v, ok := a.verified[token]
+	a.mu.Unlock()
+	if ok && !now.After(v.expires.Add(a.leeway)) {
+		return v.claims, nil
+	}
 	var c tokenClaims
 	_, err := a.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return a.secret, nil })
 	if err != nil {
@@ -128,7 +155,17 @@ func (a *Authority) Verify(token string) (Claims, error) {
 	if c.Subject == "" {
 		return Claims{}, fmt.Errorf("%w: no subject", ErrInvalidToken)
 	}
-	return Claims{Subject: c.Subject, Roles: c.Roles}, nil
+	claims := Claims{Subject: c.Subject, Roles: c.Roles}
+	a.mu.Lock()
+	if len(a.verified) >= verifiedCacheSize {
+		for k := range a.verified { // evict one arbitrary entry
+			delete(a.verified, k)
+			break
+		}
+	}
+	a.verified[token] = verifiedToken{claims: claims, expires: c.ExpiresAt.Time}
+	a.mu.Unlock()
+	return claims, nil
 }
 
 // GenerateSecret returns a random secret of MinSecretLength bytes,

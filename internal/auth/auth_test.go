@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -134,5 +135,39 @@ func TestGenerateSecret(t *testing.T) {
 	}
 	if _, err := New(Config{Secret: []byte(s1)}); err != nil {
 		t.Fatalf("generated secret refused: %v", err)
+	}
+}
+
+// A verified token is remembered, but its expiry still applies, and the
+// cache stays bounded.
+func TestVerifyCache(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	a, err := New(Config{Secret: secret, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := a.Issue("u", []string{"admin"}, time.Minute)
+	for range 2 { // parsed, then cached
+		if c, err := a.Verify(tok); err != nil || c.Subject != "u" || !slices.Equal(c.Roles, []string{"admin"}) {
+			t.Fatalf("got %+v, %v", c, err)
+		}
+	}
+	// A token differing in one signature byte is not the cached one.
+	forged := tok[:len(tok)-2] + map[bool]string{true: "A", false: "B"}[tok[len(tok)-2] != 'A'] + tok[len(tok)-1:]
+	if _, err := a.Verify(forged); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("forged token: got %v", err)
+	}
+	now = now.Add(time.Minute + DefaultLeeway + time.Second)
+	if _, err := a.Verify(tok); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("expired cached token: got %v, want ErrInvalidToken", err)
+	}
+	for i := range verifiedCacheSize + 100 {
+		tok, _ := a.Issue(fmt.Sprint("user-", i), nil, time.Hour)
+		if _, err := a.Verify(tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(a.verified); n > verifiedCacheSize {
+		t.Errorf("cache holds %d tokens, bound is %d", n, verifiedCacheSize)
 	}
 }
