@@ -29,14 +29,11 @@ const (
 // statement before the commit: it serializes writers until then (see
 // AppendEvent in query.sql).
 func appendEvent(ctx context.Context, q *pgdb.Queries, ev roster.Event) error {
-	var data []byte // NULL for a delete
-	if ev.User != nil {
-		var err error
-		if data, err = json.Marshal(ev.User); err != nil {
-			return fmt.Errorf("encode event: %w", err)
-		}
+	data, err := ev.Data() // nil, stored as NULL, for a delete
+	if err != nil {
+		return fmt.Errorf("encode event: %w", err)
 	}
-	err := q.AppendEvent(ctx, pgdb.AppendEventParams{
+	err = q.AppendEvent(ctx, pgdb.AppendEventParams{
 		Type:   string(ev.Type),
 		UserID: ev.UserID,
 		Data:   data,
@@ -170,6 +167,13 @@ func event(row pgdb.Event) (roster.Event, error) {
 		Type:   roster.EventType(row.Type),
 		UserID: row.UserID,
 		At:     row.At.UTC(),
+	}
+	if row.Data != nil && ev.Type == roster.EventUsersImported {
+		ev.Import = new(roster.ImportSummary)
+		if err := json.Unmarshal(row.Data, ev.Import); err != nil {
+			return roster.Event{}, fmt.Errorf("stored event %d: %w", row.ID, err)
+		}
+		return ev, nil
 	}
 	if row.Data != nil {
 		var u roster.User

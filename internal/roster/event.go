@@ -2,6 +2,7 @@ package roster
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,10 +15,13 @@ const (
 	EventUserCreated EventType = "user.created"
 	EventUserUpdated EventType = "user.updated"
 	EventUserDeleted EventType = "user.deleted"
+	// EventUsersImported summarizes one bulk import: one event for the
+	// whole import, not one per row (see ImportSummary).
+	EventUsersImported EventType = "users.imported"
 )
 
 // EventTypes lists the types a client may filter on.
-var EventTypes = []EventType{EventUserCreated, EventUserUpdated, EventUserDeleted}
+var EventTypes = []EventType{EventUserCreated, EventUserUpdated, EventUserDeleted, EventUsersImported}
 
 // Event is one committed change. Stores write it in the same transaction
 // as the change itself (an outbox), so the feed has every acknowledged
@@ -26,8 +30,23 @@ type Event struct {
 	ID     int64
 	Type   EventType
 	UserID uuid.UUID
-	User   *User // the user after the change; nil for deletes
+	User   *User // the user after the change; nil for deletes and imports
+	// Import is the summary of a users.imported event, nil otherwise; its
+	// UserID is the zero UUID.
+	Import *ImportSummary
 	At     time.Time
+}
+
+// Data is the stored payload of ev: the user or the import summary as
+// JSON, nil for a delete. Both engines store it as is.
+func (ev Event) Data() ([]byte, error) {
+	switch {
+	case ev.User != nil:
+		return json.Marshal(ev.User)
+	case ev.Import != nil:
+		return json.Marshal(ev.Import)
+	}
+	return nil, nil
 }
 
 // EventStore reads the outbox. The same value that implements UserStore

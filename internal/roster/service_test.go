@@ -3,6 +3,7 @@ package roster
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -69,6 +70,30 @@ func (m *memStore) UpdateUser(_ context.Context, id uuid.UUID, upd UserUpdate, a
 }
 func (m *memStore) DeleteUser(context.Context, uuid.UUID, *time.Time) error { return ErrEmailTaken }
 func (m *memStore) Ping(context.Context) error                              { return nil }
+
+// ImportUsers inserts every row of every batch; an email seen before is a
+// conflict.
+func (m *memStore) ImportUsers(_ context.Context, _ ImportOptions, next func() ([]ImportRow, error),
+	written func([]ImportRow, []ImportOutcome)) (ImportSummary, error) {
+	var sum ImportSummary
+	for {
+		rows, err := next()
+		if err != nil || rows == nil {
+			return sum, err
+		}
+		out := make([]ImportOutcome, len(rows))
+		for i, r := range rows {
+			out[i] = ImportConflict
+			if !slices.ContainsFunc(m.created, func(u User) bool { return u.Email == r.User.Email }) {
+				m.created = append(m.created, r.User)
+				out[i] = ImportInserted
+				sum.Inserted++
+			}
+		}
+		written(rows, out)
+	}
+}
+func (m *memStore) ExportUsers(context.Context, UserFilter, func(User) error) error { return nil }
 
 func TestServiceRules(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.FixedZone("X", 3600))

@@ -24,15 +24,12 @@ var _ roster.EventStore = (*DB)(nil)
 // before any other can draw one, and a reader's snapshot that holds an
 // event holds every event before it.
 func appendEvent(ctx context.Context, q *sqlitedb.Queries, ev roster.Event) error {
-	var data sql.NullString // NULL for a delete
-	if ev.User != nil {
-		b, err := json.Marshal(ev.User)
-		if err != nil {
-			return fmt.Errorf("encode event: %w", err)
-		}
-		data = sql.NullString{String: string(b), Valid: true}
+	b, err := ev.Data()
+	if err != nil {
+		return fmt.Errorf("encode event: %w", err)
 	}
-	err := q.AppendEvent(ctx, sqlitedb.AppendEventParams{
+	data := sql.NullString{String: string(b), Valid: b != nil} // NULL for a delete
+	err = q.AppendEvent(ctx, sqlitedb.AppendEventParams{
 		Type:   string(ev.Type),
 		UserID: ev.UserID.String(),
 		Data:   data,
@@ -150,6 +147,13 @@ func event(row sqlitedb.Event) (roster.Event, error) {
 		Type:   roster.EventType(row.Type),
 		UserID: id,
 		At:     time.UnixMicro(row.At).UTC(),
+	}
+	if row.Data.Valid && ev.Type == roster.EventUsersImported {
+		ev.Import = new(roster.ImportSummary)
+		if err := json.Unmarshal([]byte(row.Data.String), ev.Import); err != nil {
+			return roster.Event{}, fmt.Errorf("stored event %d: %w", row.ID, err)
+		}
+		return ev, nil
 	}
 	if row.Data.Valid {
 		var u roster.User

@@ -63,10 +63,14 @@ func Run(t *testing.T, open func(t *testing.T) roster.UserStore) {
 		{"EventBoundsAndPurge", testEventBoundsAndPurge},
 		{"EventsListen", testEventsListen},
 		{"EventsConcurrentOrder", testEventsConcurrentOrder},
+		{"ImportNoChangeNoEvent", testImportNoChangeNoEvent},
+		{"ExportSnapshot", testExportSnapshot},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.test(t, open(t)) })
 	}
+	t.Run("ImportPolicies", func(t *testing.T) { testImportPolicies(t, open) })
+	t.Run("ImportAbort", func(t *testing.T) { testImportAbort(t, open) })
 }
 
 // newUser returns a user with a fresh UUIDv7, created and updated at at.

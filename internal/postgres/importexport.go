@@ -1,0 +1,235 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/rosterhq/roster/internal/postgres/pgdb"
+	"github.com/rosterhq/roster/internal/roster"
+)
+
+// The import's SQL is not in query.sql: it works on a temporary staging
+// table, which sqlc cannot see in the migrations. Each batch is copied
+// into the table (COPY, the fastest way in) and merged into users with one
+// set-based INSERT … ON CONFLICT. ON COMMIT DELETE ROWS empties the table
+// at each commit; it lives as long as the pooled connection, so partial
+// imports do not create and drop a table per batch.
+const (
+	createStaging = `CREATE TEMP TABLE IF NOT EXISTS import_staging (
+    line bigint NOT NULL, id uuid NOT NULL, name text NOT NULL, name_lower text NOT NULL, email text NOT NULL
+) ON COMMIT DELETE ROWS`
+	truncateStaging = `TRUNCATE import_staging`
+	// mergeInsert inserts the rows whose email is new and returns them.
+	mergeInsert = `INSERT INTO users (id, name, name_lower, email, created_at, updated_at)
+SELECT id, name, name_lower, email, $1, $1 FROM import_staging ORDER BY line
+ON CONFLICT ((lower(email))) DO NOTHING
+RETURNING email, true`
+	// mergeUpdate also gives existing users the row's name, when it
+	// differs; xmax is 0 for a row this statement inserted.
+	mergeUpdate = `INSERT INTO users AS u (id, name, name_lower, email, created_at, updated_at)
+SELECT id, name, name_lower, email, $1, $1 FROM import_staging ORDER BY line
+ON CONFLICT ((lower(email))) DO UPDATE
+SET name = excluded.name, name_lower = excluded.name_lower,
+    updated_at = greatest(excluded.updated_at, u.updated_at + interval '1 microsecond')
+WHERE u.name IS DISTINCT FROM excluded.name
+RETURNING u.email, u.xmax = 0`
+)
+
+// ImportUsers writes the batches next returns: COPY into the staging
+// table, then one merge per batch. See roster.UserStore.
+func (db *DB) ImportUsers(ctx context.Context, opts roster.ImportOptions, next func() ([]roster.ImportRow, error),
+	written func([]roster.ImportRow, []roster.ImportOutcome)) (roster.ImportSummary, error) {
+	opts.At = micro(opts.At).UTC()
+	var sum roster.ImportSummary
+	if opts.Atomic {
+		err := db.inRawTx(ctx, func(tx pgx.Tx) error {
+			return importAll(ctx, tx, opts, &sum, next, written)
+		})
+		if err != nil {
+			return roster.ImportSummary{}, fmt.Errorf("import users: %w", err)
+		}
+		return sum, nil
+	}
+	var err error
+	for {
+		var rows []roster.ImportRow
+		if rows, err = next(); err != nil || rows == nil {
+			break
+		}
+		var out []roster.ImportOutcome
+		err = db.inRawTx(ctx, func(tx pgx.Tx) (err error) {
+			out, err = importBatch(ctx, tx, opts, rows, true)
+			return err
+		})
+		if err != nil {
+			break
+		}
+		count(&sum, out)
+		written(rows, out)
+	}
+	// The batches committed so far stay, even when the import was cut
+	// short by the client: their event must be written all the same.
+	if sum.Inserted+sum.Updated > 0 {
+		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if eerr := db.inTx(ectx, func(q *pgdb.Queries) error { return appendImportEvent(ectx, q, opts, sum) }); eerr != nil && err == nil {
+			err = eerr
+		}
+	}
+	if err != nil {
+		return sum, fmt.Errorf("import users: %w", err)
+	}
+	return sum, nil
+}
+
+// importAll writes every batch in the one transaction of q.
+func importAll(ctx context.Context, tx pgx.Tx, opts roster.ImportOptions, sum *roster.ImportSummary,
+	next func() ([]roster.ImportRow, error), written func([]roster.ImportRow, []roster.ImportOutcome)) error {
+	for first := true; ; first = false {
+		rows, err := next()
+		if err != nil {
+			return err
+		}
+		if rows == nil {
+			break
+		}
+		out, err := importBatch(ctx, tx, opts, rows, first)
+		if err != nil {
+			return err
+		}
+		count(sum, out)
+		written(rows, out)
+	}
+	if sum.Inserted+sum.Updated == 0 {
+		return nil
+	}
+	return appendImportEvent(ctx, pgdb.New(tx), opts, *sum)
+}
+
+// importBatch copies rows into the staging table (creating it in a fresh
+// transaction, emptying it otherwise) and merges them into users.
+func importBatch(ctx context.Context, tx pgx.Tx, opts roster.ImportOptions, rows []roster.ImportRow, fresh bool) ([]roster.ImportOutcome, error) {
+	prepare := truncateStaging
+	if fresh {
+		prepare = createStaging
+	}
+	if _, err := tx.Exec(ctx, prepare); err != nil {
+		return nil, fmt.Errorf("staging table: %w", err)
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"import_staging"}, []string{"line", "id", "name", "name_lower", "email"},
+		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+			u := rows[i].User
+			return []any{rows[i].Line, u.ID, u.Name, nameKey(u.Name), u.Email}, nil
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("copy into staging table: %w", err)
+	}
+	merge := mergeInsert
+	if opts.OnConflict == roster.ConflictUpdate {
+		merge = mergeUpdate
+	}
+	res, err := tx.Query(ctx, merge, opts.At)
+	if err != nil {
+		return nil, fmt.Errorf("merge: %w", err)
+	}
+	changed := make(map[string]bool, len(rows)) // email → inserted
+	var (
+		email    string
+		inserted bool
+	)
+	_, err = pgx.ForEachRow(res, []any{&email, &inserted}, func() error {
+		changed[email] = inserted
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("merge: %w", err)
+	}
+	return outcomes(rows, changed, opts.OnConflict), nil
+}
+
+// outcomes maps what the merge returned to each row; a row it did not
+// return met an existing email.
+func outcomes(rows []roster.ImportRow, changed map[string]bool, policy roster.ConflictPolicy) []roster.ImportOutcome {
+	out := make([]roster.ImportOutcome, len(rows))
+	for i, r := range rows {
+		inserted, ok := changed[r.User.Email]
+		switch {
+		case ok && inserted:
+			out[i] = roster.ImportInserted
+		case ok:
+			out[i] = roster.ImportUpdated
+		case policy == roster.ConflictFail:
+			out[i] = roster.ImportConflict
+		default:
+			out[i] = roster.ImportSkipped
+		}
+	}
+	return out
+}
+
+func count(sum *roster.ImportSummary, out []roster.ImportOutcome) {
+	for _, o := range out {
+		switch o {
+		case roster.ImportInserted:
+			sum.Inserted++
+		case roster.ImportUpdated:
+			sum.Updated++
+		}
+	}
+}
+
+func appendImportEvent(ctx context.Context, q *pgdb.Queries, opts roster.ImportOptions, sum roster.ImportSummary) error {
+	return appendEvent(ctx, q, roster.Event{Type: roster.EventUsersImported, UserID: uuid.Nil, Import: &sum, At: opts.At})
+}
+
+// inRawTx runs fn in a transaction on a pooled connection.
+func (db *DB) inRawTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	conn, err := db.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	return pgx.BeginFunc(ctx, conn, fn)
+}
+
+// exportPage is how many users ExportUsers holds at a time.
+const exportPage = 1000
+
+// ExportUsers calls fn for every user matching f, oldest first. One
+// REPEATABLE READ, READ ONLY transaction gives every page the same
+// snapshot; the pages are keyset pages of the list queries, so each costs
+// the same however deep, and memory holds one page.
+func (db *DB) ExportUsers(ctx context.Context, f roster.UserFilter, fn func(roster.User) error) error {
+	conn, err := db.acquire(ctx)
+	if err != nil {
+		return storeError("export users", err)
+	}
+	defer conn.Release()
+	err = pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		pq := pgdb.New(customPlans{tx})
+		lq := roster.ListQuery{Filter: f, Sort: roster.SortOldest, Limit: exportPage}
+		for {
+			rows, err := listUsers(ctx, pq, lq)
+			if err != nil {
+				return err
+			}
+			for _, row := range rows {
+				if err := fn(user(row)); err != nil {
+					return err
+				}
+			}
+			if len(rows) < exportPage {
+				return nil
+			}
+			last := rows[len(rows)-1]
+			lq.After = &roster.Cursor{Sort: roster.SortOldest, CreatedAt: last.CreatedAt, ID: last.ID}
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("export users: %w", err)
+	}
+	return nil
+}

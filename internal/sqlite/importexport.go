@@ -1,0 +1,229 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rosterhq/roster/internal/roster"
+	"github.com/rosterhq/roster/internal/sqlite/sqlitedb"
+)
+
+// The import's statements are prepared once per transaction and run once
+// per row, which is as fast as SQLite goes (no network to batch over);
+// sqlc's generated code would prepare them for every call.
+const (
+	// importInsert inserts a row whose email is new; no row changes
+	// otherwise.
+	importInsert = `INSERT INTO users (id, name, name_lower, email, created_at, updated_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+ON CONFLICT DO NOTHING`
+	// importUpsert also gives an existing user the row's name, when it
+	// differs, and returns the id of the row written: the new id when it
+	// was inserted.
+	importUpsert = `INSERT INTO users (id, name, name_lower, email, created_at, updated_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+ON CONFLICT (lower(email)) DO UPDATE
+SET name = excluded.name, name_lower = excluded.name_lower,
+    updated_at = max(excluded.updated_at, users.updated_at + 1)
+WHERE users.name IS NOT excluded.name
+RETURNING id`
+)
+
+// ImportUsers writes the batches next returns, each with one prepared
+// statement in a transaction on the write connection. See
+// roster.UserStore. An atomic import holds the write lock, and so queues
+// every other writer, until it ends.
+func (db *DB) ImportUsers(ctx context.Context, opts roster.ImportOptions, next func() ([]roster.ImportRow, error),
+	written func([]roster.ImportRow, []roster.ImportOutcome)) (roster.ImportSummary, error) {
+	at := opts.At.UnixMicro()
+	opts.At = time.UnixMicro(at).UTC()
+	var sum roster.ImportSummary
+	if opts.Atomic {
+		err := db.inRawTx(ctx, func(tx *sql.Tx) error {
+			for {
+				rows, err := next()
+				if err != nil {
+					return err
+				}
+				if rows == nil {
+					break
+				}
+				out, err := importBatch(ctx, tx, opts.OnConflict, at, rows)
+				if err != nil {
+					return err
+				}
+				count(&sum, out)
+				written(rows, out)
+			}
+			if sum.Inserted+sum.Updated == 0 {
+				return nil
+			}
+			return appendImportEvent(ctx, db.wq.WithTx(tx), opts, sum)
+		})
+		if err != nil {
+			return roster.ImportSummary{}, fmt.Errorf("import users: %w", err)
+		}
+		if sum.Inserted+sum.Updated > 0 {
+			db.listeners.signal()
+		}
+		return sum, nil
+	}
+	var err error
+	for {
+		var rows []roster.ImportRow
+		if rows, err = next(); err != nil || rows == nil {
+			break
+		}
+		var out []roster.ImportOutcome
+		err = db.inRawTx(ctx, func(tx *sql.Tx) (err error) {
+			out, err = importBatch(ctx, tx, opts.OnConflict, at, rows)
+			return err
+		})
+		if err != nil {
+			break
+		}
+		count(&sum, out)
+		written(rows, out)
+	}
+	// The batches committed so far stay, even when the import was cut
+	// short by the client: their event must be written all the same.
+	if sum.Inserted+sum.Updated > 0 {
+		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		eerr := db.inTx(ectx, func(q *sqlitedb.Queries) error { return appendImportEvent(ectx, q, opts, sum) })
+		if eerr == nil {
+			db.listeners.signal()
+		} else if err == nil {
+			err = eerr
+		}
+	}
+	if err != nil {
+		return sum, fmt.Errorf("import users: %w", err)
+	}
+	return sum, nil
+}
+
+// importBatch writes rows in tx and tells what happened to each.
+func importBatch(ctx context.Context, tx *sql.Tx, policy roster.ConflictPolicy, at int64, rows []roster.ImportRow) ([]roster.ImportOutcome, error) {
+	query := importInsert
+	if policy == roster.ConflictUpdate {
+		query = importUpsert
+	}
+	stmt, err := tx.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("prepare import: %w", err)
+	}
+	defer stmt.Close()
+	missed := roster.ImportSkipped
+	if policy == roster.ConflictFail {
+		missed = roster.ImportConflict
+	}
+	out := make([]roster.ImportOutcome, len(rows))
+	for i, r := range rows {
+		u := r.User
+		id := u.ID.String()
+		args := []any{id, u.Name, nameKey(u.Name), u.Email, at}
+		if policy == roster.ConflictUpdate {
+			var got string
+			err := stmt.QueryRowContext(ctx, args...).Scan(&got)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				out[i] = roster.ImportSkipped // unchanged
+			case err != nil:
+				return nil, fmt.Errorf("import line %d: %w", r.Line, err)
+			case got == id:
+				out[i] = roster.ImportInserted
+			default:
+				out[i] = roster.ImportUpdated
+			}
+			continue
+		}
+		res, err := stmt.ExecContext(ctx, args...)
+		if err != nil {
+			return nil, fmt.Errorf("import line %d: %w", r.Line, err)
+		}
+		n, err := res.RowsAffected()
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("import line %d: %w", r.Line, err)
+		case n == 1:
+			out[i] = roster.ImportInserted
+		default:
+			out[i] = missed
+		}
+	}
+	return out, nil
+}
+
+func count(sum *roster.ImportSummary, out []roster.ImportOutcome) {
+	for _, o := range out {
+		switch o {
+		case roster.ImportInserted:
+			sum.Inserted++
+		case roster.ImportUpdated:
+			sum.Updated++
+		}
+	}
+}
+
+func appendImportEvent(ctx context.Context, q *sqlitedb.Queries, opts roster.ImportOptions, sum roster.ImportSummary) error {
+	return appendEvent(ctx, q, roster.Event{Type: roster.EventUsersImported, UserID: uuid.Nil, Import: &sum, At: opts.At})
+}
+
+// inRawTx runs fn in a transaction on the write connection (see inTx).
+func (db *DB) inRawTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() // a no-op after Commit
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// exportPage is how many users ExportUsers holds at a time.
+const exportPage = 1000
+
+// ExportUsers calls fn for every user matching f, oldest first. One read
+// transaction gives every page the same snapshot (WAL keeps it while
+// writers go on); the pages are keyset pages of the list queries, and
+// memory holds one page.
+func (db *DB) ExportUsers(ctx context.Context, f roster.UserFilter, fn func(roster.User) error) error {
+	tx, err := db.read.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("export users: %w", err)
+	}
+	defer tx.Rollback() // read only: nothing to commit
+	rq := db.rq.WithTx(tx)
+	lq := roster.ListQuery{Filter: f, Sort: roster.SortOldest, Limit: exportPage}
+	for {
+		rows, err := listUsers(ctx, rq, lq)
+		if err != nil {
+			return fmt.Errorf("export users: %w", err)
+		}
+		for _, row := range rows {
+			u, err := user(row)
+			if err != nil {
+				return fmt.Errorf("export users: %w", err)
+			}
+			if err := fn(u); err != nil {
+				return err
+			}
+		}
+		if len(rows) < exportPage {
+			return nil
+		}
+		last := rows[len(rows)-1]
+		u, err := user(last)
+		if err != nil {
+			return fmt.Errorf("export users: %w", err)
+		}
+		lq.After = &roster.Cursor{Sort: roster.SortOldest, CreatedAt: u.CreatedAt, ID: u.ID}
+	}
+}
