@@ -57,6 +57,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return migrate(ctx, rest, env)
 	case "token":
 		return token(rest, env)
+	case "import":
+		return importCmd(ctx, rest, env)
+	case "export":
+		return exportCmd(ctx, rest, env)
 	case "version", "--version":
 		return showVersion(rest, env)
 	case "help", "-h", "-help", "--help":
@@ -82,6 +86,8 @@ Commands:
   serve     run the HTTP API (SQLite in ./roster.db unless DATABASE_URL is set)
   migrate   apply, roll back or show database migrations (up|down|status)
   token     print a signed JWT for the API
+  import    import users from an NDJSON, JSON or CSV file into a running server
+  export    export users from a running server as NDJSON or CSV
   version   print version, commit and Go version
   help      show help for a command
 
@@ -97,7 +103,7 @@ func help(args []string, env environment) error {
 		return nil
 	}
 	switch args[0] {
-	case "serve", "migrate", "token", "version":
+	case "serve", "migrate", "token", "version", "import", "export":
 		return run(context.Background(), []string{args[0], "--help"}, env.getenv, env.stdin, env.stdout, env.stderr)
 	}
 	return usagef("unknown command %q (see roster help)", args[0])

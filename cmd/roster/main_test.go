@@ -63,6 +63,12 @@ func TestUsageErrors(t *testing.T) {
 		{"token without sub", env("JWT_SECRET", testSecret), []string{"token"}, "--sub is required"},
 		{"token without secret", env(), []string{"token", "--sub", "x"}, "JWT_SECRET"},
 		{"migrate without action", env(), []string{"migrate"}, "want one of up, down, status"},
+		{"import without file", env("ROSTER_TOKEN", "t"), []string{"import"}, "want one FILE"},
+		{"import without token", env(), []string{"import", "users.ndjson"}, "ROSTER_TOKEN"},
+		{"import bad mode", env("ROSTER_TOKEN", "t"), []string{"import", "--mode", "all", "-"}, "--mode"},
+		{"import bad format", env("ROSTER_TOKEN", "t"), []string{"import", "--format", "xml", "-"}, "--format"},
+		{"export bad url", env("ROSTER_TOKEN", "t"), []string{"export", "--url", "localhost:8080"}, "--url"},
+		{"bad import limit", env(), []string{"serve", "--import-max-bytes", "0"}, "--import-max-bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,7 +88,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestHelpDocumentsEveryFlagsEnvironment(t *testing.T) {
-	for _, cmd := range []string{"serve", "migrate", "token", "version"} {
+	for _, cmd := range []string{"serve", "migrate", "token", "version", "import", "export"} {
 		code, stdout, _ := runCmd(t, env(), cmd, "--help")
 		if code != 0 {
 			t.Errorf("%s --help: got exit code %d, want 0", cmd, code)
@@ -131,9 +137,10 @@ func TestMigrateCommand(t *testing.T) {
 				want string
 			}{
 				{[]string{"migrate", "status"}, "pending"},
-				{[]string{"migrate", "up"}, "applied 00003"},
+				{[]string{"migrate", "up"}, "applied 00004"},
 				{[]string{"migrate", "up"}, "no pending migrations"},
 				{[]string{"migrate", "status"}, "applied"},
+				{[]string{"migrate", "down"}, "rolled back 00004"},
 				{[]string{"migrate", "down"}, "rolled back 00003"},
 				{[]string{"migrate", "down"}, "rolled back 00002"},
 				{[]string{"migrate", "down"}, "rolled back 00001"},

@@ -35,6 +35,7 @@ type serveConfig struct {
 	maxSubscribers  int
 	eventRetention  time.Duration
 	eventKeepAlive  time.Duration
+	importMaxBytes  int64
 	db              dbFlags
 	jwt             jwtFlags
 	logLevel        string
@@ -58,6 +59,7 @@ func serveFlags(cfg *serveConfig) *flagSet {
 	fs.IntVar(&cfg.maxSubscribers, "max-subscribers", 10000, "open change-feed streams (GET /api/events) at once; more get 503 (0: unlimited)")
 	fs.DurationVar(&cfg.eventRetention, "event-retention", 24*time.Hour, "how long change-feed events are kept for clients resuming with Last-Event-ID")
 	fs.DurationVar(&cfg.eventKeepAlive, "event-keepalive", 15*time.Second, "interval of keep-alive comments on idle change-feed streams")
+	fs.Int64Var(&cfg.importMaxBytes, "import-max-bytes", httpapi.DefaultImportMaxBytes, "largest body of POST /api/users/import, before and after decompression")
 	cfg.db.register(fs, true)
 	cfg.jwt.register(fs)
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -221,6 +223,10 @@ func (cfg *serveConfig) limits() (httpapi.Config, error) {
 		MaxInflight:    cfg.maxInflight,
 		InflightWait:   cfg.inflightWait,
 		RequestTimeout: cfg.requestTimeout,
+		ImportMaxBytes: cfg.importMaxBytes,
+	}
+	if cfg.importMaxBytes <= 0 {
+		return c, usagef("invalid --import-max-bytes %d: must be positive", cfg.importMaxBytes)
 	}
 	for _, o := range cfg.corsOrigins {
 		if o == "*" {

@@ -131,7 +131,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 // eventPayload shapes an event for one subscriber. Non-admins see other
 // users' changes without their email, as they would not be told it by a
 // feed they cannot filter; their own record is complete.
-func eventPayload(ev roster.Event, actor roster.Actor) eventData {
+func eventPayload(ev roster.Event, actor roster.Actor) any {
+	if ev.Import != nil {
+		return importEventData{Type: ev.Type, At: ev.At, ImportSummary: *ev.Import}
+	}
 	d := eventData{Type: ev.Type, At: ev.At}
 	if ev.User == nil {
 		id := ev.UserID

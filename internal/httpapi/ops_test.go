@@ -82,6 +82,13 @@ func (f failingStore) UpdateUser(context.Context, uuid.UUID, roster.UserUpdate, 
 }
 func (f failingStore) DeleteUser(context.Context, uuid.UUID, *time.Time) error { return f.err }
 func (f failingStore) Ping(context.Context) error                              { return f.err }
+func (f failingStore) ImportUsers(context.Context, roster.ImportOptions, func() ([]roster.ImportRow, error),
+	func([]roster.ImportRow, []roster.ImportOutcome)) (roster.ImportSummary, error) {
+	return roster.ImportSummary{}, f.err
+}
+func (f failingStore) ExportUsers(context.Context, roster.UserFilter, func(roster.User) error) error {
+	return f.err
+}
 
 // An internal failure never reaches the client: 500 INTERNAL_ERROR with the
 // generic message, and the cause in the log under the request id.

@@ -49,6 +49,9 @@ type Config struct {
 	// KeepAlive is the interval of comment lines on idle event streams
 	// (default 15 s), so proxies and clients see the connection is alive.
 	KeepAlive time.Duration
+	// ImportMaxBytes limits an import's body, before and after decoding
+	// (default DefaultImportMaxBytes); other API bodies have 1 MiB.
+	ImportMaxBytes int64
 	// CursorKey signs list cursors. Instances behind one load balancer
 	// need the same key; empty means a random key for this process.
 	CursorKey []byte
@@ -70,6 +73,7 @@ type Server struct {
 	inflightWait   time.Duration
 	requestTimeout time.Duration
 	trusted        []netip.Prefix
+	importMaxBytes int64
 	cursors        cursorCodec
 	feed           *feed.Broker
 	keepAlive      time.Duration
@@ -90,6 +94,10 @@ func NewServer(cfg Config) *Server {
 		trusted:        cfg.TrustedProxies,
 		feed:           cfg.Feed,
 		keepAlive:      cfg.KeepAlive,
+		importMaxBytes: cfg.ImportMaxBytes,
+	}
+	if s.importMaxBytes <= 0 {
+		s.importMaxBytes = DefaultImportMaxBytes
 	}
 	if s.keepAlive <= 0 {
 		s.keepAlive = 15 * time.Second
@@ -128,6 +136,12 @@ func NewServer(cfg Config) *Server {
 // in-flight cap and the request deadline, which are for short requests.
 func (s *Server) stream(h http.HandlerFunc) http.Handler {
 	return s.identifyFrom(s.rateLimit(s.requireAuth(h)), true)
+}
+
+// bulk wraps an import or export: like api, but without the in-flight cap
+// and the request deadline, since it takes as long as its data does.
+func (s *Server) bulk(h http.HandlerFunc) http.Handler {
+	return s.identify(s.rateLimit(s.requireAuth(h)))
 }
 
 // api wraps an API handler in the per-request layers that public health

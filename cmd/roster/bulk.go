@@ -1,0 +1,347 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// clientFlags are the flags of the commands that talk to a running server.
+type clientFlags struct {
+	url   string
+	token string
+}
+
+func (c *clientFlags) register(fs *flagSet) {
+	fs.StringVar(&c.url, "url", "http://localhost:8080", "base URL of the roster server")
+	fs.StringVar(&c.token, "token", "", "bearer token with the admin role (see roster token)")
+}
+
+func (c *clientFlags) check(cmd string) error {
+	u, err := url.Parse(c.url)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return usagef("%s: invalid --url %q: want http(s)://host[:port]", cmd, c.url)
+	case c.token == "":
+		return usagef("%s: --token (or ROSTER_TOKEN) is required", cmd)
+	}
+	c.url = strings.TrimSuffix(c.url, "/")
+	return nil
+}
+
+// importFormats maps --format to the request's Content-Type.
+var importFormats = map[string]string{"ndjson": "application/x-ndjson", "json": "application/json", "csv": "text/csv"}
+
+func importCmd(ctx context.Context, args []string, env environment) error {
+	var (
+		c                    clientFlags
+		mode, conflict, form string
+	)
+	fs := newFlagSet("import", "roster import [flags] FILE|-\n\nStreams users from FILE (or stdin) to POST /api/users/import of a running\nserver: NDJSON (one {\"name\",\"email\"} per line), a JSON array, or CSV with\na name,email header. Progress goes to stderr (a live line on a terminal),\nthen the summary and every reported row error. Exits 1 when any row failed.")
+	c.register(fs)
+	fs.StringVar(&mode, "mode", "partial", "partial (good rows land, in batches) or atomic (all rows or none)")
+	fs.StringVar(&conflict, "on-conflict", "fail", "for an existing email: fail (the row fails), skip, or update (its name)")
+	fs.StringVar(&form, "format", "", "ndjson, json or csv (default: from the file name's extension, else ndjson)")
+	if err := fs.parse(args, env); err != nil {
+		return helpIsSuccess(err)
+	}
+	if fs.NArg() != 1 {
+		return usagef("import: want one FILE or - (see roster import --help)")
+	}
+	if err := c.check("import"); err != nil {
+		return err
+	}
+	if mode != "partial" && mode != "atomic" {
+		return usagef("import: invalid --mode %q: want partial or atomic", mode)
+	}
+	if conflict != "fail" && conflict != "skip" && conflict != "update" {
+		return usagef("import: invalid --on-conflict %q: want fail, skip or update", conflict)
+	}
+	name := fs.Arg(0)
+	if form == "" {
+		form = formatOf(name)
+	}
+	contentType, ok := importFormats[form]
+	if !ok {
+		return usagef("import: invalid --format %q: want ndjson, json or csv", form)
+	}
+	var (
+		in   io.Reader = env.stdin
+		size int64     = -1
+	)
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		defer f.Close()
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			size = st.Size()
+		}
+		in = f
+	}
+	q := url.Values{"mode": {mode}, "on_conflict": {conflict}}
+	p := startProgress(ctx, env.stderr, "imported", "lines", size)
+	req, err := http.NewRequestWithContext(ctx, "POST", c.url+"/api/users/import?"+q.Encode(), &countingReader{r: in, p: p})
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	req.ContentLength = max(size, 0)
+	if size < 0 {
+		req.ContentLength = -1 // unknown: chunked
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	res, err := http.DefaultClient.Do(req)
+	p.stop()
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("import: %w", serverError(res))
+	}
+	var sum struct {
+		Inserted, Updated, Skipped, Failed int64
+		Errors                             []struct {
+			Line                 int64
+			Field, Code, Message string
+		}
+	}
+	if err := json.NewDecoder(res.Body).Decode(&sum); err != nil {
+		return fmt.Errorf("import: reading the summary: %w", err)
+	}
+	for _, e := range sum.Errors {
+		field := ""
+		if e.Field != "" {
+			field = " " + e.Field
+		}
+		fmt.Fprintf(env.stderr, "line %d:%s %s (%s)\n", e.Line, field, e.Message, e.Code)
+	}
+	if int64(len(sum.Errors)) < sum.Failed {
+		fmt.Fprintf(env.stderr, "… and more: the server lists the first %d problems\n", len(sum.Errors))
+	}
+	fmt.Fprintf(env.stderr, "inserted %d, updated %d, skipped %d, failed %d\n", sum.Inserted, sum.Updated, sum.Skipped, sum.Failed)
+	if sum.Failed > 0 {
+		if mode == "atomic" {
+			return fmt.Errorf("import: %d rows failed; nothing was imported (atomic)", sum.Failed)
+		}
+		return fmt.Errorf("import: %d rows failed", sum.Failed)
+	}
+	return nil
+}
+
+// formatOf guesses the format from a file name.
+func formatOf(name string) string {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".json":
+		return "json"
+	case ".csv":
+		return "csv"
+	}
+	return "ndjson"
+}
+
+func exportCmd(ctx context.Context, args []string, env environment) error {
+	var (
+		c                           clientFlags
+		out, form, email, q         string
+		createdAfter, createdBefore string
+	)
+	fs := newFlagSet("export", "roster export [flags] [-o FILE]\n\nStreams every user (or those matching the filters) from GET /api/users/export\nof a running server, oldest first, from one consistent snapshot. Progress\ngoes to stderr (a live line on a terminal).")
+	c.register(fs)
+	fs.StringVar(&out, "o", "-", "output file; - is stdout")
+	fs.StringVar(&form, "format", "ndjson", "ndjson or csv")
+	fs.StringVar(&email, "email", "", "only the user with this email (any case)")
+	fs.StringVar(&q, "q", "", "only users whose name or email starts with this (any case)")
+	fs.StringVar(&createdAfter, "created-after", "", "only users created after this RFC 3339 time")
+	fs.StringVar(&createdBefore, "created-before", "", "only users created before this RFC 3339 time")
+	if err := fs.parse(args, env); err != nil {
+		return helpIsSuccess(err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("export: unexpected argument %q (see roster export --help)", fs.Arg(0))
+	}
+	if err := c.check("export"); err != nil {
+		return err
+	}
+	accept := map[string]string{"ndjson": "application/x-ndjson", "csv": "text/csv"}[form]
+	if accept == "" {
+		return usagef("export: invalid --format %q: want ndjson or csv", form)
+	}
+	params := url.Values{}
+	for k, v := range map[string]string{"email": email, "q": q, "created_after": createdAfter, "created_before": createdBefore} {
+		if v != "" {
+			params.Set(k, v)
+		}
+	}
+	u := c.url + "/api/users/export"
+	if len(params) > 0 {
+		u += "?" + params.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	req.Header.Set("Accept", accept)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("export: %w", serverError(res))
+	}
+	w := env.stdout
+	var f *os.File
+	if out != "-" {
+		if f, err = os.Create(out); err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+		w = f
+	}
+	p := startProgress(ctx, env.stderr, "exported", "lines", -1)
+	_, err = io.Copy(w, &countingReader{r: res.Body, p: p})
+	p.stop()
+	if f != nil {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			_ = os.Remove(out) // never leave a short file that looks complete
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	return nil
+}
+
+// serverError reads the error envelope of a failed call.
+func serverError(res *http.Response) error {
+	var env struct {
+		Error struct {
+			Code, Message string
+			Details       []struct{ Field, Message string }
+		}
+	}
+	b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if json.Unmarshal(b, &env) != nil || env.Error.Code == "" {
+		return fmt.Errorf("server answered %s", res.Status)
+	}
+	msg := fmt.Sprintf("server answered %s: %s", env.Error.Code, env.Error.Message)
+	for _, d := range env.Error.Details {
+		msg += fmt.Sprintf("; %s %s", d.Field, d.Message)
+	}
+	return errors.New(msg)
+}
+
+// progress reports a transfer on stderr: a live line on a terminal,
+// one line per interval otherwise, and a last one when it stops.
+type progress struct {
+	w           io.Writer
+	tty         bool
+	verb, unit  string
+	total       int64 // bytes; < 0 unknown
+	start       time.Time
+	bytes, rows atomic.Int64
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+}
+
+func startProgress(ctx context.Context, w io.Writer, verb, unit string, total int64) *progress {
+	p := &progress{w: w, tty: isTerminal(w), verb: verb, unit: unit, total: total, start: time.Now()}
+	interval := 5 * time.Second
+	if p.tty {
+		interval = 250 * time.Millisecond
+	}
+	ctx, p.cancel = context.WithCancel(ctx)
+	p.wg.Go(func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				p.print(false)
+			}
+		}
+	})
+	return p
+}
+
+// stop ends the reports with a final line.
+func (p *progress) stop() {
+	p.cancel()
+	p.wg.Wait()
+	p.print(true)
+}
+
+func (p *progress) print(final bool) {
+	elapsed := time.Since(p.start)
+	rows, n := p.rows.Load(), p.bytes.Load()
+	rate := float64(rows) / max(elapsed.Seconds(), 1e-3)
+	line := fmt.Sprintf("%s %d %s, %.0f %s/s, %s", p.verb, rows, p.unit, rate, p.unit, humanBytes(n))
+	if p.total > 0 {
+		frac := float64(n) / float64(p.total)
+		line += fmt.Sprintf(" of %s (%.0f%%)", humanBytes(p.total), 100*frac)
+		if !final && frac > 0 {
+			eta := time.Duration(float64(elapsed) * (1 - frac) / frac)
+			line += fmt.Sprintf(", ETA %s", eta.Round(time.Second))
+		}
+	}
+	if final {
+		line += fmt.Sprintf(" in %s", elapsed.Round(time.Millisecond))
+	}
+	switch {
+	case p.tty && final:
+		fmt.Fprintf(p.w, "\r\033[K%s\n", line)
+	case p.tty:
+		fmt.Fprintf(p.w, "\r\033[K%s", line)
+	default:
+		fmt.Fprintln(p.w, line)
+	}
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// countingReader counts the bytes and lines that pass through it.
+type countingReader struct {
+	r io.Reader
+	p *progress
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.p.bytes.Add(int64(n))
+	lines := 0
+	for _, ch := range b[:n] {
+		if ch == '\n' {
+			lines++
+		}
+	}
+	c.p.rows.Add(int64(lines))
+	return n, err
+}

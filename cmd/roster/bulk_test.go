@@ -1,0 +1,85 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestImportExport drives roster import and export against a real server
+// on each engine: an import with a bad row exits 1 and lists it; an
+// export re-imported with --on-conflict skip changes nothing.
+func TestImportExport(t *testing.T) {
+	for _, db := range databases(t) {
+		t.Run(db.name, func(t *testing.T) {
+			addr := freeAddr(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			stdout, stderr := &syncBuffer{}, &syncBuffer{}
+			done := make(chan error, 1)
+			go func() {
+				done <- run(ctx, []string{"serve", "--addr", addr, "--admin-addr", ""}, env("DATABASE_URL", db.url, "LOG_FORMAT", "json"), strings.NewReader(""), stdout, stderr)
+			}()
+			base := "http://" + addr
+			waitHealthy(t, base, done)
+			tok := regexp.MustCompile(`export TOKEN=(\S+)`).FindStringSubmatch(stdout.String())
+			if tok == nil {
+				t.Fatalf("no development token printed; stdout %q", stdout)
+			}
+			getenv := env("ROSTER_TOKEN", tok[1], "ROSTER_URL", base)
+			dir := t.TempDir()
+
+			var file strings.Builder
+			for i := range 2500 {
+				fmt.Fprintf(&file, `{"name":"User %d","email":"u%d@example.com"}`+"\n", i, i)
+			}
+			file.WriteString(`{"name":"Bad","email":"nope"}` + "\n")
+			in := filepath.Join(dir, "users.ndjson")
+			if err := os.WriteFile(in, []byte(file.String()), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, _, errOut := runCmd(t, getenv, "import", in)
+			if code != 1 || !strings.Contains(errOut, "line 2501: email must be a valid email address (VALIDATION_ERROR)") ||
+				!strings.Contains(errOut, "inserted 2500, updated 0, skipped 0, failed 1") ||
+				!strings.Contains(errOut, "imported 2501 lines") || !strings.Contains(errOut, "(100%)") {
+				t.Errorf("import: got exit %d, stderr %q; want 1, the bad line, the summary and a progress line", code, errOut)
+			}
+
+			out := filepath.Join(dir, "export.ndjson")
+			code, _, errOut = runCmd(t, getenv, "export", "-o", out)
+			exported, _ := os.ReadFile(out)
+			if code != 0 || bytes.Count(exported, []byte("\n")) != 2500 || !strings.Contains(errOut, "exported 2500 lines") {
+				t.Fatalf("export: got exit %d, %d lines, stderr %q; want 0 and 2500", code, bytes.Count(exported, []byte("\n")), errOut)
+			}
+			code, _, errOut = runCmd(t, getenv, "import", "--on-conflict", "skip", out)
+			if code != 0 || !strings.Contains(errOut, "inserted 0, updated 0, skipped 2500, failed 0") {
+				t.Errorf("re-import: got exit %d, stderr %q; want 0 and everything skipped", code, errOut)
+			}
+			var csvOut bytes.Buffer
+			err := run(ctx, []string{"export", "--format", "csv", "--q", "user 249"}, getenv, strings.NewReader(""), &csvOut, &bytes.Buffer{})
+			if err != nil || !strings.HasPrefix(csvOut.String(), "id,name,email,created_at,updated_at\n") || strings.Count(csvOut.String(), "\n") != 12 {
+				t.Errorf("CSV export: got %v, %q; want the header and 11 users", err, csvOut.String())
+			}
+			// stdin, atomic: one bad row and nothing lands.
+			var errBuf bytes.Buffer
+			err = run(ctx, []string{"import", "--mode", "atomic", "-"}, getenv,
+				strings.NewReader(`{"name":"New","email":"new@example.com"}`+"\n"+`{"name":"","email":"x@example.com"}`+"\n"), &bytes.Buffer{}, &errBuf)
+			if err == nil || !strings.Contains(err.Error(), "nothing was imported") || !strings.Contains(errBuf.String(), "inserted 0") {
+				t.Errorf("atomic import from stdin: got %v, stderr %q", err, errBuf.String())
+			}
+			code, _, errOut = runCmd(t, env("ROSTER_TOKEN", "not-a-token", "ROSTER_URL", base), "export")
+			if code != 1 || !strings.Contains(errOut, "UNAUTHORIZED") {
+				t.Errorf("bad token: got exit %d, stderr %q; want 1 and UNAUTHORIZED", code, errOut)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		})
+	}
+}
