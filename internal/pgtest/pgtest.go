@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -32,10 +33,11 @@ var ErrNotInstalled = errors.New("pgtest: PostgreSQL server binaries (initdb, po
 
 // Cluster is a running throwaway PostgreSQL server.
 type Cluster struct {
-	dir  string
-	port int
-	cmd  *exec.Cmd
-	done chan error // receives the server's exit
+	dir   string
+	port  int
+	cmd   *exec.Cmd
+	stdin io.Closer  // closing it stops the server (see launch)
+	done  chan error // receives the server's exit
 }
 
 // binDir finds the directory holding initdb and postgres: PATH first,
@@ -139,8 +141,27 @@ func (c *Cluster) launch(ctx context.Context, bin, data string, cred *syscall.Cr
 	if cred != nil {
 		_ = logf.Chown(int(cred.Uid), int(cred.Gid))
 	}
-	// Durability is irrelevant for a throwaway cluster; speed is not.
-	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data,
+	// postgres cannot notice that its parent died, so a test binary killed
+	// by a timeout would leave it running. A shell watchdog holds the
+	// read end of a pipe whose write end only this process holds: when
+	// the pipe closes — Stop, or this process dying in any way — the
+	// watchdog stops the server. The shell exits when the server does.
+	// When this process is gone, the watchdog also removes the cluster's
+	// directory, which nobody else would. (Background jobs of a script
+	// read /dev/null unless redirected, hence fd 3.) Durability is
+	// irrelevant here; speed is not.
+	const watchdog = `exec 3<&0
+"$0" "$@" & pid=$!
+(
+	cat <&3 >/dev/null
+	kill -INT $pid 2>/dev/null
+	while kill -0 $pid 2>/dev/null; do sleep 0.1; done
+	case $(cut -d' ' -f3 "/proc/${PGTEST_OWNER:?}/stat" 2>/dev/null) in
+	""|Z) rm -rf "${PGTEST_DIR:?}" ;; # the owner is gone (or a zombie nobody reaps)
+	esac
+) &
+wait $pid`
+	cmd := exec.Command("/bin/sh", "-c", watchdog, filepath.Join(bin, "postgres"), "-D", data,
 		"-p", strconv.Itoa(c.port),
 		"-c", "listen_addresses=127.0.0.1",
 		"-c", "unix_socket_directories="+c.dir,
@@ -151,12 +172,18 @@ func (c *Cluster) launch(ctx context.Context, bin, data string, cred *syscall.Cr
 		"-c", "shared_buffers=64MB",
 	)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), "PGTEST_DIR="+c.dir, "PGTEST_OWNER="+strconv.Itoa(os.Getpid()))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
 	// Own process group: a Ctrl-C in the terminal reaches the test
 	// binary, which then stops the server in order.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("pgtest: start postgres: %w", err)
 	}
+	c.stdin = stdin
 	c.cmd = cmd
 	c.done = make(chan error, 1)
 	go func() { c.done <- cmd.Wait() }()
@@ -172,6 +199,7 @@ func (c *Cluster) launch(ctx context.Context, bin, data string, cred *syscall.Cr
 		}
 		select {
 		case <-c.done:
+			_ = c.stdin.Close() // ends the watchdog; the directory stays for a retry
 			return fmt.Errorf("pgtest: postgres exited at start:\n%s", c.logTail())
 		case <-ctx.Done():
 			c.Stop()
@@ -231,11 +259,11 @@ func (c *Cluster) CreateDatabase(ctx context.Context) (string, error) {
 // removes its directory.
 func (c *Cluster) Stop() error {
 	if c.cmd != nil && c.cmd.Process != nil {
-		_ = c.cmd.Process.Signal(syscall.SIGINT)
+		_ = c.stdin.Close() // the watchdog sends the server SIGINT: fast shutdown
 		select {
 		case <-c.done:
 		case <-time.After(15 * time.Second):
-			_ = c.cmd.Process.Kill()
+			_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL) // the whole group
 			<-c.done
 		}
 		c.cmd = nil
