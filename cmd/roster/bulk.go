@@ -20,14 +20,19 @@ import (
 type clientFlags struct {
 	url   string
 	token string
+	db    string
 }
 
 func (c *clientFlags) register(fs *flagSet) {
 	fs.StringVar(&c.url, "url", "http://localhost:8080", "base URL of the roster server")
 	fs.StringVar(&c.token, "token", "", "bearer token with the admin role (see roster token)")
+	fs.StringVar(&c.db, "db", "", "work on this database directly instead of a server: a SQLite path, sqlite:PATH or postgres:// URL (migrated first)")
 }
 
 func (c *clientFlags) check(cmd string) error {
+	if c.db != "" {
+		return nil // direct mode: no server, no token
+	}
 	u, err := url.Parse(c.url)
 	switch {
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
@@ -39,6 +44,18 @@ func (c *clientFlags) check(cmd string) error {
 	return nil
 }
 
+// client returns the HTTP client to use: the default one for a server,
+// or, with --db, one whose requests a handler in this process serves
+// (see direct). closeFn releases what it opened.
+func (c *clientFlags) client(ctx context.Context) (cl *http.Client, closeFn func(), err error) {
+	if c.db == "" {
+		return http.DefaultClient, func() {}, nil
+	}
+	cl, c.token, closeFn, err = direct(ctx, c.db)
+	c.url = "http://roster.in-process"
+	return cl, closeFn, err
+}
+
 // importFormats maps --format to the request's Content-Type.
 var importFormats = map[string]string{"ndjson": "application/x-ndjson", "json": "application/json", "csv": "text/csv"}
 
@@ -47,7 +64,7 @@ func importCmd(ctx context.Context, args []string, env environment) error {
 		c                    clientFlags
 		mode, conflict, form string
 	)
-	fs := newFlagSet("import", "roster import [flags] FILE|-\n\nStreams users from FILE (or stdin) to POST /api/users/import of a running\nserver: NDJSON (one {\"name\",\"email\"} per line), a JSON array, or CSV with\na name,email header. Progress goes to stderr (a live line on a terminal),\nthen the summary and every reported row error. Exits 1 when any row failed.")
+	fs := newFlagSet("import", "roster import [flags] FILE|-\n\nStreams users from FILE (or stdin) to POST /api/users/import of a running\nserver, or, with --db, straight into that database through the same code\nin this process: NDJSON (one {\"name\",\"email\"} per line), a JSON array, or CSV with\na name,email header. Progress goes to stderr (a live line on a terminal),\nthen the summary and every reported row error. Exits 1 when any row failed.")
 	c.register(fs)
 	fs.StringVar(&mode, "mode", "partial", "partial (good rows land, in batches) or atomic (all rows or none)")
 	fs.StringVar(&conflict, "on-conflict", "fail", "for an existing email: fail (the row fails), skip, or update (its name)")
@@ -90,6 +107,11 @@ func importCmd(ctx context.Context, args []string, env environment) error {
 		}
 		in = f
 	}
+	client, closeDB, err := c.client(ctx)
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	defer closeDB()
 	q := url.Values{"mode": {mode}, "on_conflict": {conflict}}
 	p := startProgress(ctx, env.stderr, "imported", "lines", size)
 	req, err := http.NewRequestWithContext(ctx, "POST", c.url+"/api/users/import?"+q.Encode(), &countingReader{r: in, p: p})
@@ -102,7 +124,7 @@ func importCmd(ctx context.Context, args []string, env environment) error {
 	}
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Authorization", "Bearer "+c.token)
-	res, err := http.DefaultClient.Do(req)
+	res, err := client.Do(req)
 	p.stop()
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
@@ -158,7 +180,7 @@ func exportCmd(ctx context.Context, args []string, env environment) error {
 		out, form, email, q         string
 		createdAfter, createdBefore string
 	)
-	fs := newFlagSet("export", "roster export [flags] [-o FILE]\n\nStreams every user (or those matching the filters) from GET /api/users/export\nof a running server, oldest first, from one consistent snapshot. Progress\ngoes to stderr (a live line on a terminal).")
+	fs := newFlagSet("export", "roster export [flags] [-o FILE]\n\nStreams every user (or those matching the filters) from GET /api/users/export\nof a running server (or, with --db, straight from that database), oldest first, from one consistent snapshot. Progress\ngoes to stderr (a live line on a terminal).")
 	c.register(fs)
 	fs.StringVar(&out, "o", "-", "output file; - is stdout")
 	fs.StringVar(&form, "format", "ndjson", "ndjson or csv")
@@ -185,6 +207,11 @@ func exportCmd(ctx context.Context, args []string, env environment) error {
 			params.Set(k, v)
 		}
 	}
+	client, closeDB, err := c.client(ctx)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	defer closeDB()
 	u := c.url + "/api/users/export"
 	if len(params) > 0 {
 		u += "?" + params.Encode()
@@ -195,7 +222,7 @@ func exportCmd(ctx context.Context, args []string, env environment) error {
 	}
 	req.Header.Set("Accept", accept)
 	req.Header.Set("Authorization", "Bearer "+c.token)
-	res, err := http.DefaultClient.Do(req)
+	res, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}

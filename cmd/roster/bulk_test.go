@@ -83,3 +83,38 @@ func TestImportExport(t *testing.T) {
 		})
 	}
 }
+
+// With --db, import and export work on a database without a server,
+// through the same handler in process, on both engines.
+func TestImportExportDirect(t *testing.T) {
+	for _, db := range databases(t) {
+		t.Run(db.name, func(t *testing.T) {
+			dir := t.TempDir()
+			in := filepath.Join(dir, "users.ndjson")
+			rows := "{\"name\":\"Ada\",\"email\":\"ada@example.com\"}\n{\"name\":\"\",\"email\":\"nope\"}\n{\"name\":\"Bo\",\"email\":\"bo@example.com\"}\n"
+			if err := os.WriteFile(in, []byte(rows), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, _, errOut := runCmd(t, env(), "import", "--db", db.url, in)
+			if code != 1 || !strings.Contains(errOut, "inserted 2, updated 0, skipped 0, failed 1") || !strings.Contains(errOut, "line 2:") {
+				t.Fatalf("direct import: exit %d, stderr %s", code, errOut)
+			}
+			out := filepath.Join(dir, "out.ndjson")
+			if code, _, errOut = runCmd(t, env(), "export", "--db", db.url, "-o", out); code != 0 {
+				t.Fatalf("direct export: exit %d, stderr %s", code, errOut)
+			}
+			b, err := os.ReadFile(out)
+			if err != nil || strings.Count(string(b), "\n") != 2 || !strings.Contains(string(b), "bo@example.com") {
+				t.Fatalf("export file %q, %v", b, err)
+			}
+			code, _, errOut = runCmd(t, env(), "import", "--db", db.url, "--on-conflict", "skip", out)
+			if code != 0 || !strings.Contains(errOut, "inserted 0, updated 0, skipped 2, failed 0") {
+				t.Errorf("re-import: exit %d, stderr %s", code, errOut)
+			}
+			// Without --db, a server is needed: no token is a usage error.
+			if code, _, _ := runCmd(t, env(), "export"); code != 2 {
+				t.Errorf("export without --db or token: exit %d, want 2", code)
+			}
+		})
+	}
+}
