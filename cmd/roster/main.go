@@ -86,8 +86,8 @@ Commands:
   serve     run the HTTP API (SQLite in ./roster.db unless DATABASE_URL is set)
   migrate   apply, roll back or show database migrations (up|down|status)
   token     print a signed JWT for the API
-  import    import users from an NDJSON, JSON or CSV file into a running server
-  export    export users from a running server as NDJSON or CSV
+  import    import users from an NDJSON, JSON or CSV file (into a server, or a database with --db)
+  export    export users as NDJSON or CSV (from a server, or a database with --db)
   version   print version, commit and Go version
   help      show help for a command
 
