@@ -90,9 +90,11 @@ func (s *Server) rateLimit(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key := "ip:" + s.clientIP(r).String()
+		var key string
 		if a, ok := roster.ActorFrom(r.Context()); ok {
 			key = "sub:" + a.Subject
+		} else {
+			key = "ip:" + s.clientIP(r).String()
 		}
 		d := s.limiter.Allow(key)
 		h := w.Header()

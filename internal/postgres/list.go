@@ -3,9 +3,7 @@ package postgres
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -50,7 +48,7 @@ func (db *DB) CountUsers(ctx context.Context, f roster.UserFilter) (int64, error
 // static queries so that the keyset bound is always an index condition.
 func listUsers(ctx context.Context, pq *pgdb.Queries, q roster.ListQuery) ([]pgdb.User, error) {
 	sort := cmp.Or(q.Sort, roster.SortNewest)
-	if err := checkQuery(sort, q); err != nil {
+	if err := q.Check(); err != nil {
 		return nil, err
 	}
 	f := filter(q.Filter)
@@ -92,22 +90,6 @@ func listUsers(ctx context.Context, pq *pgdb.Queries, q roster.ListQuery) ([]pgd
 		return pq.ListUsersNameDescAfter(ctx, pgdb.ListUsersNameDescAfterParams(byName))
 	}
 	return nil, fmt.Errorf("unknown sort %q", sort)
-}
-
-// checkQuery rejects what the service should have rejected: the store
-// cannot return a meaningful page for it.
-func checkQuery(sort roster.Sort, q roster.ListQuery) error {
-	switch {
-	case !slices.Contains(roster.Sorts, sort):
-		return fmt.Errorf("unknown sort %q", sort)
-	case q.Limit < 0 || q.Offset < 0:
-		return fmt.Errorf("negative limit %d or offset %d", q.Limit, q.Offset)
-	case q.After != nil && q.Offset != 0:
-		return errors.New("both a cursor and an offset")
-	case q.After != nil && cmp.Or(q.After.Sort, roster.SortNewest) != sort:
-		return fmt.Errorf("cursor for sort %q used with sort %q", q.After.Sort, sort)
-	}
-	return nil
 }
 
 // filter returns f's query parameters; nil ones select everything. The

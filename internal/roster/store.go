@@ -1,7 +1,11 @@
 package roster
 
 import (
+	"cmp"
 	"context"
+	"errors"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -105,4 +109,24 @@ type Cursor struct {
 	CreatedAt time.Time
 	Name      string // lower(name), for the name orders
 	ID        uuid.UUID
+}
+
+// Check rejects a query no store can answer meaningfully: an unknown
+// sort, a negative limit or offset, a cursor with an offset or from
+// another order. The service turns these into client errors first
+// (normalizeQuery); stores call Check as a guard. (A negative LIMIT would
+// even mean "no limit" to SQLite.)
+func (q ListQuery) Check() error {
+	sort := cmp.Or(q.Sort, SortNewest)
+	switch {
+	case !slices.Contains(Sorts, sort):
+		return fmt.Errorf("unknown sort %q", sort)
+	case q.Limit < 0 || q.Offset < 0:
+		return fmt.Errorf("negative limit %d or offset %d", q.Limit, q.Offset)
+	case q.After != nil && q.Offset != 0:
+		return errors.New("both a cursor and an offset")
+	case q.After != nil && cmp.Or(q.After.Sort, SortNewest) != sort:
+		return fmt.Errorf("cursor for sort %q used with sort %q", q.After.Sort, sort)
+	}
+	return nil
 }

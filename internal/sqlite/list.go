@@ -4,9 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -53,7 +51,7 @@ func (db *DB) CountUsers(ctx context.Context, f roster.UserFilter) (int64, error
 // a list by email has its own query, whatever the order.
 func listUsers(ctx context.Context, rq *sqlitedb.Queries, q roster.ListQuery) ([]sqlitedb.User, error) {
 	sort := cmp.Or(q.Sort, roster.SortNewest)
-	if err := checkQuery(sort, q); err != nil {
+	if err := q.Check(); err != nil {
 		return nil, err
 	}
 	f := filter(q.Filter)
@@ -112,23 +110,6 @@ func listUserByEmail(ctx context.Context, rq *sqlitedb.Queries, f sqlitedb.Count
 		p.AfterID = sql.NullString{String: a.ID.String(), Valid: true}
 	}
 	return rq.ListUsersByEmail(ctx, p)
-}
-
-// checkQuery rejects what the service should have rejected: the store
-// cannot return a meaningful page for it. (A negative LIMIT would mean no
-// limit to SQLite.)
-func checkQuery(sort roster.Sort, q roster.ListQuery) error {
-	switch {
-	case !slices.Contains(roster.Sorts, sort):
-		return fmt.Errorf("unknown sort %q", sort)
-	case q.Limit < 0 || q.Offset < 0:
-		return fmt.Errorf("negative limit %d or offset %d", q.Limit, q.Offset)
-	case q.After != nil && q.Offset != 0:
-		return errors.New("both a cursor and an offset")
-	case q.After != nil && cmp.Or(q.After.Sort, roster.SortNewest) != sort:
-		return fmt.Errorf("cursor for sort %q used with sort %q", q.After.Sort, sort)
-	}
-	return nil
 }
 
 // filter returns f's query parameters; null ones select everything. The
