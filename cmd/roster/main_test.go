@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/rosterhq/roster/internal/auth"
 	"github.com/rosterhq/roster/internal/pgtest"
+	"github.com/rosterhq/roster/migrations"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -132,22 +135,25 @@ func TestTokenAndVersion(t *testing.T) {
 func TestMigrateCommand(t *testing.T) {
 	for _, db := range databases(t) {
 		t.Run(db.name, func(t *testing.T) {
-			steps := []struct {
+			versions := migrationVersions(t, db.migrations) // oldest first
+			type step struct {
 				args []string
 				want string
-			}{
+			}
+			steps := []step{
 				{[]string{"migrate", "status"}, "pending"},
-				{[]string{"migrate", "up"}, "applied 00004"},
+				{[]string{"migrate", "up"}, "applied " + versions[len(versions)-1]},
 				{[]string{"migrate", "up"}, "no pending migrations"},
 				{[]string{"migrate", "status"}, "applied"},
-				{[]string{"migrate", "down"}, "rolled back 00004"},
-				{[]string{"migrate", "down"}, "rolled back 00003"},
-				{[]string{"migrate", "down"}, "rolled back 00002"},
-				{[]string{"migrate", "down"}, "rolled back 00001"},
-				{[]string{"migrate", "down"}, "nothing to roll back"},
-				{[]string{"migrate", "up"}, "applied 00001"},
-				{[]string{"migrate", "status"}, "applied"},
 			}
+			for _, v := range slices.Backward(versions) {
+				steps = append(steps, step{[]string{"migrate", "down"}, "rolled back " + v})
+			}
+			steps = append(steps,
+				step{[]string{"migrate", "down"}, "nothing to roll back"},
+				step{[]string{"migrate", "up"}, "applied " + versions[0]},
+				step{[]string{"migrate", "status"}, "applied"},
+			)
 			for _, s := range steps {
 				code, stdout, stderr := runCmd(t, env("DATABASE_URL", db.url), s.args...)
 				if code != 0 || !strings.Contains(stdout, s.want) {
@@ -158,12 +164,31 @@ func TestMigrateCommand(t *testing.T) {
 	}
 }
 
-type testDB struct{ name, url string }
+// migrationVersions returns the versions ("00001", …) of the migration
+// files in fsys, oldest first.
+func migrationVersions(t *testing.T, fsys fs.FS) []string {
+	t.Helper()
+	names, err := fs.Glob(fsys, "*.sql")
+	if err != nil || len(names) == 0 {
+		t.Fatalf("migration files: got %v, %v", names, err)
+	}
+	slices.Sort(names)
+	versions := make([]string, len(names))
+	for i, name := range names {
+		versions[i], _, _ = strings.Cut(name, "_")
+	}
+	return versions
+}
+
+type testDB struct {
+	name, url  string
+	migrations fs.FS
+}
 
 func databases(t *testing.T) []testDB {
 	return []testDB{
-		{"sqlite", "sqlite:" + filepath.Join(t.TempDir(), "roster.db")},
-		{"postgres", pgtest.NewDatabase(t)},
+		{"sqlite", "sqlite:" + filepath.Join(t.TempDir(), "roster.db"), migrations.SQLite},
+		{"postgres", pgtest.NewDatabase(t), migrations.Postgres},
 	}
 }
 

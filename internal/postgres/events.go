@@ -13,7 +13,7 @@ import (
 
 var _ roster.EventStore = (*DB)(nil)
 
-// eventChannel is the channel AppendEvent notifies (query.sql) and Listen
+// eventChannel is the channel NotifyEvents notifies (query.sql) and Listen
 // listens on.
 const eventChannel = "roster_events"
 
@@ -25,9 +25,8 @@ const (
 	listenMaxDelay = 5 * time.Second
 )
 
-// appendEvent writes ev in the transaction of q, which must be the last
-// statement before the commit: it serializes writers until then (see
-// AppendEvent in query.sql).
+// appendEvent writes ev into the outbox in the transaction of q; the
+// first read of the feed after the commit gives it its id (sequence).
 func appendEvent(ctx context.Context, q *pgdb.Queries, ev roster.Event) error {
 	data, err := ev.Data() // nil, stored as NULL, for a delete
 	if err != nil {
@@ -46,9 +45,14 @@ func appendEvent(ctx context.Context, q *pgdb.Queries, ev roster.Event) error {
 }
 
 // EventsAfter returns up to limit events with ID > after, in ID order.
+// Like EventBounds and PurgeEvents, it first sequences the events
+// committed so far, so that each sees every committed change.
 func (db *DB) EventsAfter(ctx context.Context, after int64, limit int) ([]roster.Event, error) {
 	if limit < 1 {
 		return nil, fmt.Errorf("events after: limit %d, want at least 1", limit)
+	}
+	if err := db.sequence(ctx); err != nil {
+		return nil, fmt.Errorf("events after: %w", err)
 	}
 	var rows []pgdb.Event
 	err := db.queries(ctx, func(q *pgdb.Queries) (err error) {
@@ -67,9 +71,51 @@ func (db *DB) EventsAfter(ctx context.Context, after int64, limit int) ([]roster
 	return events, nil
 }
 
+// sequence moves the committed outbox rows into events (SequenceEvents in
+// query.sql) and, when it moved any, notifies every instance's Listen.
+// With nothing pending it costs one cheap query and takes no lock, which
+// matters because every instance's feed calls it on every wake.
+func (db *DB) sequence(ctx context.Context) error {
+	var pending bool
+	err := db.queries(ctx, func(q *pgdb.Queries) (err error) {
+		pending, err = q.OutboxPending(ctx)
+		return err
+	})
+	if err != nil || !pending {
+		return err
+	}
+	conn, err := db.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	// Not inTx: a move wakes other instances by notification, not this
+	// process's listeners, which are reading already.
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		q := pgdb.New(tx)
+		if err := q.LockSequencer(ctx); err != nil {
+			return fmt.Errorf("lock sequencer: %w", err)
+		}
+		moved, err := q.SequenceEvents(ctx)
+		if err != nil {
+			return fmt.Errorf("sequence events: %w", err)
+		}
+		if moved.Moved == 0 {
+			return nil // another reader moved them first
+		}
+		if err := q.NotifyEvents(ctx, moved.Newest); err != nil {
+			return fmt.Errorf("notify events: %w", err)
+		}
+		return nil
+	})
+}
+
 // EventBounds returns the smallest and largest retained event IDs, 0 and
 // 0 when there are none.
 func (db *DB) EventBounds(ctx context.Context) (oldest, newest int64, err error) {
+	if err := db.sequence(ctx); err != nil {
+		return 0, 0, fmt.Errorf("event bounds: %w", err)
+	}
 	var b pgdb.EventBoundsRow
 	err = db.queries(ctx, func(q *pgdb.Queries) (err error) {
 		b, err = q.EventBounds(ctx)
@@ -84,6 +130,9 @@ func (db *DB) EventBounds(ctx context.Context) (oldest, newest int64, err error)
 // PurgeEvents deletes the events with At before the given time, except
 // the newest one, and returns how many it deleted.
 func (db *DB) PurgeEvents(ctx context.Context, before time.Time) (int64, error) {
+	if err := db.sequence(ctx); err != nil {
+		return 0, fmt.Errorf("purge events: %w", err)
+	}
 	var n int64
 	err := db.queries(ctx, func(q *pgdb.Queries) (err error) {
 		n, err = q.PurgeEvents(ctx, before)
@@ -96,15 +145,36 @@ func (db *DB) PurgeEvents(ctx context.Context, before time.Time) (int64, error) 
 }
 
 // Listen calls wake whenever an instance on this database may have
-// committed events, until ctx ends. It holds a connection of its own,
-// outside the pool, listening for AppendEvent's notifications, and calls
-// wake once it listens, and again after every reconnection: notifications
-// sent while it was disconnected are lost, but the events are not.
+// committed events, until ctx ends: after each commit of this process
+// (whose events wait in the outbox until a read sequences them), and for
+// each notification from a sequencing read, of any instance. It holds a
+// connection of its own, outside the pool, listening for those
+// notifications, and calls wake once it listens, and again after every
+// reconnection: notifications sent while it was disconnected are lost,
+// but the events are not. A process that writes without listening (roster
+// import --db) relies on the other instances' polling.
 // Reconnections back off from listenMinDelay to listenMaxDelay. It returns
 // an error only when it cannot listen at all on its first attempt (for
 // instance behind a pooler that does not support LISTEN); after that it
 // keeps reconnecting until ctx ends, and returns nil.
 func (db *DB) Listen(ctx context.Context, wake func()) error {
+	commits, leave := db.commits.Join()
+	defer leave()
+	ctx, cancel := context.WithCancel(ctx)
+	local := make(chan struct{})
+	go func() {
+		defer close(local)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-commits:
+				wake()
+			}
+		}
+	}()
+	defer func() { cancel(); <-local }()
+
 	delay := listenMinDelay
 	for first := true; ; first = false {
 		listened, err := db.listen(ctx, wake)

@@ -6,12 +6,14 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/rosterhq/roster/internal/pgtest"
+	"github.com/rosterhq/roster/internal/postgres/pgdb"
 	"github.com/rosterhq/roster/internal/roster"
 	"github.com/rosterhq/roster/internal/storetest"
 )
 
-// A write through one instance (pool) wakes the listener of another on the
-// same database: the notification goes through the server.
+// A write through one instance (pool) wakes the listener of another once
+// a read of the feed has sequenced its event: the writer's own feed reads
+// on its commit, and its notification goes through the server.
 func TestListenAcrossInstances(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	a := mustOpenMigrated(t, url, Options{})
@@ -21,6 +23,9 @@ func TestListenAcrossInstances(t *testing.T) {
 
 	start := time.Now()
 	mustCreateUser(t, b, "ada@example.com")
+	if evs, err := b.EventsAfter(t.Context(), 0, 10); err != nil || len(evs) != 1 {
+		t.Fatalf("EventsAfter on the writing instance: got %v, %v; want the one create", evs, err)
+	}
 	l.WaitWake(t, "a create through the other instance")
 	t.Logf("woken %v after the create began", time.Since(start))
 
@@ -30,6 +35,38 @@ func TestListenAcrossInstances(t *testing.T) {
 	}
 	if err := l.Stop(t); err != nil {
 		t.Errorf("Listen: got error %v after its context ended, want nil", err)
+	}
+}
+
+// An open transaction holds back its own event only: events committed
+// after it began are readable at once, and its event follows them, with a
+// larger id, once it commits. (With ids drawn at insert time, a reader
+// would have moved past its id, or had to wait for it.)
+func TestEventOfLongTransaction(t *testing.T) {
+	db := mustOpenMigrated(t, pgtest.NewDatabase(t), Options{})
+	ctx := t.Context()
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	now := time.Now()
+	long := roster.User{ID: uuid.New(), Name: "Long", Email: "long@example.com", CreatedAt: now, UpdatedAt: now}
+	if err := appendEvent(ctx, pgdb.New(tx), roster.Event{Type: roster.EventUserCreated, UserID: long.ID, User: &long, At: now}); err != nil {
+		t.Fatalf("append in the open transaction: %v", err)
+	}
+
+	short := mustCreateUser(t, db, "short@example.com")
+	evs, err := db.EventsAfter(ctx, 0, 10)
+	if err != nil || len(evs) != 1 || evs[0].UserID != short.ID {
+		t.Fatalf("EventsAfter with a transaction open: got %v, %v; want the short create alone", evs, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after, err := db.EventsAfter(ctx, evs[0].ID, 10)
+	if err != nil || len(after) != 1 || after[0].UserID != long.ID || after[0].ID <= evs[0].ID {
+		t.Fatalf("EventsAfter(%d) once it committed: got %v, %v; want the long transaction's event", evs[0].ID, after, err)
 	}
 }
 

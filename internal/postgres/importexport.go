@@ -185,16 +185,6 @@ func appendImportEvent(ctx context.Context, q *pgdb.Queries, opts roster.ImportO
 	return appendEvent(ctx, q, roster.Event{Type: roster.EventUsersImported, UserID: uuid.Nil, Import: &sum, At: opts.At})
 }
 
-// inRawTx runs fn in a transaction on a pooled connection.
-func (db *DB) inRawTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	conn, err := db.acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Release()
-	return pgx.BeginFunc(ctx, conn, fn)
-}
-
 // exportPage is how many users ExportUsers holds at a time.
 const exportPage = 1000
 

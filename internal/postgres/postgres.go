@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+	"github.com/rosterhq/roster/internal/broadcast"
 	"github.com/rosterhq/roster/migrations"
 )
 
@@ -75,6 +77,9 @@ type DB struct {
 	// sqlDB adapts the pool to database/sql for goose. It holds no
 	// connections of its own: each is borrowed from pool and returned.
 	sqlDB *sql.DB
+	// commits wakes this process's Listen calls after each committed
+	// transaction (see inRawTx).
+	commits broadcast.Group
 }
 
 // Open connects a pool to the database at url with opts and checks that
@@ -92,6 +97,10 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	cfg.MinConns = opts.MinConns
 	cfg.MaxConnIdleTime = opts.MaxConnIdleTime
 	cfg.MaxConnLifetime = opts.MaxConnLifetime
+	cfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
+		registerUUID(conn.TypeMap())
+		return nil
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("create pool: %w", err)

@@ -1,4 +1,6 @@
 -- name: CreateUser :exec
+-- Without an event: for a keyed create's transaction (which appends the
+-- event itself) and the benchmark's seeding.
 INSERT INTO users (id, name, email, created_at, updated_at, name_lower)
 VALUES ($1, $2, $3, $4, $5, $6);
 
@@ -110,22 +112,57 @@ WHERE (sqlc.narg('email')::text IS NULL OR lower(email) = sqlc.narg('email'))
   AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at > sqlc.narg('created_after'))
   AND (sqlc.narg('created_before')::timestamptz IS NULL OR created_at < sqlc.narg('created_before'));
 
--- name: UpdateUser :one
--- updated_at always moves forward, even when the clock has not. With
--- if_updated_at, the row must still be the version the caller read.
-UPDATE users
-SET name       = coalesce(sqlc.narg('name'), name),
-    name_lower = coalesce(sqlc.narg('name_lower'), name_lower),
-    email      = coalesce(sqlc.narg('email'), email),
-    updated_at = greatest(sqlc.arg('updated_at')::timestamptz, updated_at + interval '1 microsecond')
-WHERE id = sqlc.arg('id')
-  AND (sqlc.narg('if_updated_at')::timestamptz IS NULL OR updated_at = sqlc.narg('if_updated_at'))
-RETURNING id, name, email, created_at, updated_at, name_lower;
+-- The *WithEvent writes change a user and append its event in one
+-- statement: one round trip, committed on its own, where a transaction
+-- around two statements costs four. A write that matches no row appends
+-- nothing.
 
--- name: DeleteUser :execrows
-DELETE FROM users
-WHERE id = sqlc.arg('id')
-  AND (sqlc.narg('if_updated_at')::timestamptz IS NULL OR updated_at = sqlc.narg('if_updated_at'));
+-- name: CreateUserWithEvent :exec
+-- data is the user as the store encodes it (roster.Event.Data).
+WITH created AS (
+    INSERT INTO users (id, name, email, created_at, updated_at, name_lower)
+    VALUES (sqlc.arg('id'), sqlc.arg('name'), sqlc.arg('email'), sqlc.arg('created_at'), sqlc.arg('updated_at'), sqlc.arg('name_lower'))
+    RETURNING id, updated_at
+)
+INSERT INTO event_outbox (type, user_id, data, at)
+SELECT 'user.created', id, sqlc.arg('data')::jsonb, updated_at
+FROM created;
+
+-- name: UpdateUserWithEvent :one
+-- updated_at always moves forward, even when the clock has not. With
+-- if_updated_at, the row must still be the version the caller read. The
+-- event's data is built here, as only the database knows the new
+-- updated_at: the keys and values of roster.User's JSON (timestamps as
+-- RFC 3339 with an offset, which decodes to the same instant).
+WITH updated AS (
+    UPDATE users
+    SET name       = coalesce(sqlc.narg('name'), name),
+        name_lower = coalesce(sqlc.narg('name_lower'), name_lower),
+        email      = coalesce(sqlc.narg('email'), email),
+        updated_at = greatest(sqlc.arg('updated_at')::timestamptz, updated_at + interval '1 microsecond')
+    WHERE id = sqlc.arg('id')
+      AND (sqlc.narg('if_updated_at')::timestamptz IS NULL OR updated_at = sqlc.narg('if_updated_at'))
+    RETURNING id, name, email, created_at, updated_at, name_lower
+), appended AS (
+    INSERT INTO event_outbox (type, user_id, data, at)
+    SELECT 'user.updated', id,
+           jsonb_build_object('id', id, 'name', name, 'email', email, 'created_at', created_at, 'updated_at', updated_at),
+           updated_at
+    FROM updated
+)
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM updated;
+
+-- name: DeleteUserWithEvent :execrows
+WITH deleted AS (
+    DELETE FROM users
+    WHERE id = sqlc.arg('id')
+      AND (sqlc.narg('if_updated_at')::timestamptz IS NULL OR updated_at = sqlc.narg('if_updated_at'))
+    RETURNING id
+)
+INSERT INTO event_outbox (type, user_id, data, at)
+SELECT 'user.deleted', id, NULL, sqlc.arg('at')
+FROM deleted;
 
 -- name: UserExists :one
 SELECT EXISTS (SELECT 1 FROM users WHERE id = $1);
@@ -179,32 +216,51 @@ FROM idempotency_keys
 WHERE subject = $1 AND key = $2;
 
 -- name: AppendEvent :exec
--- Writes the event of a change and notifies listeners; it must be the
--- last statement of the change's transaction. Readers page through events
--- by id (id > the last one seen), so ids must become visible in
--- increasing order. An identity alone does not give that: its value is
--- drawn at insert time and concurrent transactions commit in any order,
--- so a reader could see id 6, move past it, and never see id 5, which
--- commits just after. Hence the transaction-scoped advisory lock, taken
--- before the id is drawn (the insert reads the row of the locking CTE
--- first, so nextval runs after it) and held until the transaction ends,
--- after its commit has become visible: the next writer draws its id only
--- once this event can be read. The lock serializes writers from here to
--- their commit, so it comes last, and lock, insert and notification are
--- one statement: one round trip while holding it (three cost about half
--- the throughput). pg_notify is delivered at commit, never for a
--- rolled-back transaction. The key is an arbitrary constant ("roster",
--- then 0x0001), not goose's migration lock key.
-WITH serialized AS MATERIALIZED (
-    SELECT pg_advisory_xact_lock(8245936386494038017)
+-- Writes the event of a change into the outbox, in the change's
+-- transaction; SequenceEvents later gives it its id in events. Writers
+-- take no lock here and notify no one (a notification's commit-time lock
+-- would serialize them): the process that wrote wakes its own feed, which
+-- sequences and then notifies the other instances.
+INSERT INTO event_outbox (type, user_id, data, at)
+VALUES (sqlc.arg('type'), sqlc.arg('user_id'), sqlc.narg('data'), sqlc.arg('at'));
+
+-- name: OutboxPending :one
+-- Whether SequenceEvents has anything to do, without taking its lock.
+SELECT EXISTS (SELECT 1 FROM event_outbox) AS pending;
+
+-- name: LockSequencer :exec
+-- Serializes SequenceEvents across connections and instances until the
+-- transaction ends. A statement of its own, so that the move that follows
+-- takes its snapshot after the previous holder's commit. The key is an
+-- arbitrary constant ("roster", then 0x0001), not goose's migration lock key.
+SELECT pg_advisory_xact_lock(8245936386494038017);
+
+-- name: SequenceEvents :one
+-- Moves every committed outbox row into events, in outbox order, after
+-- LockSequencer in the same transaction. Readers page through events by id
+-- (id > the last one seen), so ids must become visible in increasing
+-- order: an identity drawn by concurrent writers would not (a reader could
+-- see id 6, move past it, and never see id 5, committed just after). Here
+-- only the lock holder draws ids, and it holds the lock until its commit
+-- is visible, so the next holder's ids come after. Rows of transactions
+-- still in progress are invisible to the DELETE and wait for a later
+-- move. Outbox order keeps each user's events in order: a second change of
+-- a user waits for the first one's row lock, so its outbox row comes
+-- later, and no snapshot sees it without the first.
+WITH moved AS (
+    DELETE FROM event_outbox
+    RETURNING seq, type, user_id, data, at
 ), appended AS (
     INSERT INTO events (type, user_id, data, at)
-    SELECT sqlc.arg('type')::text, sqlc.arg('user_id')::uuid, sqlc.narg('data')::jsonb, sqlc.arg('at')::timestamptz
-    FROM serialized
+    SELECT type, user_id, data, at FROM moved ORDER BY seq
     RETURNING id
 )
-SELECT pg_notify('roster_events', id::text)
+SELECT count(*)::bigint AS moved, coalesce(max(id), 0)::bigint AS newest
 FROM appended;
+
+-- name: NotifyEvents :exec
+-- Wakes the feed of every instance (delivered at commit).
+SELECT pg_notify('roster_events', sqlc.arg('newest')::bigint::text);
 
 -- name: EventsAfter :many
 -- A range scan of the primary key, however long the table.

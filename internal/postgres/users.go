@@ -29,34 +29,53 @@ const uniqueViolation = "23505"
 const purgeBatch = 10
 
 // CreateUser inserts u and its user.created event and, with idem, records
-// the key, all in one transaction. A key is expired when its expires_at is
-// before u.CreatedAt: the store judges by the caller's clock, not the
-// database's. Requests racing with one key queue on its row until the
-// first commits or rolls back, so they create one user. A replay writes
-// nothing, so it adds no event.
+// the key, all at once: without a key, one statement; with one, a
+// transaction. A key is expired when its expires_at is before u.CreatedAt:
+// the store judges by the caller's clock, not the database's. Requests
+// racing with one key queue on its row until the first commits or rolls
+// back, so they create one user. A replay writes nothing, so it adds no
+// event.
 func (db *DB) CreateUser(ctx context.Context, u roster.User, idem *roster.Idempotency) (roster.User, bool, error) {
 	u.CreatedAt, u.UpdatedAt = micro(u.CreatedAt).UTC(), micro(u.UpdatedAt).UTC()
+	ev := roster.Event{Type: roster.EventUserCreated, UserID: u.ID, User: &u, At: u.UpdatedAt}
 	stored, replayed := u, false
-	err := db.inTx(ctx, func(q *pgdb.Queries) (err error) {
-		if idem != nil {
+	var err error
+	if idem == nil {
+		var data []byte
+		if data, err = ev.Data(); err != nil {
+			return roster.User{}, false, fmt.Errorf("create user: encode event: %w", err)
+		}
+		err = db.write(ctx, func(q *pgdb.Queries) error {
+			return q.CreateUserWithEvent(ctx, pgdb.CreateUserWithEventParams{
+				ID:        u.ID,
+				Name:      u.Name,
+				NameLower: nameKey(u.Name),
+				Email:     u.Email,
+				CreatedAt: u.CreatedAt,
+				UpdatedAt: u.UpdatedAt,
+				Data:      data,
+			})
+		})
+	} else {
+		err = db.inTx(ctx, func(q *pgdb.Queries) (err error) {
 			stored, replayed, err = claimKey(ctx, q, u, *idem)
 			if err != nil || replayed {
 				return err
 			}
-		}
-		err = q.CreateUser(ctx, pgdb.CreateUserParams{
-			ID:        u.ID,
-			Name:      u.Name,
-			NameLower: nameKey(u.Name),
-			Email:     u.Email,
-			CreatedAt: u.CreatedAt,
-			UpdatedAt: u.UpdatedAt,
+			err = q.CreateUser(ctx, pgdb.CreateUserParams{
+				ID:        u.ID,
+				Name:      u.Name,
+				NameLower: nameKey(u.Name),
+				Email:     u.Email,
+				CreatedAt: u.CreatedAt,
+				UpdatedAt: u.UpdatedAt,
+			})
+			if err != nil {
+				return err
+			}
+			return appendEvent(ctx, q, ev)
 		})
-		if err != nil {
-			return err
-		}
-		return appendEvent(ctx, q, roster.Event{Type: roster.EventUserCreated, UserID: u.ID, User: &u, At: u.UpdatedAt})
-	})
+	}
 	if err != nil {
 		return roster.User{}, false, storeError("create user", err)
 	}
@@ -125,12 +144,12 @@ func (db *DB) User(ctx context.Context, id uuid.UUID) (roster.User, error) {
 // updated_at becomes updatedAt, or one microsecond past its stored value if
 // that is not earlier, so that it never moves backwards. With
 // upd.IfUpdatedAt, the row is updated only if it is still that version.
-// The user.updated event, at the new updated_at, is written in the same
-// transaction.
+// The user.updated event, at the new updated_at, is written by the same
+// statement.
 func (db *DB) UpdateUser(ctx context.Context, id uuid.UUID, upd roster.UserUpdate, updatedAt time.Time) (roster.User, error) {
 	var u roster.User
-	err := db.inTx(ctx, func(q *pgdb.Queries) error {
-		row, err := q.UpdateUser(ctx, pgdb.UpdateUserParams{
+	err := db.write(ctx, func(q *pgdb.Queries) error {
+		row, err := q.UpdateUserWithEvent(ctx, pgdb.UpdateUserWithEventParams{
 			Name:        upd.Name,
 			NameLower:   nameKeyPtr(upd.Name),
 			Email:       upd.Email,
@@ -144,8 +163,8 @@ func (db *DB) UpdateUser(ctx context.Context, id uuid.UUID, upd roster.UserUpdat
 		if err != nil {
 			return err
 		}
-		u = user(row)
-		return appendEvent(ctx, q, roster.Event{Type: roster.EventUserUpdated, UserID: u.ID, User: &u, At: u.UpdatedAt})
+		u = user(pgdb.User(row))
+		return nil
 	})
 	if err != nil {
 		return roster.User{}, storeError("update user", err)
@@ -154,11 +173,15 @@ func (db *DB) UpdateUser(ctx context.Context, id uuid.UUID, upd roster.UserUpdat
 }
 
 // DeleteUser removes the user with the given id, with ifUpdatedAt only if
-// it is still that version. The user.deleted event is written in the same
-// transaction, at the current time: the caller gives none.
+// it is still that version. The user.deleted event is written by the same
+// statement, at the current time: the caller gives none.
 func (db *DB) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Time) error {
-	err := db.inTx(ctx, func(q *pgdb.Queries) error {
-		n, err := q.DeleteUser(ctx, pgdb.DeleteUserParams{ID: id, IfUpdatedAt: microPtr(ifUpdatedAt)})
+	err := db.write(ctx, func(q *pgdb.Queries) error {
+		n, err := q.DeleteUserWithEvent(ctx, pgdb.DeleteUserWithEventParams{
+			ID:          id,
+			IfUpdatedAt: microPtr(ifUpdatedAt),
+			At:          micro(time.Now()).UTC(),
+		})
 		switch {
 		case err != nil:
 			return err
@@ -167,7 +190,7 @@ func (db *DB) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Ti
 		case n == 0:
 			return roster.ErrNotFound
 		}
-		return appendEvent(ctx, q, roster.Event{Type: roster.EventUserDeleted, UserID: id, At: time.Now().UTC()})
+		return nil
 	})
 	if err != nil {
 		return storeError("delete user", err)
@@ -203,12 +226,34 @@ func (db *DB) Ping(ctx context.Context) error {
 // inTx runs fn in a transaction (read committed) on a borrowed connection,
 // committing if fn returns nil.
 func (db *DB) inTx(ctx context.Context, fn func(q *pgdb.Queries) error) error {
+	return db.inRawTx(ctx, func(tx pgx.Tx) error { return fn(pgdb.New(tx)) })
+}
+
+// inRawTx runs fn in a transaction on a pooled connection and, once it has
+// committed, wakes this process's feed listeners: the change's event, if
+// it wrote one, waits in the outbox for a reader to sequence it.
+func (db *DB) inRawTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	conn, err := db.acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Release()
-	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return fn(pgdb.New(tx)) })
+	if err := pgx.BeginFunc(ctx, conn, fn); err != nil {
+		return err
+	}
+	db.commits.Signal()
+	return nil
+}
+
+// write runs fn, whose one writing statement commits on its own, on a
+// borrowed connection and, when it succeeds, wakes this process's feed
+// listeners as inRawTx does.
+func (db *DB) write(ctx context.Context, fn func(q *pgdb.Queries) error) error {
+	if err := db.queries(ctx, fn); err != nil {
+		return err
+	}
+	db.commits.Signal()
+	return nil
 }
 
 // queries runs fn on a connection borrowed for its duration; the generated

@@ -61,9 +61,10 @@ type EventStore interface {
 	// PurgeEvents deletes events with At before the given time, except the
 	// newest one, and returns how many it deleted.
 	PurgeEvents(ctx context.Context, before time.Time) (int64, error)
-	// Listen calls wake, from one goroutine, whenever events may have been
-	// committed — by this process or, on PostgreSQL, by any instance —
-	// until ctx ends; it then returns nil. It calls wake once as soon as
+	// Listen calls wake whenever events may have been committed — by
+	// this process or, on PostgreSQL, by any instance — until ctx ends; it
+	// then returns nil. wake may be called from more than one goroutine
+	// and must not block. It calls wake once as soon as
 	// it is listening (commits before that were not announced), and again
 	// after every reconnect. Spurious wakes are allowed; missed ones are
 	// not, outside those windows.

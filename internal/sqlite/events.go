@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -85,8 +84,8 @@ func (db *DB) PurgeEvents(ctx context.Context, before time.Time) (int64, error) 
 // after that first wake misses none. Changes written by another process
 // sharing the file do not wake it. It always returns nil.
 func (db *DB) Listen(ctx context.Context, wake func()) error {
-	ch := db.listeners.add()
-	defer db.listeners.remove(ch)
+	ch, leave := db.commits.Join()
+	defer leave()
 	wake()
 	for {
 		select {
@@ -94,43 +93,6 @@ func (db *DB) Listen(ctx context.Context, wake func()) error {
 			return nil
 		case <-ch:
 			wake()
-		}
-	}
-}
-
-// listeners are the channels of the running Listen calls. Each has room
-// for one signal, which stands for any number of commits since its
-// listener last woke, so that writers never wait for a listener.
-type listeners struct {
-	mu    sync.Mutex
-	chans map[chan struct{}]struct{}
-}
-
-func (l *listeners) add() chan struct{} {
-	ch := make(chan struct{}, 1)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.chans == nil {
-		l.chans = make(map[chan struct{}]struct{})
-	}
-	l.chans[ch] = struct{}{}
-	return ch
-}
-
-func (l *listeners) remove(ch chan struct{}) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.chans, ch)
-}
-
-// signal tells every listener that a change has committed.
-func (l *listeners) signal() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for ch := range l.chans {
-		select {
-		case ch <- struct{}{}:
-		default: // a signal is already pending
 		}
 	}
 }

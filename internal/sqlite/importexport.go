@@ -68,7 +68,7 @@ func (db *DB) ImportUsers(ctx context.Context, opts roster.ImportOptions, next f
 			return roster.ImportSummary{}, fmt.Errorf("import users: %w", err)
 		}
 		if sum.Inserted+sum.Updated > 0 {
-			db.listeners.signal()
+			db.commits.Signal()
 		}
 		return sum, nil
 	}
@@ -96,7 +96,7 @@ func (db *DB) ImportUsers(ctx context.Context, opts roster.ImportOptions, next f
 		defer cancel()
 		eerr := db.inTx(ectx, func(q *sqlitedb.Queries) error { return appendImportEvent(ectx, q, opts, sum) })
 		if eerr == nil {
-			db.listeners.signal()
+			db.commits.Signal()
 		} else if err == nil {
 			err = eerr
 		}

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/pressly/goose/v3"
+	"github.com/rosterhq/roster/internal/broadcast"
 	"github.com/rosterhq/roster/internal/sqlite/sqlitedb"
 	"github.com/rosterhq/roster/migrations"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -27,8 +28,8 @@ type DB struct {
 	read  *sql.DB
 	wq    *sqlitedb.Queries
 	rq    *sqlitedb.Queries
-	// listeners are woken after each committed change (see Listen).
-	listeners listeners
+	// commits wakes the Listen calls after each committed change.
+	commits broadcast.Group
 }
 
 // Open opens the SQLite database at path, creating the file if needed, and

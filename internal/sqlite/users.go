@@ -59,7 +59,7 @@ func (db *DB) CreateUser(ctx context.Context, u roster.User, idem *roster.Idempo
 		return roster.User{}, false, storeError("create user", err)
 	}
 	if !replayed {
-		db.listeners.signal()
+		db.commits.Signal()
 	}
 	return stored, replayed, nil
 }
@@ -153,7 +153,7 @@ func (db *DB) UpdateUser(ctx context.Context, id uuid.UUID, upd roster.UserUpdat
 	if err != nil {
 		return roster.User{}, storeError("update user", err)
 	}
-	db.listeners.signal()
+	db.commits.Signal()
 	return u, nil
 }
 
@@ -176,7 +176,7 @@ func (db *DB) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Ti
 	if err != nil {
 		return storeError("delete user", err)
 	}
-	db.listeners.signal()
+	db.commits.Signal()
 	return nil
 }
 

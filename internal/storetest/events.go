@@ -413,30 +413,18 @@ func testEventsConcurrentOrder(t *testing.T, s roster.UserStore) {
 	}()
 	defer func() { <-finished }() // no writer outlives the test, even a failed one
 
-	var seen []int64
-	last := int64(0)
-	for done := false; ; {
-		// A read that starts after every writer has returned sees every
-		// event; the loop ends after such a read finds nothing new.
-		select {
-		case <-finished:
-			done = true
-		default:
-		}
-		page, err := es.EventsAfter(t.Context(), last, 100)
-		if err != nil {
-			t.Fatalf("EventsAfter(%d): got error %v, want nil", last, err)
-		}
-		for _, ev := range page {
-			seen = append(seen, ev.ID)
-			last = max(last, ev.ID)
-		}
-		if done && len(page) == 0 {
-			break
-		}
+	// Several readers, as several feeds or instances would be: each read
+	// may also be the one that makes events visible (on PostgreSQL).
+	const readers = 3
+	seen := make([][]roster.Event, readers)
+	readErrs := make([]error, readers)
+	var rg sync.WaitGroup
+	for r := range readers {
+		rg.Go(func() { seen[r], readErrs[r] = readUntil(t.Context(), es, finished) })
 	}
-	if err := errors.Join(errs...); err != nil {
-		t.Fatalf("writers: %v", err)
+	rg.Wait()
+	if err := errors.Join(append(errs, readErrs...)...); err != nil {
+		t.Fatalf("writers and readers: %v", err)
 	}
 
 	var stored []int64
@@ -446,14 +434,69 @@ func testEventsConcurrentOrder(t *testing.T, s roster.UserStore) {
 	if len(stored) != writers*writes {
 		t.Fatalf("got %d events stored, want %d", len(stored), writers*writes)
 	}
-	if !slices.IsSorted(seen) || len(slices.Compact(slices.Clone(seen))) != len(seen) {
-		t.Errorf("reader saw ids out of order or twice")
+	for r, evs := range seen {
+		ids := make([]int64, len(evs))
+		for i, ev := range evs {
+			ids[i] = ev.ID
+		}
+		if !slices.IsSorted(ids) || len(slices.Compact(slices.Clone(ids))) != len(ids) {
+			t.Errorf("reader %d saw ids out of order or twice", r)
+		}
+		if missed := difference(stored, ids); len(missed) > 0 {
+			t.Errorf("reader %d missed %d of %d events, ids %v: they became visible after a greater id", r, len(missed), len(stored), missed)
+		}
+		if extra := difference(ids, stored); len(extra) > 0 {
+			t.Errorf("reader %d saw ids %v that are not stored", r, extra)
+		}
 	}
-	if missed := difference(stored, seen); len(missed) > 0 {
-		t.Errorf("reader missed %d of %d events, ids %v: they became visible after a greater id", len(missed), len(stored), missed)
+	// Each user's events come in the order of its changes.
+	for _, u := range users {
+		var names []string
+		for _, ev := range seen[0] {
+			if ev.UserID != u.ID {
+				continue
+			}
+			switch ev.Type {
+			case roster.EventUserDeleted:
+				names = append(names, "deleted")
+			default:
+				names = append(names, ev.User.Name)
+			}
+		}
+		want := []string{u.Name}
+		for j := range writes - 2 {
+			want = append(want, fmt.Sprintf("%s.%d", u.Name, j))
+		}
+		want = append(want, "deleted")
+		if !slices.Equal(names, want) {
+			t.Errorf("events of %s: got %q, want %q", u.Name, names, want)
+		}
 	}
-	if extra := difference(seen, stored); len(extra) > 0 {
-		t.Errorf("reader saw ids %v that are not stored", extra)
+}
+
+// readUntil pages through es with EventsAfter from the largest ID it has
+// seen until a read that starts after finished is closed finds nothing
+// new: such a read sees every event written before.
+func readUntil(ctx context.Context, es roster.EventStore, finished <-chan struct{}) ([]roster.Event, error) {
+	var seen []roster.Event
+	last := int64(0)
+	for done := false; ; {
+		select {
+		case <-finished:
+			done = true
+		default:
+		}
+		page, err := es.EventsAfter(ctx, last, 100)
+		if err != nil {
+			return seen, fmt.Errorf("EventsAfter(%d): %w", last, err)
+		}
+		for _, ev := range page {
+			seen = append(seen, ev)
+			last = max(last, ev.ID)
+		}
+		if done && len(page) == 0 {
+			return seen, nil
+		}
 	}
 }
 

@@ -18,6 +18,14 @@ type Event struct {
 	At     time.Time
 }
 
+type EventOutbox struct {
+	Seq    int64
+	Type   string
+	UserID uuid.UUID
+	Data   []byte
+	At     time.Time
+}
+
 type IdempotencyKey struct {
 	Subject       string
 	Key           string

@@ -13,16 +13,8 @@ import (
 )
 
 const appendEvent = `-- name: AppendEvent :exec
-WITH serialized AS MATERIALIZED (
-    SELECT pg_advisory_xact_lock(8245936386494038017)
-), appended AS (
-    INSERT INTO events (type, user_id, data, at)
-    SELECT $1::text, $2::uuid, $3::jsonb, $4::timestamptz
-    FROM serialized
-    RETURNING id
-)
-SELECT pg_notify('roster_events', id::text)
-FROM appended
+INSERT INTO event_outbox (type, user_id, data, at)
+VALUES ($1, $2, $3, $4)
 `
 
 type AppendEventParams struct {
@@ -32,22 +24,11 @@ type AppendEventParams struct {
 	At     time.Time
 }
 
-// Writes the event of a change and notifies listeners; it must be the
-// last statement of the change's transaction. Readers page through events
-// by id (id > the last one seen), so ids must become visible in
-// increasing order. An identity alone does not give that: its value is
-// drawn at insert time and concurrent transactions commit in any order,
-// so a reader could see id 6, move past it, and never see id 5, which
-// commits just after. Hence the transaction-scoped advisory lock, taken
-// before the id is drawn (the insert reads the row of the locking CTE
-// first, so nextval runs after it) and held until the transaction ends,
-// after its commit has become visible: the next writer draws its id only
-// once this event can be read. The lock serializes writers from here to
-// their commit, so it comes last, and lock, insert and notification are
-// one statement: one round trip while holding it (three cost about half
-// the throughput). pg_notify is delivered at commit, never for a
-// rolled-back transaction. The key is an arbitrary constant ("roster",
-// then 0x0001), not goose's migration lock key.
+// Writes the event of a change into the outbox, in the change's
+// transaction; SequenceEvents later gives it its id in events. Writers
+// take no lock here and notify no one (a notification's commit-time lock
+// would serialize them): the process that wrote wakes its own feed, which
+// sequences and then notifies the other instances.
 func (q *Queries) AppendEvent(ctx context.Context, arg AppendEventParams) error {
 	_, err := q.db.Exec(ctx, appendEvent,
 		arg.Type,
@@ -160,6 +141,8 @@ type CreateUserParams struct {
 	NameLower string
 }
 
+// Without an event: for a keyed create's transaction (which appends the
+// event itself) and the benchmark's seeding.
 func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) error {
 	_, err := q.db.Exec(ctx, createUser,
 		arg.ID,
@@ -172,19 +155,66 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) error {
 	return err
 }
 
-const deleteUser = `-- name: DeleteUser :execrows
-DELETE FROM users
-WHERE id = $1
-  AND ($2::timestamptz IS NULL OR updated_at = $2)
+const createUserWithEvent = `-- name: CreateUserWithEvent :exec
+
+WITH created AS (
+    INSERT INTO users (id, name, email, created_at, updated_at, name_lower)
+    VALUES ($2, $3, $4, $5, $6, $7)
+    RETURNING id, updated_at
+)
+INSERT INTO event_outbox (type, user_id, data, at)
+SELECT 'user.created', id, $1::jsonb, updated_at
+FROM created
 `
 
-type DeleteUserParams struct {
+type CreateUserWithEventParams struct {
+	Data      []byte
+	ID        uuid.UUID
+	Name      string
+	Email     string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	NameLower string
+}
+
+// The *WithEvent writes change a user and append its event in one
+// statement: one round trip, committed on its own, where a transaction
+// around two statements costs four. A write that matches no row appends
+// nothing.
+// data is the user as the store encodes it (roster.Event.Data).
+func (q *Queries) CreateUserWithEvent(ctx context.Context, arg CreateUserWithEventParams) error {
+	_, err := q.db.Exec(ctx, createUserWithEvent,
+		arg.Data,
+		arg.ID,
+		arg.Name,
+		arg.Email,
+		arg.CreatedAt,
+		arg.UpdatedAt,
+		arg.NameLower,
+	)
+	return err
+}
+
+const deleteUserWithEvent = `-- name: DeleteUserWithEvent :execrows
+WITH deleted AS (
+    DELETE FROM users
+    WHERE id = $2
+      AND ($3::timestamptz IS NULL OR updated_at = $3)
+    RETURNING id
+)
+INSERT INTO event_outbox (type, user_id, data, at)
+SELECT 'user.deleted', id, NULL, $1
+FROM deleted
+`
+
+type DeleteUserWithEventParams struct {
+	At          time.Time
 	ID          uuid.UUID
 	IfUpdatedAt *time.Time
 }
 
-func (q *Queries) DeleteUser(ctx context.Context, arg DeleteUserParams) (int64, error) {
-	result, err := q.db.Exec(ctx, deleteUser, arg.ID, arg.IfUpdatedAt)
+func (q *Queries) DeleteUserWithEvent(ctx context.Context, arg DeleteUserWithEventParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteUserWithEvent, arg.At, arg.ID, arg.IfUpdatedAt)
 	if err != nil {
 		return 0, err
 	}
@@ -754,6 +784,41 @@ func (q *Queries) ListUsersOldestAfter(ctx context.Context, arg ListUsersOldestA
 	return items, nil
 }
 
+const lockSequencer = `-- name: LockSequencer :exec
+SELECT pg_advisory_xact_lock(8245936386494038017)
+`
+
+// Serializes SequenceEvents across connections and instances until the
+// transaction ends. A statement of its own, so that the move that follows
+// takes its snapshot after the previous holder's commit. The key is an
+// arbitrary constant ("roster", then 0x0001), not goose's migration lock key.
+func (q *Queries) LockSequencer(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, lockSequencer)
+	return err
+}
+
+const notifyEvents = `-- name: NotifyEvents :exec
+SELECT pg_notify('roster_events', $1::bigint::text)
+`
+
+// Wakes the feed of every instance (delivered at commit).
+func (q *Queries) NotifyEvents(ctx context.Context, newest int64) error {
+	_, err := q.db.Exec(ctx, notifyEvents, newest)
+	return err
+}
+
+const outboxPending = `-- name: OutboxPending :one
+SELECT EXISTS (SELECT 1 FROM event_outbox) AS pending
+`
+
+// Whether SequenceEvents has anything to do, without taking its lock.
+func (q *Queries) OutboxPending(ctx context.Context) (bool, error) {
+	row := q.db.QueryRow(ctx, outboxPending)
+	var pending bool
+	err := row.Scan(&pending)
+	return pending, err
+}
+
 const purgeEvents = `-- name: PurgeEvents :execrows
 DELETE FROM events AS e
 WHERE e.at < $1
@@ -794,18 +859,64 @@ func (q *Queries) PurgeIdempotencyKeys(ctx context.Context, arg PurgeIdempotency
 	return err
 }
 
-const updateUser = `-- name: UpdateUser :one
-UPDATE users
-SET name       = coalesce($1, name),
-    name_lower = coalesce($2, name_lower),
-    email      = coalesce($3, email),
-    updated_at = greatest($4::timestamptz, updated_at + interval '1 microsecond')
-WHERE id = $5
-  AND ($6::timestamptz IS NULL OR updated_at = $6)
-RETURNING id, name, email, created_at, updated_at, name_lower
+const sequenceEvents = `-- name: SequenceEvents :one
+WITH moved AS (
+    DELETE FROM event_outbox
+    RETURNING seq, type, user_id, data, at
+), appended AS (
+    INSERT INTO events (type, user_id, data, at)
+    SELECT type, user_id, data, at FROM moved ORDER BY seq
+    RETURNING id
+)
+SELECT count(*)::bigint AS moved, coalesce(max(id), 0)::bigint AS newest
+FROM appended
 `
 
-type UpdateUserParams struct {
+type SequenceEventsRow struct {
+	Moved  int64
+	Newest int64
+}
+
+// Moves every committed outbox row into events, in outbox order, after
+// LockSequencer in the same transaction. Readers page through events by id
+// (id > the last one seen), so ids must become visible in increasing
+// order: an identity drawn by concurrent writers would not (a reader could
+// see id 6, move past it, and never see id 5, committed just after). Here
+// only the lock holder draws ids, and it holds the lock until its commit
+// is visible, so the next holder's ids come after. Rows of transactions
+// still in progress are invisible to the DELETE and wait for a later
+// move. Outbox order keeps each user's events in order: a second change of
+// a user waits for the first one's row lock, so its outbox row comes
+// later, and no snapshot sees it without the first.
+func (q *Queries) SequenceEvents(ctx context.Context) (SequenceEventsRow, error) {
+	row := q.db.QueryRow(ctx, sequenceEvents)
+	var i SequenceEventsRow
+	err := row.Scan(&i.Moved, &i.Newest)
+	return i, err
+}
+
+const updateUserWithEvent = `-- name: UpdateUserWithEvent :one
+WITH updated AS (
+    UPDATE users
+    SET name       = coalesce($1, name),
+        name_lower = coalesce($2, name_lower),
+        email      = coalesce($3, email),
+        updated_at = greatest($4::timestamptz, updated_at + interval '1 microsecond')
+    WHERE id = $5
+      AND ($6::timestamptz IS NULL OR updated_at = $6)
+    RETURNING id, name, email, created_at, updated_at, name_lower
+), appended AS (
+    INSERT INTO event_outbox (type, user_id, data, at)
+    SELECT 'user.updated', id,
+           jsonb_build_object('id', id, 'name', name, 'email', email, 'created_at', created_at, 'updated_at', updated_at),
+           updated_at
+    FROM updated
+)
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM updated
+`
+
+type UpdateUserWithEventParams struct {
 	Name        *string
 	NameLower   *string
 	Email       *string
@@ -814,10 +925,22 @@ type UpdateUserParams struct {
 	IfUpdatedAt *time.Time
 }
 
+type UpdateUserWithEventRow struct {
+	ID        uuid.UUID
+	Name      string
+	Email     string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	NameLower string
+}
+
 // updated_at always moves forward, even when the clock has not. With
-// if_updated_at, the row must still be the version the caller read.
-func (q *Queries) UpdateUser(ctx context.Context, arg UpdateUserParams) (User, error) {
-	row := q.db.QueryRow(ctx, updateUser,
+// if_updated_at, the row must still be the version the caller read. The
+// event's data is built here, as only the database knows the new
+// updated_at: the keys and values of roster.User's JSON (timestamps as
+// RFC 3339 with an offset, which decodes to the same instant).
+func (q *Queries) UpdateUserWithEvent(ctx context.Context, arg UpdateUserWithEventParams) (UpdateUserWithEventRow, error) {
+	row := q.db.QueryRow(ctx, updateUserWithEvent,
 		arg.Name,
 		arg.NameLower,
 		arg.Email,
@@ -825,7 +948,7 @@ func (q *Queries) UpdateUser(ctx context.Context, arg UpdateUserParams) (User, e
 		arg.ID,
 		arg.IfUpdatedAt,
 	)
-	var i User
+	var i UpdateUserWithEventRow
 	err := row.Scan(
 		&i.ID,
 		&i.Name,
