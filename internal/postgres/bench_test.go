@@ -23,6 +23,14 @@ func mustSeeded(b *testing.B) *DB {
 	return db
 }
 
+// BenchmarkCreateParallel compares pgx's query execution modes: the
+// default (statements prepared once per connection and cached) and the
+// simple protocol (parameters interpolated by pgx, one Query message).
 func BenchmarkCreateParallel(b *testing.B) {
-	storetest.BenchCreateParallel(b, mustOpenMigrated(b, pgtest.NewDatabase(b), Options{}), 8)
+	for _, mode := range []string{"cache_statement", "simple_protocol"} {
+		b.Run(mode, func(b *testing.B) {
+			url := pgtest.NewDatabase(b) + "&default_query_exec_mode=" + mode
+			storetest.BenchCreateParallel(b, mustOpenMigrated(b, url, Options{}), 16)
+		})
+	}
 }

@@ -28,14 +28,18 @@ const (
 // appendEvent writes ev into the outbox in the transaction of q; the
 // first read of the feed after the commit gives it its id (sequence).
 func appendEvent(ctx context.Context, q *pgdb.Queries, ev roster.Event) error {
-	data, err := ev.Data() // nil, stored as NULL, for a delete
+	data, err := ev.Data()
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
+	}
+	var text *string // NULL for a delete
+	if data != nil {
+		text = new(string(data))
 	}
 	err = q.AppendEvent(ctx, pgdb.AppendEventParams{
 		Type:   string(ev.Type),
 		UserID: ev.UserID,
-		Data:   data,
+		Data:   text,
 		At:     micro(ev.At),
 	})
 	if err != nil {

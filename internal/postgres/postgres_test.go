@@ -18,10 +18,18 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
+// The suite runs in pgx's default query mode (statements prepared and
+// cached per connection) and in the two that send parameters as text
+// without preparing, which deployments behind PgBouncer's transaction
+// pooling may set in the URL.
 func TestUserStore(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) roster.UserStore {
-		return mustOpenMigrated(t, pgtest.NewDatabase(t), Options{})
-	})
+	for _, mode := range []string{"cache_statement", "exec", "simple_protocol"} {
+		t.Run(mode, func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T) roster.UserStore {
+				return mustOpenMigrated(t, pgtest.NewDatabase(t)+"&default_query_exec_mode="+mode, Options{})
+			})
+		})
+	}
 }
 
 func mustOpen(tb testing.TB, url string, opts Options) *DB {

@@ -125,7 +125,7 @@ WITH created AS (
     RETURNING id, updated_at
 )
 INSERT INTO event_outbox (type, user_id, data, at)
-SELECT 'user.created', id, sqlc.arg('data')::jsonb, updated_at
+SELECT 'user.created', id, sqlc.arg('data')::text::jsonb, updated_at
 FROM created;
 
 -- name: UpdateUserWithEvent :one
@@ -215,6 +215,9 @@ SELECT subject, key, fingerprint,
 FROM idempotency_keys
 WHERE subject = $1 AND key = $2;
 
+-- Event data goes in as text, not as []byte: with pgx's simple protocol or
+-- exec mode (for instance behind PgBouncer), []byte is sent as bytea.
+
 -- name: AppendEvent :exec
 -- Writes the event of a change into the outbox, in the change's
 -- transaction; SequenceEvents later gives it its id in events. Writers
@@ -222,7 +225,7 @@ WHERE subject = $1 AND key = $2;
 -- would serialize them): the process that wrote wakes its own feed, which
 -- sequences and then notifies the other instances.
 INSERT INTO event_outbox (type, user_id, data, at)
-VALUES (sqlc.arg('type'), sqlc.arg('user_id'), sqlc.narg('data'), sqlc.arg('at'));
+VALUES (sqlc.arg('type'), sqlc.arg('user_id'), sqlc.narg('data')::text::jsonb, sqlc.arg('at'));
 
 -- name: OutboxPending :one
 -- Whether SequenceEvents has anything to do, without taking its lock.

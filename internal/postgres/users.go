@@ -53,7 +53,7 @@ func (db *DB) CreateUser(ctx context.Context, u roster.User, idem *roster.Idempo
 				Email:     u.Email,
 				CreatedAt: u.CreatedAt,
 				UpdatedAt: u.UpdatedAt,
-				Data:      data,
+				Data:      string(data),
 			})
 		})
 	} else {

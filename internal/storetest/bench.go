@@ -147,9 +147,9 @@ func BenchFilters(b *testing.B, s roster.UserStore) {
 }
 
 // BenchCreateParallel measures CreateUser from writers goroutines at once,
-// each create a transaction with its event: on PostgreSQL the event lock
-// serializes their commits (see AppendEvent), on SQLite the single writer
-// does.
+// each create committing the user with its event: on SQLite the single
+// writer serializes them; on PostgreSQL nothing does (the events wait in
+// the outbox, unread here).
 func BenchCreateParallel(b *testing.B, s roster.UserStore, writers int) {
 	var next atomic.Int64
 	var wg sync.WaitGroup

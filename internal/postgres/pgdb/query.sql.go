@@ -13,17 +13,20 @@ import (
 )
 
 const appendEvent = `-- name: AppendEvent :exec
+
 INSERT INTO event_outbox (type, user_id, data, at)
-VALUES ($1, $2, $3, $4)
+VALUES ($1, $2, $3::text::jsonb, $4)
 `
 
 type AppendEventParams struct {
 	Type   string
 	UserID uuid.UUID
-	Data   []byte
+	Data   *string
 	At     time.Time
 }
 
+// Event data goes in as text, not as []byte: with pgx's simple protocol or
+// exec mode (for instance behind PgBouncer), []byte is sent as bytea.
 // Writes the event of a change into the outbox, in the change's
 // transaction; SequenceEvents later gives it its id in events. Writers
 // take no lock here and notify no one (a notification's commit-time lock
@@ -163,12 +166,12 @@ WITH created AS (
     RETURNING id, updated_at
 )
 INSERT INTO event_outbox (type, user_id, data, at)
-SELECT 'user.created', id, $1::jsonb, updated_at
+SELECT 'user.created', id, $1::text::jsonb, updated_at
 FROM created
 `
 
 type CreateUserWithEventParams struct {
-	Data      []byte
+	Data      string
 	ID        uuid.UUID
 	Name      string
 	Email     string
