@@ -119,10 +119,21 @@ func importBatch(ctx context.Context, tx pgx.Tx, opts roster.ImportOptions, rows
 	if _, err := tx.Exec(ctx, prepare); err != nil {
 		return nil, fmt.Errorf("staging table: %w", err)
 	}
+	// The id goes as [16]byte: pgx encodes that directly, where
+	// uuid.UUID, a driver.Valuer, would become a string first and cost
+	// more than the rest of the row. One slice serves every row: CopyFrom
+	// encodes each row before asking for the next.
+	vals := make([]any, 5)
+	i := 0
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"import_staging"}, []string{"line", "id", "name", "name_lower", "email"},
-		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
-			u := rows[i].User
-			return []any{rows[i].Line, u.ID, u.Name, nameKey(u.Name), u.Email}, nil
+		pgx.CopyFromFunc(func() ([]any, error) {
+			if i == len(rows) {
+				return nil, nil
+			}
+			r := rows[i]
+			i++
+			vals[0], vals[1], vals[2], vals[3], vals[4] = r.Line, [16]byte(r.User.ID), r.User.Name, nameKey(r.User.Name), r.User.Email
+			return vals, nil
 		}))
 	if err != nil {
 		return nil, fmt.Errorf("copy into staging table: %w", err)
