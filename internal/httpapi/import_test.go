@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -385,4 +386,31 @@ func TestImportErrorCap(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A store that fails while the client is still sending (or idling) ends
+// the import at once: the reading of the body is interrupted, the client
+// gets the error, and the handler does not wait for a body that may
+// never end.
+func TestImportStoreErrorWhileUploading(t *testing.T) {
+	h := newHarness(t, failingStore{err: errors.New("database gone")})
+	srv := httptest.NewServer(h.srv)
+	defer srv.Close()
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, _ := http.NewRequest("POST", srv.URL+"/api/users/import", pr)
+	req.Header.Set("Authorization", "Bearer "+h.admin)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	go func() {
+		// Some rows, then silence: the pipe stays open until the test ends.
+		_, _ = io.WriteString(pw, `{"name":"A","email":"a@example.com"}`+"\n")
+	}()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError {
+		t.Errorf("got status %d, want 500", resp.StatusCode)
+	}
 }
