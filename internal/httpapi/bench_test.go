@@ -87,7 +87,7 @@ func BenchmarkExport(b *testing.B) {
 	const users = 10000
 	srv, token := benchServer(b, newFakeStore(users))
 	for format, accept := range map[string]string{"ndjson": "application/x-ndjson", "csv": "text/csv"} {
-		for _, enc := range []string{"identity", "gzip"} {
+		for _, enc := range []string{"identity", "gzip", "zstd"} {
 			b.Run(format+"/"+enc, func(b *testing.B) {
 				req := httptest.NewRequest(http.MethodGet, "/api/users/export", nil)
 				req.Header.Set("Authorization", "Bearer "+token)
@@ -264,12 +264,12 @@ func (s *fakeStore) ExportUsers(_ context.Context, _ roster.UserFilter, fn func(
 }
 
 // ImportUsers takes every row as inserted and keeps none.
-func (s *fakeStore) ImportUsers(_ context.Context, _ roster.ImportOptions, next func() ([]roster.ImportRow, error),
+func (s *fakeStore) ImportUsers(_ context.Context, _ roster.ImportOptions, next func() ([]roster.ImportRow, bool, error),
 	written func([]roster.ImportRow, []roster.ImportOutcome)) (roster.ImportSummary, error) {
 	var sum roster.ImportSummary
 	var out []roster.ImportOutcome
 	for {
-		rows, err := next()
+		rows, _, err := next()
 		if err != nil || rows == nil {
 			return sum, err
 		}

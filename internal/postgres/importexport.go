@@ -40,7 +40,7 @@ RETURNING u.email, u.xmax = 0`
 
 // ImportUsers writes the batches next returns: COPY into the staging
 // table, then one merge per batch. See roster.UserStore.
-func (db *DB) ImportUsers(ctx context.Context, opts roster.ImportOptions, next func() ([]roster.ImportRow, error),
+func (db *DB) ImportUsers(ctx context.Context, opts roster.ImportOptions, next func() ([]roster.ImportRow, bool, error),
 	written func([]roster.ImportRow, []roster.ImportOutcome)) (roster.ImportSummary, error) {
 	opts.At = micro(opts.At).UTC()
 	var sum roster.ImportSummary
@@ -53,26 +53,41 @@ func (db *DB) ImportUsers(ctx context.Context, opts roster.ImportOptions, next f
 		}
 		return sum, nil
 	}
-	var err error
+	var (
+		err     error
+		evented bool // the event is committed, with the last batch
+	)
 	for {
-		var rows []roster.ImportRow
-		if rows, err = next(); err != nil || rows == nil {
+		rows, last, nerr := next()
+		if nerr != nil || rows == nil {
+			err = nerr
 			break
 		}
-		var out []roster.ImportOutcome
+		var (
+			out   []roster.ImportOutcome
+			event bool
+		)
 		err = db.inRawTx(ctx, func(tx pgx.Tx) (err error) {
-			out, err = importBatch(ctx, tx, opts, rows, true)
-			return err
+			if out, err = importBatch(ctx, tx, opts, rows, true); err != nil || !last {
+				return err
+			}
+			total := sum
+			count(&total, out)
+			if event = total.Inserted+total.Updated > 0; !event {
+				return nil
+			}
+			return appendImportEvent(ctx, pgdb.New(tx), opts, total)
 		})
 		if err != nil {
 			break
 		}
+		evented = event
 		count(&sum, out)
 		written(rows, out)
 	}
-	// The batches committed so far stay, even when the import was cut
-	// short by the client: their event must be written all the same.
-	if sum.Inserted+sum.Updated > 0 {
+	// Cut short, the import had no last batch; the batches committed so
+	// far stay, even when the client went away, and need their event.
+	if !evented && sum.Inserted+sum.Updated > 0 {
 		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if eerr := db.inTx(ectx, func(q *pgdb.Queries) error { return appendImportEvent(ectx, q, opts, sum) }); eerr != nil && err == nil {
@@ -85,11 +100,12 @@ func (db *DB) ImportUsers(ctx context.Context, opts roster.ImportOptions, next f
 	return sum, nil
 }
 
-// importAll writes every batch in the one transaction of q.
+// importAll writes every batch in the one transaction of q, and the event
+// last.
 func importAll(ctx context.Context, tx pgx.Tx, opts roster.ImportOptions, sum *roster.ImportSummary,
-	next func() ([]roster.ImportRow, error), written func([]roster.ImportRow, []roster.ImportOutcome)) error {
+	next func() ([]roster.ImportRow, bool, error), written func([]roster.ImportRow, []roster.ImportOutcome)) error {
 	for first := true; ; first = false {
-		rows, err := next()
+		rows, _, err := next()
 		if err != nil {
 			return err
 		}

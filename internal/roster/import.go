@@ -134,15 +134,22 @@ func (s *Service) ImportUsers(ctx context.Context, opts ImportOptions, next func
 	opts.At = s.timestamp()
 	batch := make([]ImportRow, 0, ImportBatchSize)
 	seen := make(map[string]int64, ImportBatchSize) // email → line, within the batch
-	var readErr error
-	nextBatch := func() ([]ImportRow, error) {
-		res.flush() // the previous batch is written: its errors are all known
-		batch = batch[:0]
-		clear(seen)
-		for len(batch) < ImportBatchSize && readErr == nil {
+	var (
+		readErr error
+		eof     bool
+		// ahead is the first valid row after a full batch: reading up to
+		// it tells whether that batch is the last one.
+		ahead *ImportRow
+	)
+	// readRow reads records until a valid one, which it returns, or the
+	// end (eof or readErr set), counting the invalid ones as failed.
+	readRow := func() (ImportRow, bool) {
+		for !eof && readErr == nil {
 			rec, err := next()
 			if err != nil {
-				if !errors.Is(err, io.EOF) {
+				if errors.Is(err, io.EOF) {
+					eof = true
+				} else {
 					readErr = err
 				}
 				break
@@ -160,27 +167,47 @@ func (s *Service) ImportUsers(ctx context.Context, opts ImportOptions, next func
 				res.fail(errs...)
 				continue
 			}
-			if first, ok := seen[u.Email]; ok {
-				res.fail(ImportError{Line: rec.Line, Field: "email", Code: CodeConflict,
+			return ImportRow{Line: rec.Line, User: u}, true
+		}
+		return ImportRow{}, false
+	}
+	nextBatch := func() ([]ImportRow, bool, error) {
+		res.flush() // the previous batch is written: its errors are all known
+		batch = batch[:0]
+		clear(seen)
+		for {
+			var row ImportRow
+			if ahead != nil {
+				row, ahead = *ahead, nil
+			} else if r, ok := readRow(); ok {
+				row = r
+			} else {
+				break
+			}
+			if len(batch) == ImportBatchSize {
+				ahead = &row
+				break
+			}
+			if first, ok := seen[row.User.Email]; ok {
+				res.fail(ImportError{Line: row.Line, Field: "email", Code: CodeConflict,
 					Message: fmt.Sprintf("duplicates line %d", first)})
 				continue
 			}
-			seen[u.Email] = rec.Line
+			seen[row.User.Email] = row.Line
 			if opts.Atomic && res.Failed > 0 {
 				continue // nothing will be written: only validate
 			}
-			batch = append(batch, ImportRow{Line: rec.Line, User: u})
+			batch = append(batch, row)
 		}
-		if readErr != nil {
-			return nil, readErr
+		switch {
+		case readErr != nil:
+			return nil, false, readErr
+		case len(batch) == 0 && opts.Atomic && res.Failed > 0:
+			return nil, false, errImportFailed
+		case len(batch) == 0:
+			return nil, true, nil
 		}
-		if len(batch) == 0 && opts.Atomic && res.Failed > 0 {
-			return nil, errImportFailed
-		}
-		if len(batch) == 0 {
-			return nil, nil
-		}
-		return batch, nil
+		return batch, ahead == nil, nil
 	}
 	written := func(rows []ImportRow, outcomes []ImportOutcome) {
 		for i, o := range outcomes {

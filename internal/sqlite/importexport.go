@@ -37,7 +37,7 @@ RETURNING id`
 // statement in a transaction on the write connection. See
 // roster.UserStore. An atomic import holds the write lock, and so queues
 // every other writer, until it ends.
-func (db *DB) ImportUsers(ctx context.Context, opts roster.ImportOptions, next func() ([]roster.ImportRow, error),
+func (db *DB) ImportUsers(ctx context.Context, opts roster.ImportOptions, next func() ([]roster.ImportRow, bool, error),
 	written func([]roster.ImportRow, []roster.ImportOutcome)) (roster.ImportSummary, error) {
 	at := opts.At.UnixMicro()
 	opts.At = time.UnixMicro(at).UTC()
@@ -45,7 +45,7 @@ func (db *DB) ImportUsers(ctx context.Context, opts roster.ImportOptions, next f
 	if opts.Atomic {
 		err := db.inRawTx(ctx, func(tx *sql.Tx) error {
 			for {
-				rows, err := next()
+				rows, _, err := next()
 				if err != nil {
 					return err
 				}
@@ -72,26 +72,43 @@ func (db *DB) ImportUsers(ctx context.Context, opts roster.ImportOptions, next f
 		}
 		return sum, nil
 	}
-	var err error
+	var (
+		err     error
+		evented bool // the event is committed, with the last batch
+	)
 	for {
-		var rows []roster.ImportRow
-		if rows, err = next(); err != nil || rows == nil {
+		rows, last, nerr := next()
+		if nerr != nil || rows == nil {
+			err = nerr
 			break
 		}
-		var out []roster.ImportOutcome
+		var (
+			out   []roster.ImportOutcome
+			event bool
+		)
 		err = db.inRawTx(ctx, func(tx *sql.Tx) (err error) {
-			out, err = importBatch(ctx, tx, opts.OnConflict, at, rows)
-			return err
+			if out, err = importBatch(ctx, tx, opts.OnConflict, at, rows); err != nil || !last {
+				return err
+			}
+			total := sum
+			count(&total, out)
+			if event = total.Inserted+total.Updated > 0; !event {
+				return nil
+			}
+			return appendImportEvent(ctx, db.wq.WithTx(tx), opts, total)
 		})
 		if err != nil {
 			break
 		}
+		if evented = event; evented {
+			db.listeners.signal()
+		}
 		count(&sum, out)
 		written(rows, out)
 	}
-	// The batches committed so far stay, even when the import was cut
-	// short by the client: their event must be written all the same.
-	if sum.Inserted+sum.Updated > 0 {
+	// Cut short, the import had no last batch; the batches committed so
+	// far stay, even when the client went away, and need their event.
+	if !evented && sum.Inserted+sum.Updated > 0 {
 		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		eerr := db.inTx(ectx, func(q *sqlitedb.Queries) error { return appendImportEvent(ectx, q, opts, sum) })

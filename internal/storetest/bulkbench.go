@@ -37,13 +37,13 @@ func BenchImport(b *testing.B, open func(b *testing.B) roster.UserStore) {
 				}
 				op++
 				rest := rows
-				next := func() ([]roster.ImportRow, error) {
+				next := func() ([]roster.ImportRow, bool, error) {
 					batch := rest[:min(size, len(rest))]
 					rest = rest[len(batch):]
 					if len(batch) == 0 {
-						return nil, nil
+						return nil, true, nil
 					}
-					return batch, nil
+					return batch, len(rest) == 0, nil
 				}
 				b.StartTimer()
 				sum, err := s.ImportUsers(b.Context(), roster.ImportOptions{OnConflict: roster.ConflictFail, At: at}, next,

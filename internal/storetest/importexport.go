@@ -10,28 +10,32 @@ import (
 	"github.com/rosterhq/roster/internal/roster"
 )
 
-// importRun is one store import: its summary, outcomes by line and error.
+// importRun is one store import: its summary, outcomes by line and error,
+// and, for each batch written, how many users.imported events were
+// committed when written was called.
 type importRun struct {
 	sum      roster.ImportSummary
 	outcomes map[int64]roster.ImportOutcome
 	err      error
+	events   []int
 }
 
-// runImport imports batches; failAt > 0 makes next fail instead of
-// returning that batch (1-based), as a broken upload would.
+// runImport imports batches, the last one marked so; failAt > 0 makes
+// next fail instead of returning that batch (1-based), as a broken upload
+// would.
 func runImport(t *testing.T, s roster.UserStore, opts roster.ImportOptions, failAt int, batches ...[]roster.ImportRow) importRun {
 	t.Helper()
 	run := importRun{outcomes: map[int64]roster.ImportOutcome{}}
 	i := 0
-	next := func() ([]roster.ImportRow, error) {
+	next := func() ([]roster.ImportRow, bool, error) {
 		i++
 		switch {
 		case i == failAt:
-			return nil, errBrokenUpload
+			return nil, false, errBrokenUpload
 		case i > len(batches):
-			return nil, nil
+			return nil, true, nil
 		}
-		return batches[i-1], nil
+		return batches[i-1], i == len(batches), nil
 	}
 	written := func(rows []roster.ImportRow, out []roster.ImportOutcome) {
 		if len(rows) != len(out) {
@@ -40,6 +44,13 @@ func runImport(t *testing.T, s roster.UserStore, opts roster.ImportOptions, fail
 		for j, r := range rows {
 			run.outcomes[r.Line] = out[j]
 		}
+		n := 0
+		for _, ev := range allEvents(t, eventStore(t, s)) {
+			if ev.Type == roster.EventUsersImported {
+				n++
+			}
+		}
+		run.events = append(run.events, n)
 	}
 	run.sum, run.err = s.ImportUsers(t.Context(), opts, next, written)
 	return run
@@ -175,7 +186,33 @@ func testImportAbort(t *testing.T, open func(t *testing.T) roster.UserStore) {
 			if len(evs) != 1 || evs[0].Import == nil || *evs[0].Import != want {
 				t.Errorf("got events %v, want one users.imported with %+v", eventTypes(evs), want)
 			}
+			if !slices.Equal(run.events, []int{0, 0}) {
+				t.Errorf("got %v users.imported events as each batch was written, want none: no batch was the last", run.events)
+			}
 		})
+	}
+}
+
+// A partial import commits its users.imported event with its last batch,
+// with the totals of all batches, also when that batch itself changes
+// nothing; the batches before it commit without.
+func testImportEventWithLastBatch(t *testing.T, s roster.UserStore) {
+	at := base.Add(time.Hour)
+	create(t, s, newUser(t, "Old", "old@example.com", base), nil, false)
+	run := runImport(t, s, roster.ImportOptions{OnConflict: roster.ConflictSkip, At: at}, 0,
+		importRows(t, 1, at, [2]string{"A", "a@example.com"}, [2]string{"B", "b@example.com"}),
+		importRows(t, 3, at, [2]string{"C", "c@example.com"}),
+		importRows(t, 4, at, [2]string{"Old", "old@example.com"}))
+	want := roster.ImportSummary{Inserted: 3}
+	if run.err != nil || run.sum != want {
+		t.Fatalf("ImportUsers: got %+v, %v; want %+v, nil", run.sum, run.err, want)
+	}
+	if !slices.Equal(run.events, []int{0, 0, 1}) {
+		t.Errorf("got %v users.imported events as each batch was written, want [0 0 1]: the event commits with the last batch", run.events)
+	}
+	evs := allEvents(t, eventStore(t, s))
+	if last := evs[len(evs)-1]; len(evs) != 2 || last.Type != roster.EventUsersImported || last.Import == nil || *last.Import != want {
+		t.Errorf("got events %v (last %+v), want the create and one users.imported with %+v", eventTypes(evs), last, want)
 	}
 }
 

@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) roster.UserStore) {
 		{"EventsListen", testEventsListen},
 		{"EventsConcurrentOrder", testEventsConcurrentOrder},
 		{"ImportNoChangeNoEvent", testImportNoChangeNoEvent},
+		{"ImportEventWithLastBatch", testImportEventWithLastBatch},
 		{"ExportSnapshot", testExportSnapshot},
 	}
 	for _, tt := range tests {
