@@ -222,13 +222,14 @@ func (db *DB) inRawTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, conn, fn)
 }
 
-// exportPage is how many users ExportUsers holds at a time.
+// exportPage is how many users a page of ExportUsers holds.
 const exportPage = 1000
 
 // ExportUsers calls fn for every user matching f, oldest first. One
 // REPEATABLE READ, READ ONLY transaction gives every page the same
 // snapshot; the pages are keyset pages of the list queries, so each costs
-// the same however deep, and memory holds one page.
+// the same however deep, and memory holds two pages (the next one is read
+// while fn handles this one; see roster.ExportPages).
 func (db *DB) ExportUsers(ctx context.Context, f roster.UserFilter, fn func(roster.User) error) error {
 	conn, err := db.acquire(ctx)
 	if err != nil {
@@ -237,23 +238,19 @@ func (db *DB) ExportUsers(ctx context.Context, f roster.UserFilter, fn func(rost
 	defer conn.Release()
 	err = pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		pq := pgdb.New(customPlans{tx})
-		lq := roster.ListQuery{Filter: f, Sort: roster.SortOldest, Limit: exportPage}
-		for {
+		fetch := func(after *roster.User) ([]roster.User, error) {
+			lq := roster.ListQuery{Filter: f, Sort: roster.SortOldest, Limit: exportPage}
+			if after != nil {
+				lq.After = &roster.Cursor{Sort: roster.SortOldest, CreatedAt: after.CreatedAt, ID: after.ID}
+			}
 			rows, err := listUsers(ctx, pq, lq)
-			if err != nil {
-				return err
+			users := make([]roster.User, len(rows))
+			for i, row := range rows {
+				users[i] = user(row)
 			}
-			for _, row := range rows {
-				if err := fn(user(row)); err != nil {
-					return err
-				}
-			}
-			if len(rows) < exportPage {
-				return nil
-			}
-			last := rows[len(rows)-1]
-			lq.After = &roster.Cursor{Sort: roster.SortOldest, CreatedAt: last.CreatedAt, ID: last.ID}
+			return users, err
 		}
+		return roster.ExportPages(exportPage, fetch, fn)
 	})
 	if err != nil {
 		return fmt.Errorf("export users: %w", err)

@@ -62,8 +62,8 @@ type UserStore interface {
 	ImportUsers(ctx context.Context, opts ImportOptions, next func() (rows []ImportRow, last bool, err error),
 		written func([]ImportRow, []ImportOutcome)) (ImportSummary, error)
 	// ExportUsers calls fn for every user matching f, oldest first, from
-	// one consistent snapshot, holding one page of users at a time. An
-	// error from fn stops the export and is returned.
+	// one consistent snapshot, holding at most two pages of users at a
+	// time. An error from fn stops the export and is returned.
 	ExportUsers(ctx context.Context, f UserFilter, fn func(User) error) error
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

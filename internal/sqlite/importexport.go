@@ -204,13 +204,14 @@ func (db *DB) inRawTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return tx.Commit()
 }
 
-// exportPage is how many users ExportUsers holds at a time.
+// exportPage is how many users a page of ExportUsers holds.
 const exportPage = 1000
 
 // ExportUsers calls fn for every user matching f, oldest first. One read
 // transaction gives every page the same snapshot (WAL keeps it while
 // writers go on); the pages are keyset pages of the list queries, and
-// memory holds one page.
+// memory holds two pages (the next one is read while fn handles this one;
+// see roster.ExportPages).
 func (db *DB) ExportUsers(ctx context.Context, f roster.UserFilter, fn func(roster.User) error) error {
 	tx, err := db.read.BeginTx(ctx, nil)
 	if err != nil {
@@ -218,29 +219,25 @@ func (db *DB) ExportUsers(ctx context.Context, f roster.UserFilter, fn func(rost
 	}
 	defer tx.Rollback() // read only: nothing to commit
 	rq := db.rq.WithTx(tx)
-	lq := roster.ListQuery{Filter: f, Sort: roster.SortOldest, Limit: exportPage}
-	for {
+	fetch := func(after *roster.User) ([]roster.User, error) {
+		lq := roster.ListQuery{Filter: f, Sort: roster.SortOldest, Limit: exportPage}
+		if after != nil {
+			lq.After = &roster.Cursor{Sort: roster.SortOldest, CreatedAt: after.CreatedAt, ID: after.ID}
+		}
 		rows, err := listUsers(ctx, rq, lq)
 		if err != nil {
-			return fmt.Errorf("export users: %w", err)
+			return nil, err
 		}
-		for _, row := range rows {
-			u, err := user(row)
-			if err != nil {
-				return fmt.Errorf("export users: %w", err)
-			}
-			if err := fn(u); err != nil {
-				return err
+		users := make([]roster.User, len(rows))
+		for i, row := range rows {
+			if users[i], err = user(row); err != nil {
+				return nil, err
 			}
 		}
-		if len(rows) < exportPage {
-			return nil
-		}
-		last := rows[len(rows)-1]
-		u, err := user(last)
-		if err != nil {
-			return fmt.Errorf("export users: %w", err)
-		}
-		lq.After = &roster.Cursor{Sort: roster.SortOldest, CreatedAt: u.CreatedAt, ID: u.ID}
+		return users, nil
 	}
+	if err := roster.ExportPages(exportPage, fetch, fn); err != nil {
+		return fmt.Errorf("export users: %w", err)
+	}
+	return nil
 }
