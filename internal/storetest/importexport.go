@@ -232,13 +232,13 @@ func testImportNoChangeNoEvent(t *testing.T, s roster.UserStore) {
 // Export reads one snapshot, oldest first, across several pages, with the
 // list filters; a user created during the export is not in it.
 func testExportSnapshot(t *testing.T, s roster.UserStore) {
-	const n = 2500 // three export pages
+	const n = 10500 // three pages or more: the stores page by 1,000 or 5,000
 	var rows []roster.ImportRow
 	for i := range n {
 		rows = append(rows, roster.ImportRow{Line: int64(i + 1),
 			User: newUser(t, fmt.Sprintf("User %04d", i), fmt.Sprintf("u%04d@example.com", i), base)})
 	}
-	run := runImport(t, s, roster.ImportOptions{OnConflict: roster.ConflictFail, At: base}, 0, rows[:1500], rows[1500:])
+	run := runImport(t, s, roster.ImportOptions{OnConflict: roster.ConflictFail, At: base}, 0, rows[:roster.ImportBatchSize], rows[roster.ImportBatchSize:])
 	if run.err != nil || run.sum.Inserted != n {
 		t.Fatalf("import: got %+v, %v; want %d inserted", run.sum, run.err, n)
 	}
