@@ -2,21 +2,25 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rosterhq/roster/internal/postgres/pgdb"
 	"github.com/rosterhq/roster/internal/roster"
 )
 
 // The import's SQL is not in query.sql: it works on a temporary staging
-// table, which sqlc cannot see in the migrations. Each batch is copied
-// into the table (COPY, the fastest way in) and merged into users with one
-// set-based INSERT … ON CONFLICT. ON COMMIT DELETE ROWS empties the table
-// at each commit; it lives as long as the pooled connection, so partial
-// imports do not create and drop a table per batch.
+// table, which sqlc cannot see in the migrations. A batch of new users is
+// copied straight into users (COPY, the fastest way in). A batch that meets
+// an existing email, and every batch after it, is copied into the staging
+// table instead and merged into users with one set-based INSERT … ON
+// CONFLICT. ON COMMIT DELETE ROWS empties the staging table at each
+// commit; it lives as long as the pooled connection, so partial imports do
+// not create and drop a table per batch.
 const (
 	createStaging = `CREATE TEMP TABLE IF NOT EXISTS import_staging (
     line bigint NOT NULL, id uuid NOT NULL, name text NOT NULL, name_lower text NOT NULL, email text NOT NULL
@@ -43,10 +47,11 @@ RETURNING u.email, u.xmax = 0`
 func (db *DB) ImportUsers(ctx context.Context, opts roster.ImportOptions, next func() ([]roster.ImportRow, bool, error),
 	written func([]roster.ImportRow, []roster.ImportOutcome)) (roster.ImportSummary, error) {
 	opts.At = micro(opts.At).UTC()
+	im := &importer{opts: opts, direct: true}
 	var sum roster.ImportSummary
 	if opts.Atomic {
 		err := db.inRawTx(ctx, func(tx pgx.Tx) error {
-			return importAll(ctx, tx, opts, &sum, next, written)
+			return im.all(ctx, tx, &sum, next, written)
 		})
 		if err != nil {
 			return roster.ImportSummary{}, fmt.Errorf("import users: %w", err)
@@ -67,8 +72,9 @@ func (db *DB) ImportUsers(ctx context.Context, opts roster.ImportOptions, next f
 			out   []roster.ImportOutcome
 			event bool
 		)
+		im.staged = false // a transaction of its own
 		err = db.inRawTx(ctx, func(tx pgx.Tx) (err error) {
-			if out, err = importBatch(ctx, tx, opts, rows, true); err != nil || !last {
+			if out, err = im.batch(ctx, tx, rows); err != nil || !last {
 				return err
 			}
 			total := sum
@@ -100,11 +106,21 @@ func (db *DB) ImportUsers(ctx context.Context, opts roster.ImportOptions, next f
 	return sum, nil
 }
 
-// importAll writes every batch in the one transaction of q, and the event
-// last.
-func importAll(ctx context.Context, tx pgx.Tx, opts roster.ImportOptions, sum *roster.ImportSummary,
+// importer writes the batches of one import.
+type importer struct {
+	opts roster.ImportOptions
+	// direct: no batch has met an existing email yet, so the next one is
+	// copied straight into users.
+	direct bool
+	// staged: the staging table exists in this transaction and may hold
+	// rows.
+	staged bool
+}
+
+// all writes every batch in the one transaction tx, and the event last.
+func (im *importer) all(ctx context.Context, tx pgx.Tx, sum *roster.ImportSummary,
 	next func() ([]roster.ImportRow, bool, error), written func([]roster.ImportRow, []roster.ImportOutcome)) error {
-	for first := true; ; first = false {
+	for {
 		rows, _, err := next()
 		if err != nil {
 			return err
@@ -112,7 +128,7 @@ func importAll(ctx context.Context, tx pgx.Tx, opts roster.ImportOptions, sum *r
 		if rows == nil {
 			break
 		}
-		out, err := importBatch(ctx, tx, opts, rows, first)
+		out, err := im.batch(ctx, tx, rows)
 		if err != nil {
 			return err
 		}
@@ -122,43 +138,101 @@ func importAll(ctx context.Context, tx pgx.Tx, opts roster.ImportOptions, sum *r
 	if sum.Inserted+sum.Updated == 0 {
 		return nil
 	}
-	return appendImportEvent(ctx, pgdb.New(tx), opts, *sum)
+	return appendImportEvent(ctx, pgdb.New(tx), im.opts, *sum)
 }
 
-// importBatch copies rows into the staging table (creating it in a fresh
-// transaction, emptying it otherwise) and merges them into users.
-func importBatch(ctx context.Context, tx pgx.Tx, opts roster.ImportOptions, rows []roster.ImportRow, fresh bool) ([]roster.ImportOutcome, error) {
-	prepare := truncateStaging
-	if fresh {
-		prepare = createStaging
+// batch writes rows in tx. A COPY straight into users costs PostgreSQL a
+// quarter less than COPY into the staging table and the merge (no staging
+// rows to write and read back, no speculative insertion), but fails as a
+// whole on an existing email: it runs in a savepoint, and a batch it fails
+// for is merged instead, as is every batch after it, since an import that
+// meets one existing email (a re-import, say) likely meets more.
+func (im *importer) batch(ctx context.Context, tx pgx.Tx, rows []roster.ImportRow) ([]roster.ImportOutcome, error) {
+	if im.direct {
+		out, err := copyNew(ctx, tx, im.opts.At, rows)
+		if !errors.Is(err, errEmailExists) {
+			return out, err
+		}
+		im.direct = false
+	}
+	return im.merge(ctx, tx, rows)
+}
+
+// errEmailExists is a COPY into users that met an existing email.
+var errEmailExists = errors.New("an email exists")
+
+// copyNew copies rows into users, all inserted, or fails with
+// errEmailExists and writes nothing.
+func copyNew(ctx context.Context, tx pgx.Tx, at time.Time, rows []roster.ImportRow) ([]roster.ImportOutcome, error) {
+	sp, err := tx.Begin(ctx) // a savepoint
+	if err != nil {
+		return nil, fmt.Errorf("savepoint: %w", err)
+	}
+	_, err = sp.CopyFrom(ctx, pgx.Identifier{"users"}, []string{"id", "name", "name_lower", "email", "created_at", "updated_at"},
+		copyRows(rows, func(r roster.ImportRow, vals []any) {
+			vals[0], vals[1], vals[2], vals[3], vals[4], vals[5] = [16]byte(r.User.ID), r.User.Name, nameKey(r.User.Name), r.User.Email, at, at
+		}, 6))
+	if err != nil {
+		if rerr := sp.Rollback(ctx); rerr != nil {
+			return nil, fmt.Errorf("copy into users: %w (rollback to savepoint: %v)", err, rerr)
+		}
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == uniqueViolation && pe.ConstraintName == emailIndex {
+			return nil, errEmailExists
+		}
+		return nil, fmt.Errorf("copy into users: %w", err)
+	}
+	if err := sp.Commit(ctx); err != nil { // releases the savepoint
+		return nil, fmt.Errorf("release savepoint: %w", err)
+	}
+	out := make([]roster.ImportOutcome, len(rows))
+	for i := range out {
+		out[i] = roster.ImportInserted
+	}
+	return out, nil
+}
+
+// copyRows is the CopyFrom source of rows, each made by fill into a slice
+// of n values. The id goes as [16]byte: pgx encodes that directly, where
+// uuid.UUID, a driver.Valuer, would become a string first and cost more
+// than the rest of the row. One slice serves every row: CopyFrom encodes
+// each row before asking for the next.
+func copyRows(rows []roster.ImportRow, fill func(roster.ImportRow, []any), n int) pgx.CopyFromSource {
+	vals := make([]any, n)
+	i := 0
+	return pgx.CopyFromFunc(func() ([]any, error) {
+		if i == len(rows) {
+			return nil, nil
+		}
+		fill(rows[i], vals)
+		i++
+		return vals, nil
+	})
+}
+
+// merge copies rows into the staging table (creating it if need be,
+// emptying it if it may hold rows) and merges them into users.
+func (im *importer) merge(ctx context.Context, tx pgx.Tx, rows []roster.ImportRow) ([]roster.ImportOutcome, error) {
+	prepare := createStaging
+	if im.staged {
+		prepare = truncateStaging
 	}
 	if _, err := tx.Exec(ctx, prepare); err != nil {
 		return nil, fmt.Errorf("staging table: %w", err)
 	}
-	// The id goes as [16]byte: pgx encodes that directly, where
-	// uuid.UUID, a driver.Valuer, would become a string first and cost
-	// more than the rest of the row. One slice serves every row: CopyFrom
-	// encodes each row before asking for the next.
-	vals := make([]any, 5)
-	i := 0
+	im.staged = true
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"import_staging"}, []string{"line", "id", "name", "name_lower", "email"},
-		pgx.CopyFromFunc(func() ([]any, error) {
-			if i == len(rows) {
-				return nil, nil
-			}
-			r := rows[i]
-			i++
+		copyRows(rows, func(r roster.ImportRow, vals []any) {
 			vals[0], vals[1], vals[2], vals[3], vals[4] = r.Line, [16]byte(r.User.ID), r.User.Name, nameKey(r.User.Name), r.User.Email
-			return vals, nil
-		}))
+		}, 5))
 	if err != nil {
 		return nil, fmt.Errorf("copy into staging table: %w", err)
 	}
 	merge := mergeInsert
-	if opts.OnConflict == roster.ConflictUpdate {
+	if im.opts.OnConflict == roster.ConflictUpdate {
 		merge = mergeUpdate
 	}
-	res, err := tx.Query(ctx, merge, opts.At)
+	res, err := tx.Query(ctx, merge, im.opts.At)
 	if err != nil {
 		return nil, fmt.Errorf("merge: %w", err)
 	}
@@ -174,7 +248,7 @@ func importBatch(ctx context.Context, tx pgx.Tx, opts roster.ImportOptions, rows
 	if err != nil {
 		return nil, fmt.Errorf("merge: %w", err)
 	}
-	return outcomes(rows, changed, opts.OnConflict), nil
+	return outcomes(rows, changed, im.opts.OnConflict), nil
 }
 
 // outcomes maps what the merge returned to each row; a row it did not

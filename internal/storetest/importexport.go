@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -213,6 +214,42 @@ func testImportEventWithLastBatch(t *testing.T, s roster.UserStore) {
 	evs := allEvents(t, eventStore(t, s))
 	if last := evs[len(evs)-1]; len(evs) != 2 || last.Type != roster.EventUsersImported || last.Import == nil || *last.Import != want {
 		t.Errorf("got events %v (last %+v), want the create and one users.imported with %+v", eventTypes(evs), last, want)
+	}
+}
+
+// A batch of new users after batches of new users, then one that holds
+// an existing email after a new one: each row gets its outcome, once, in
+// either mode and under each policy. (PostgreSQL copies batches of new
+// users straight into users until one meets an existing email.)
+func testImportExistingLater(t *testing.T, open func(t *testing.T) roster.UserStore) {
+	at := base.Add(time.Hour)
+	for _, atomic := range []bool{false, true} {
+		for _, policy := range []roster.ConflictPolicy{roster.ConflictFail, roster.ConflictSkip, roster.ConflictUpdate} {
+			t.Run(fmt.Sprintf("atomic=%v/%s", atomic, policy), func(t *testing.T) {
+				s := open(t)
+				old := create(t, s, newUser(t, "Old", "old@example.com", base), nil, false)
+				run := runImport(t, s, roster.ImportOptions{Atomic: atomic, OnConflict: policy, At: at}, 0,
+					importRows(t, 1, at, [2]string{"A", "a@example.com"}, [2]string{"B", "b@example.com"}),
+					importRows(t, 3, at, [2]string{"C", "c@example.com"}, [2]string{"New", "old@example.com"}),
+					importRows(t, 5, at, [2]string{"D", "d@example.com"}))
+				if run.err != nil {
+					t.Fatalf("ImportUsers: got error %v, want nil", run.err)
+				}
+				want := map[int64]roster.ImportOutcome{1: roster.ImportInserted, 2: roster.ImportInserted, 3: roster.ImportInserted,
+					4: map[roster.ConflictPolicy]roster.ImportOutcome{
+						roster.ConflictFail: roster.ImportConflict, roster.ConflictSkip: roster.ImportSkipped, roster.ConflictUpdate: roster.ImportUpdated,
+					}[policy], 5: roster.ImportInserted}
+				if !maps.Equal(run.outcomes, want) {
+					t.Errorf("got outcomes %v, want %v", run.outcomes, want)
+				}
+				users := exported(t, s, roster.UserFilter{})
+				byMail := byEmail(users)
+				wantName := map[bool]string{false: "Old", true: "New"}[policy == roster.ConflictUpdate]
+				if len(users) != 5 || len(byMail) != 5 || byMail["old@example.com"].ID != old.ID || byMail["old@example.com"].Name != wantName {
+					t.Errorf("got users %+v, want A, B, C, D once each and the old user named %s", users, wantName)
+				}
+			})
+		}
 	}
 }
 
