@@ -1,6 +1,10 @@
 package httpapi
 
-import "github.com/rosterhq/roster/internal/roster"
+import (
+	"context"
+
+	"github.com/rosterhq/roster/internal/roster"
+)
 
 // Read-ahead bounds: a chunk closes at readAheadRecords records or
 // readAheadBytes of names and emails, whichever comes first, and at most
@@ -13,14 +17,14 @@ const (
 )
 
 // readAhead reads and parses an import body in a goroutine of its own,
-// while the goroutine that consumes the records validates them and the
-// store writes the batch before: on two or more cores the parsing costs
-// little wall time. Records go over in chunks, to pay for one channel
-// operation per chunk rather than per record.
+// while the service validates the records (in a goroutine of its own too)
+// and the store writes the batch before: on two or more cores the parsing
+// costs little wall time. Records go over in chunks, to pay for one
+// channel operation per chunk rather than per record.
 //
-// next and stop must be called from one goroutine; stop must be called on
-// every path out of the handler (defer it), and returns only once the
-// reading goroutine has.
+// next must not be called concurrently with itself or with stop; stop
+// must be called on every path out of the handler (defer it), and returns
+// only once the reading goroutine has.
 type readAhead struct {
 	chunks chan recordChunk
 	done   chan struct{} // closed by stop: send nothing more
@@ -70,13 +74,19 @@ func startReadAhead(read func() (roster.ImportRecord, error)) *readAhead {
 	return ra
 }
 
-// next returns the next record, or the error that ended the reading.
-func (ra *readAhead) next() (roster.ImportRecord, error) {
+// next returns the next record, or the error that ended the reading, or
+// ctx's error if it ends first.
+func (ra *readAhead) next(ctx context.Context) (roster.ImportRecord, error) {
 	for ra.i == len(ra.cur.recs) {
 		if ra.cur.err != nil {
 			return roster.ImportRecord{}, ra.cur.err
 		}
-		ra.cur, ra.i = <-ra.chunks, 0
+		select {
+		case ra.cur = <-ra.chunks:
+			ra.i = 0
+		case <-ctx.Done():
+			return roster.ImportRecord{}, ctx.Err()
+		}
 	}
 	rec := ra.cur.recs[ra.i]
 	ra.i++

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"io"
 	"strings"
@@ -42,13 +43,13 @@ func TestReadAheadOrder(t *testing.T) {
 			ra := startReadAhead(recordSource(tt.n, tt.size, tt.err))
 			defer ra.stop(func() { t.Error("interrupt called after the reading ended") })
 			for i := 1; i <= tt.n; i++ {
-				rec, err := ra.next()
+				rec, err := ra.next(t.Context())
 				if err != nil || rec.Line != int64(i) || len(rec.User.Name) != tt.size {
 					t.Fatalf("record %d: got line %d, name of %d bytes, error %v", i, rec.Line, len(rec.User.Name), err)
 				}
 			}
 			for range 2 {
-				if _, err := ra.next(); !errors.Is(err, tt.err) {
+				if _, err := ra.next(t.Context()); !errors.Is(err, tt.err) {
 					t.Fatalf("after the records: got error %v, want %v", err, tt.err)
 				}
 			}
@@ -79,9 +80,24 @@ func TestReadAheadStop(t *testing.T) {
 	})
 	t.Run("blocked on a full channel", func(t *testing.T) {
 		ra := startReadAhead(recordSource(-1, 1, nil)) // never ends
-		if rec, err := ra.next(); err != nil || rec.Line != 1 {
+		if rec, err := ra.next(t.Context()); err != nil || rec.Line != 1 {
 			t.Fatalf("got record %d, error %v; want 1", rec.Line, err)
 		}
 		ra.stop(func() {})
 	})
+}
+
+// next gives up when its context ends, before the reading does.
+func TestReadAheadNextContext(t *testing.T) {
+	unblock := make(chan struct{})
+	ra := startReadAhead(func() (roster.ImportRecord, error) {
+		<-unblock
+		return roster.ImportRecord{}, io.EOF
+	})
+	defer ra.stop(func() { close(unblock) })
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := ra.next(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("got error %v, want %v", err, context.Canceled)
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"time"
 
@@ -122,7 +121,12 @@ var errImportFailed = errors.New("import: a row failed")
 // (a broken body, a disconnected client) aborts the import: it is
 // returned with the result so far, which then counts only what stays
 // committed.
-func (s *Service) ImportUsers(ctx context.Context, opts ImportOptions, next func() (ImportRecord, error)) (ImportResult, error) {
+//
+// Records are read and validated one batch ahead, in a goroutine of the
+// import's own, while the store writes the batch before: next is called
+// from that goroutine (never concurrently), with a context that ends when
+// the import does, and may block until it ends.
+func (s *Service) ImportUsers(ctx context.Context, opts ImportOptions, next func(context.Context) (ImportRecord, error)) (ImportResult, error) {
 	res := ImportResult{Errors: []ImportError{}}
 	if _, err := authorize(ctx, RoleAdmin); err != nil {
 		return res, err
@@ -135,82 +139,53 @@ func (s *Service) ImportUsers(ctx context.Context, opts ImportOptions, next func
 		return res, Errorf(CodeBadRequest, "Unknown conflict policy %q", opts.OnConflict)
 	}
 	opts.At = s.timestamp()
-	batch := make([]ImportRow, 0, ImportBatchSize)
-	seen := make(map[string]int64, ImportBatchSize) // email → line, within the batch
+	batches, stop := s.prepareBatches(ctx, opts.At, next)
+	defer stop()
 	var (
-		readErr error
-		eof     bool
-		// ahead is the first valid row after a full batch: reading up to
-		// it tells whether that batch is the last one.
-		ahead *ImportRow
+		ended  bool  // no batch is left: only endErr, if any
+		endErr error // a read error or errImportFailed
 	)
-	// readRow reads records until a valid one, which it returns, or the
-	// end (eof or readErr set), counting the invalid ones as failed.
-	readRow := func() (ImportRow, bool) {
-		for !eof && readErr == nil {
-			rec, err := next()
-			if err != nil {
-				if errors.Is(err, io.EOF) {
-					eof = true
-				} else {
-					readErr = err
-				}
-				break
-			}
-			if rec.Err != nil {
-				res.fail(*rec.Err)
-				continue
-			}
-			u, bad := s.newUser(rec.User, opts.At)
-			if bad != nil {
-				errs := make([]ImportError, len(bad))
-				for i, fe := range bad {
-					errs[i] = ImportError{Line: rec.Line, Field: fe.Field, Code: CodeInvalid, Message: fe.Message}
-				}
-				res.fail(errs...)
-				continue
-			}
-			return ImportRow{Line: rec.Line, User: u}, true
-		}
-		return ImportRow{}, false
-	}
 	nextBatch := func() ([]ImportRow, bool, error) {
-		res.flush() // the previous batch is written: its errors are all known
-		batch = batch[:0]
-		clear(seen)
 		for {
-			var row ImportRow
-			if ahead != nil {
-				row, ahead = *ahead, nil
-			} else if r, ok := readRow(); ok {
-				row = r
-			} else {
-				break
+			res.flush() // the batch before is written: its errors are all known
+			if ended {
+				return nil, endErr == nil, endErr
 			}
-			if len(batch) == ImportBatchSize {
-				ahead = &row
-				break
+			p, ok := <-batches
+			if !ok { // the context ended before the next batch
+				return nil, false, context.Cause(ctx)
 			}
-			if first, ok := seen[row.User.Email]; ok {
-				res.fail(ImportError{Line: row.Line, Field: "email", Code: CodeConflict,
-					Message: fmt.Sprintf("duplicates line %d", first)})
+			failedBefore := res.Failed > 0
+			res.Failed += p.failed
+			res.pending = append(res.pending, p.errs...)
+			switch {
+			case p.err != nil:
+				ended, endErr = true, p.err
 				continue
-			}
-			seen[row.User.Email] = row.Line
-			if opts.Atomic && res.Failed > 0 {
+			case p.rows == nil && opts.Atomic && res.Failed > 0:
+				ended, endErr = true, errImportFailed
+				continue
+			case p.rows == nil:
+				ended = true
+				continue
+			case opts.Atomic && failedBefore:
 				continue // nothing will be written: only validate
+			case opts.Atomic && p.firstFail > 0:
+				// The rows before the first failure are written, to report
+				// their conflicts too; none after it.
+				rows := p.rows[:0:0]
+				for _, r := range p.rows {
+					if r.Line < p.firstFail {
+						rows = append(rows, r)
+					}
+				}
+				if len(rows) == 0 {
+					continue
+				}
+				return rows, p.last, nil
 			}
-			batch = append(batch, row)
+			return p.rows, p.last, nil
 		}
-		switch {
-		case readErr != nil:
-			return nil, false, readErr
-		case len(batch) == 0 && opts.Atomic && res.Failed > 0:
-			return nil, false, errImportFailed
-		case len(batch) == 0:
-			return nil, true, nil
-		}
-		return batch, ahead == nil, nil
 	}
 	written := func(rows []ImportRow, outcomes []ImportOutcome) {
 		for i, o := range outcomes {

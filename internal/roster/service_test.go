@@ -226,7 +226,7 @@ func TestImportBatches(t *testing.T) {
 					recs = append(recs, ImportRecord{Line: int64(len(recs) + 1), User: NewUser{Name: "", Email: "x@x.io"}})
 				}
 			}
-			next := func() (ImportRecord, error) {
+			next := func(context.Context) (ImportRecord, error) {
 				if len(recs) == 0 {
 					return ImportRecord{}, cmp.Or(tt.readErr, io.EOF)
 				}
@@ -243,5 +243,34 @@ func TestImportBatches(t *testing.T) {
 				t.Errorf("got batches %v and %d failed, want %v and %d", store.batches, res.Failed, tt.want, tt.failed)
 			}
 		})
+	}
+}
+
+// failingImportStore fails an import at once, reading nothing.
+type failingImportStore struct{ memStore }
+
+func (failingImportStore) ImportUsers(context.Context, ImportOptions, func() ([]ImportRow, bool, error),
+	func([]ImportRow, []ImportOutcome)) (ImportSummary, error) {
+	return ImportSummary{}, errors.New("database gone")
+}
+
+// When the store fails, ImportUsers stops the reading ahead, even a read
+// that waits for more input, and returns only once it has stopped.
+func TestImportStopsReading(t *testing.T) {
+	admin := WithActor(context.Background(), Actor{Subject: "a", Roles: []string{RoleAdmin}})
+	stopped := make(chan struct{})
+	next := func(ctx context.Context) (ImportRecord, error) {
+		defer close(stopped)
+		<-ctx.Done() // a client that sends nothing more
+		return ImportRecord{}, ctx.Err()
+	}
+	_, err := NewService(&failingImportStore{}, nil).ImportUsers(admin, ImportOptions{}, next)
+	if err == nil || !strings.Contains(err.Error(), "database gone") {
+		t.Errorf("got error %v, want the store's", err)
+	}
+	select {
+	case <-stopped:
+	default:
+		t.Error("ImportUsers returned with a read still waiting")
 	}
 }
