@@ -42,8 +42,9 @@ WHERE u.name IS DISTINCT FROM excluded.name
 RETURNING u.email, u.xmax = 0`
 )
 
-// ImportUsers writes the batches next returns: COPY into the staging
-// table, then one merge per batch. See roster.UserStore.
+// ImportUsers writes the batches next returns, each with a COPY straight
+// into users or, once an email exists, a COPY into the staging table and
+// a merge (see importer.batch). See roster.UserStore.
 func (db *DB) ImportUsers(ctx context.Context, opts roster.ImportOptions, next func() ([]roster.ImportRow, bool, error),
 	written func([]roster.ImportRow, []roster.ImportOutcome)) (roster.ImportSummary, error) {
 	opts.At = micro(opts.At).UTC()
@@ -320,11 +321,14 @@ func (db *DB) ExportUsers(ctx context.Context, f roster.UserFilter, fn func(rost
 				lq.After = &roster.Cursor{Sort: roster.SortOldest, CreatedAt: after.CreatedAt, ID: after.ID}
 			}
 			rows, err := listUsers(ctx, pq, lq)
+			if err != nil {
+				return nil, err
+			}
 			users := make([]roster.User, len(rows))
 			for i, row := range rows {
 				users[i] = user(row)
 			}
-			return users, err
+			return users, nil
 		}
 		return roster.ExportPages(exportPage, fetch, fn)
 	})
