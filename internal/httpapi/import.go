@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -78,26 +79,52 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
-	read := next
-	next = func() (roster.ImportRecord, error) {
-		rec, err := read()
-		if err != nil && !errors.Is(err, io.EOF) {
-			err = &bodyError{err}
-		}
-		return rec, err
+	res, gone, err := s.importRecords(r, rc, opts, next)
+	if !gone {
+		// Stopping the read-ahead may have failed a read of the body,
+		// which cancels the request's context as a client that went away
+		// would; this client was there when the import ended, and gets
+		// its outcome.
+		r = r.WithContext(context.WithoutCancel(r.Context()))
 	}
-	res, err := s.users.ImportUsers(r.Context(), opts, next)
 	s.log.InfoContext(r.Context(), "import", "request_id", requestIDFrom(r.Context()),
 		"atomic", opts.Atomic, "on_conflict", opts.OnConflict, "inserted", res.Inserted, "updated", res.Updated,
 		"skipped", res.Skipped, "failed", res.Failed, "duration", time.Since(start), "err", err)
 	if err != nil {
-		if r.Context().Err() == nil {
+		if !gone {
 			err = importReadError(err)
 		}
 		s.error(w, r, err)
 		return
 	}
 	encode(w, http.StatusOK, res)
+}
+
+// importRecords runs the import with the body read ahead (see readAhead)
+// and returns only once the reading has stopped: net/http must not see the
+// body read while the response is written. gone reports whether the
+// request's context had ended when the import did.
+func (s *Server) importRecords(r *http.Request, rc *http.ResponseController, opts roster.ImportOptions,
+	read func() (roster.ImportRecord, error)) (res roster.ImportResult, gone bool, err error) {
+	ra := startReadAhead(func() (roster.ImportRecord, error) {
+		rec, err := read()
+		if err != nil && !errors.Is(err, io.EOF) {
+			err = &bodyError{err}
+		}
+		return rec, err
+	})
+	defer ra.stop(func() {
+		// The import ended early (a store error, say) while the client
+		// may still be sending, or idling: a read deadline in the past
+		// ends the read, and the connection closes after the response.
+		// Without a connection (in-process, tests) the body is ours to
+		// close.
+		if err := rc.SetReadDeadline(time.Now()); errors.Is(err, http.ErrNotSupported) {
+			_ = r.Body.Close()
+		}
+	})
+	res, err = s.users.ImportUsers(r.Context(), opts, ra.next)
+	return res, r.Context().Err() != nil, err
 }
 
 func parseImportQuery(r *http.Request) (roster.ImportOptions, error) {

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -151,23 +152,24 @@ func TestImportModesAndPolicies(t *testing.T) {
 	}
 	t.Run("atomic without failures commits", func(t *testing.T) {
 		forEachStore(t, func(t *testing.T, h *harness, store roster.UserStore) {
+			const n = 2*roster.ImportBatchSize + roster.ImportBatchSize/4 // three batches
 			var b strings.Builder
-			for i := range 4500 { // three batches
+			for i := range n {
 				fmt.Fprintf(&b, `{"name":"U%d","email":"u%d@example.com"}`+"\n", i, i)
 			}
 			res := decodeImport(t, h.importBody("?mode=atomic", "application/x-ndjson", b.String(), nil))
-			if res.Inserted != 4500 || res.Failed != 0 || countUsers(t, store) != 4500 {
-				t.Errorf("got %+v and %d users, want 4500 inserted", res, countUsers(t, store))
+			if res.Inserted != n || res.Failed != 0 || countUsers(t, store) != n {
+				t.Errorf("got %+v and %d users, want %d inserted", res, countUsers(t, store), n)
 			}
 			// The same rows again (skipped), a duplicate of the row before it
-			// (failed) and 4500 new ones: the one failure rolls back all.
-			b.WriteString(`{"name":"U","email":"u4499@example.com"}` + "\n")
-			for i := range 4500 {
+			// (failed) and n new ones: the one failure rolls back all.
+			fmt.Fprintf(&b, `{"name":"U","email":"u%d@example.com"}`+"\n", n-1)
+			for i := range n {
 				fmt.Fprintf(&b, `{"name":"V%d","email":"v%d@example.com"}`+"\n", i, i)
 			}
 			res = decodeImport(t, h.importBody("?mode=atomic&on_conflict=skip", "application/x-ndjson", b.String(), nil))
-			if res.Inserted != 0 || res.Skipped != 0 || res.Failed != 1 || errLines(res) != "4501:email:CONFLICT" || countUsers(t, store) != 4500 {
-				t.Errorf("got %+v and %d users, want 1 failure at line 4501 and the 4500 users of before", res, countUsers(t, store))
+			if want := fmt.Sprintf("%d:email:CONFLICT", n+1); res.Inserted != 0 || res.Skipped != 0 || res.Failed != 1 || errLines(res) != want || countUsers(t, store) != n {
+				t.Errorf("got %+v and %d users, want 1 failure, %s, and the %d users of before", res, countUsers(t, store), want, n)
 			}
 		})
 	})
@@ -298,11 +300,12 @@ func TestImportClientDisconnect(t *testing.T) {
 					}
 					done <- err
 				}()
-				for i := range 5000 {
+				const batch = roster.ImportBatchSize
+				for i := range 2*batch + batch/2 {
 					fmt.Fprintf(pw, `{"name":"U%d","email":"u%d@example.com"}`+"\n", i, i)
 				}
 				if mode == "partial" {
-					waitFor(t, "two committed batches", func() bool { return countUsers(t, store) >= 4000 })
+					waitFor(t, "two committed batches", func() bool { return countUsers(t, store) >= 2*batch })
 				}
 				cancel()
 				_ = pw.CloseWithError(io.ErrClosedPipe)
@@ -312,12 +315,12 @@ func TestImportClientDisconnect(t *testing.T) {
 				switch {
 				case mode == "atomic" && n != 0:
 					t.Errorf("got %d users, want 0", n)
-				case mode == "partial" && n != 4000:
-					t.Errorf("got %d users, want the two whole batches, 4000", n)
+				case mode == "partial" && n != 2*batch:
+					t.Errorf("got %d users, want the two whole batches, %d", n, 2*batch)
 				}
 				evs, _ := store.(roster.EventStore).EventsAfter(context.Background(), 0, 10)
-				if mode == "partial" && (len(evs) != 1 || evs[0].Import == nil || evs[0].Import.Inserted != 4000) {
-					t.Errorf("got events %+v, want one users.imported with 4000 inserted", evs)
+				if mode == "partial" && (len(evs) != 1 || evs[0].Import == nil || evs[0].Import.Inserted != 2*batch) {
+					t.Errorf("got events %+v, want one users.imported with %d inserted", evs, 2*batch)
 				}
 				if mode == "atomic" && len(evs) != 0 {
 					t.Errorf("got events %+v, want none", evs)
@@ -385,4 +388,31 @@ func TestImportErrorCap(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A store that fails while the client is still sending (or idling) ends
+// the import at once: the reading of the body is interrupted, the client
+// gets the error, and the handler does not wait for a body that may
+// never end.
+func TestImportStoreErrorWhileUploading(t *testing.T) {
+	h := newHarness(t, failingStore{err: errors.New("database gone")})
+	srv := httptest.NewServer(h.srv)
+	defer srv.Close()
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, _ := http.NewRequest("POST", srv.URL+"/api/users/import", pr)
+	req.Header.Set("Authorization", "Bearer "+h.admin)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	go func() {
+		// Some rows, then silence: the pipe stays open until the test ends.
+		_, _ = io.WriteString(pw, `{"name":"A","email":"a@example.com"}`+"\n")
+	}()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError {
+		t.Errorf("got status %d, want 500", resp.StatusCode)
+	}
 }

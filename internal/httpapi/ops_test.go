@@ -82,7 +82,7 @@ func (f failingStore) UpdateUser(context.Context, uuid.UUID, roster.UserUpdate, 
 }
 func (f failingStore) DeleteUser(context.Context, uuid.UUID, *time.Time) error { return f.err }
 func (f failingStore) Ping(context.Context) error                              { return f.err }
-func (f failingStore) ImportUsers(context.Context, roster.ImportOptions, func() ([]roster.ImportRow, error),
+func (f failingStore) ImportUsers(context.Context, roster.ImportOptions, func() ([]roster.ImportRow, bool, error),
 	func([]roster.ImportRow, []roster.ImportOutcome)) (roster.ImportSummary, error) {
 	return roster.ImportSummary{}, f.err
 }

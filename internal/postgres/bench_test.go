@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/rosterhq/roster/internal/pgtest"
+	"github.com/rosterhq/roster/internal/roster"
 	"github.com/rosterhq/roster/internal/storetest"
 )
 
@@ -33,4 +34,10 @@ func BenchmarkCreateParallel(b *testing.B) {
 			storetest.BenchCreateParallel(b, mustOpenMigrated(b, url, Options{}), 16)
 		})
 	}
+}
+
+func BenchmarkExport(b *testing.B) { storetest.BenchExport(b, mustSeeded(b)) }
+
+func BenchmarkImport(b *testing.B) {
+	storetest.BenchImport(b, func(b *testing.B) roster.UserStore { return mustOpenMigrated(b, pgtest.NewDatabase(b), Options{}) })
 }

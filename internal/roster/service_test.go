@@ -1,8 +1,11 @@
 package roster
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -47,6 +50,14 @@ type memStore struct {
 	created []User
 	idem    []*Idempotency
 	queries []ListQuery
+	batches []importBatch // what ImportUsers got
+}
+
+// importBatch is one batch a store got: its size and whether it was
+// marked last.
+type importBatch struct {
+	rows int
+	last bool
 }
 
 func (m *memStore) CreateUser(_ context.Context, u User, idem *Idempotency) (User, bool, error) {
@@ -73,14 +84,15 @@ func (m *memStore) Ping(context.Context) error                              { re
 
 // ImportUsers inserts every row of every batch; an email seen before is a
 // conflict.
-func (m *memStore) ImportUsers(_ context.Context, _ ImportOptions, next func() ([]ImportRow, error),
+func (m *memStore) ImportUsers(_ context.Context, _ ImportOptions, next func() ([]ImportRow, bool, error),
 	written func([]ImportRow, []ImportOutcome)) (ImportSummary, error) {
 	var sum ImportSummary
 	for {
-		rows, err := next()
+		rows, last, err := next()
 		if err != nil || rows == nil {
 			return sum, err
 		}
+		m.batches = append(m.batches, importBatch{len(rows), last})
 		out := make([]ImportOutcome, len(rows))
 		for i, r := range rows {
 			out[i] = ImportConflict
@@ -176,5 +188,89 @@ func TestServiceRules(t *testing.T) {
 	}
 	if err := svc.DeleteUser(admin, self, nil); !errors.As(err, new(*Error)) {
 		t.Errorf("store sentinel not translated: %v", err)
+	}
+}
+
+// ImportUsers hands the store full batches and marks the last one, which
+// it knows only after reading on to the next valid row or the end.
+func TestImportBatches(t *testing.T) {
+	const n = ImportBatchSize
+	broken := errors.New("broken body")
+	type run struct{ valid, invalid int } // consecutive records of one kind
+	tests := []struct {
+		name    string
+		input   []run
+		readErr error // after the input, instead of io.EOF
+		want    []importBatch
+		failed  int64
+	}{
+		{"empty", nil, nil, nil, 0},
+		{"only invalid rows", []run{{0, 3}}, nil, nil, 3},
+		{"one row", []run{{1, 0}}, nil, []importBatch{{1, true}}, 0},
+		{"one full batch", []run{{n, 0}}, nil, []importBatch{{n, true}}, 0},
+		{"one row more", []run{{n + 1, 0}}, nil, []importBatch{{n, false}, {1, true}}, 0},
+		{"invalid rows after the last", []run{{2 * n, 5}}, nil, []importBatch{{n, false}, {n, true}}, 5},
+		{"invalid rows before the next", []run{{n, 3}, {1, 0}}, nil, []importBatch{{n, false}, {1, true}}, 3},
+		{"a broken body", []run{{n + 10, 0}}, broken, []importBatch{{n, false}}, 0},
+	}
+	admin := WithActor(context.Background(), Actor{Subject: "a", Roles: []string{RoleAdmin}})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var recs []ImportRecord
+			for _, r := range tt.input {
+				for range r.valid {
+					line := int64(len(recs) + 1)
+					recs = append(recs, ImportRecord{Line: line, User: NewUser{Name: "U", Email: fmt.Sprintf("u%d@x.io", line)}})
+				}
+				for range r.invalid {
+					recs = append(recs, ImportRecord{Line: int64(len(recs) + 1), User: NewUser{Name: "", Email: "x@x.io"}})
+				}
+			}
+			next := func(context.Context) (ImportRecord, error) {
+				if len(recs) == 0 {
+					return ImportRecord{}, cmp.Or(tt.readErr, io.EOF)
+				}
+				rec := recs[0]
+				recs = recs[1:]
+				return rec, nil
+			}
+			store := &memStore{}
+			res, err := NewService(store, nil).ImportUsers(admin, ImportOptions{}, next)
+			if !errors.Is(err, tt.readErr) {
+				t.Errorf("got error %v, want %v", err, tt.readErr)
+			}
+			if !slices.Equal(store.batches, tt.want) || res.Failed != tt.failed {
+				t.Errorf("got batches %v and %d failed, want %v and %d", store.batches, res.Failed, tt.want, tt.failed)
+			}
+		})
+	}
+}
+
+// failingImportStore fails an import at once, reading nothing.
+type failingImportStore struct{ memStore }
+
+func (failingImportStore) ImportUsers(context.Context, ImportOptions, func() ([]ImportRow, bool, error),
+	func([]ImportRow, []ImportOutcome)) (ImportSummary, error) {
+	return ImportSummary{}, errors.New("database gone")
+}
+
+// When the store fails, ImportUsers stops the reading ahead, even a read
+// that waits for more input, and returns only once it has stopped.
+func TestImportStopsReading(t *testing.T) {
+	admin := WithActor(context.Background(), Actor{Subject: "a", Roles: []string{RoleAdmin}})
+	stopped := make(chan struct{})
+	next := func(ctx context.Context) (ImportRecord, error) {
+		defer close(stopped)
+		<-ctx.Done() // a client that sends nothing more
+		return ImportRecord{}, ctx.Err()
+	}
+	_, err := NewService(&failingImportStore{}, nil).ImportUsers(admin, ImportOptions{}, next)
+	if err == nil || !strings.Contains(err.Error(), "database gone") {
+		t.Errorf("got error %v, want the store's", err)
+	}
+	select {
+	case <-stopped:
+	default:
+		t.Error("ImportUsers returned with a read still waiting")
 	}
 }

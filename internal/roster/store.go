@@ -41,24 +41,29 @@ type UserStore interface {
 	// DeleteUser removes the user with the given id; with ifUpdatedAt
 	// non-nil only if its updated_at equals it (else ErrPreconditionFailed).
 	DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Time) error
-	// ImportUsers writes the batches next returns until it returns nil
-	// (or an error, which aborts the import). Each row's User is complete
-	// and valid, and emails are unique within a batch. A row whose email
-	// exists is skipped (ConflictSkip), has its name replaced when it
-	// differs (ConflictUpdate; an identical row is ImportSkipped) or is
+	// ImportUsers writes the batches next returns until it returns no
+	// rows (or an error, which aborts the import); last marks the final
+	// batch: no rows follow it. Each row's User is complete and valid, and
+	// emails are unique within a batch. A row whose email exists is
+	// skipped (ConflictSkip), has its name replaced when it differs
+	// (ConflictUpdate; an identical row is ImportSkipped) or is
 	// ImportConflict (ConflictFail: nothing written for it). With
 	// opts.Atomic everything happens in one transaction, committed only
-	// when next returns nil; otherwise each batch commits on its own, and
-	// an abort keeps the batches already committed. written is called with
-	// each batch's outcomes once written (partial: committed). One
-	// users.imported event with the totals is written in the last
-	// transaction when anything changed — even after an abort, for the
-	// batches that stay.
-	ImportUsers(ctx context.Context, opts ImportOptions, next func() ([]ImportRow, error),
+	// when next returns no rows; otherwise each batch commits on its own,
+	// and an abort keeps the batches already committed. written is called
+	// with each batch's outcomes once written (partial: committed).
+	//
+	// When anything changed, one users.imported event with the totals is
+	// written, in the import's transaction (atomic) or in that of the last
+	// batch (partial), so that the event commits with the rows it counts.
+	// A partial import cut short (an error from next or from the
+	// database) has no last batch: the event for the batches that stay is
+	// then written in a transaction of its own, even when ctx is done.
+	ImportUsers(ctx context.Context, opts ImportOptions, next func() (rows []ImportRow, last bool, err error),
 		written func([]ImportRow, []ImportOutcome)) (ImportSummary, error)
 	// ExportUsers calls fn for every user matching f, oldest first, from
-	// one consistent snapshot, holding one page of users at a time. An
-	// error from fn stops the export and is returned.
+	// one consistent snapshot, holding at most two pages of users at a
+	// time. An error from fn stops the export and is returned.
 	ExportUsers(ctx context.Context, f UserFilter, fn func(User) error) error
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

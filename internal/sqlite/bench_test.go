@@ -3,6 +3,7 @@ package sqlite
 import (
 	"testing"
 
+	"github.com/rosterhq/roster/internal/roster"
 	"github.com/rosterhq/roster/internal/storetest"
 )
 
@@ -24,4 +25,10 @@ func mustSeeded(b *testing.B) *DB {
 
 func BenchmarkCreateParallel(b *testing.B) {
 	storetest.BenchCreateParallel(b, mustOpenMigrated(b), 8)
+}
+
+func BenchmarkExport(b *testing.B) { storetest.BenchExport(b, mustSeeded(b)) }
+
+func BenchmarkImport(b *testing.B) {
+	storetest.BenchImport(b, func(b *testing.B) roster.UserStore { return mustOpenMigrated(b) })
 }

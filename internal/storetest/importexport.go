@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -10,28 +11,32 @@ import (
 	"github.com/rosterhq/roster/internal/roster"
 )
 
-// importRun is one store import: its summary, outcomes by line and error.
+// importRun is one store import: its summary, outcomes by line and error,
+// and, for each batch written, how many users.imported events were
+// committed when written was called.
 type importRun struct {
 	sum      roster.ImportSummary
 	outcomes map[int64]roster.ImportOutcome
 	err      error
+	events   []int
 }
 
-// runImport imports batches; failAt > 0 makes next fail instead of
-// returning that batch (1-based), as a broken upload would.
+// runImport imports batches, the last one marked so; failAt > 0 makes
+// next fail instead of returning that batch (1-based), as a broken upload
+// would.
 func runImport(t *testing.T, s roster.UserStore, opts roster.ImportOptions, failAt int, batches ...[]roster.ImportRow) importRun {
 	t.Helper()
 	run := importRun{outcomes: map[int64]roster.ImportOutcome{}}
 	i := 0
-	next := func() ([]roster.ImportRow, error) {
+	next := func() ([]roster.ImportRow, bool, error) {
 		i++
 		switch {
 		case i == failAt:
-			return nil, errBrokenUpload
+			return nil, false, errBrokenUpload
 		case i > len(batches):
-			return nil, nil
+			return nil, true, nil
 		}
-		return batches[i-1], nil
+		return batches[i-1], i == len(batches), nil
 	}
 	written := func(rows []roster.ImportRow, out []roster.ImportOutcome) {
 		if len(rows) != len(out) {
@@ -40,6 +45,13 @@ func runImport(t *testing.T, s roster.UserStore, opts roster.ImportOptions, fail
 		for j, r := range rows {
 			run.outcomes[r.Line] = out[j]
 		}
+		n := 0
+		for _, ev := range allEvents(t, eventStore(t, s)) {
+			if ev.Type == roster.EventUsersImported {
+				n++
+			}
+		}
+		run.events = append(run.events, n)
 	}
 	run.sum, run.err = s.ImportUsers(t.Context(), opts, next, written)
 	return run
@@ -175,7 +187,69 @@ func testImportAbort(t *testing.T, open func(t *testing.T) roster.UserStore) {
 			if len(evs) != 1 || evs[0].Import == nil || *evs[0].Import != want {
 				t.Errorf("got events %v, want one users.imported with %+v", eventTypes(evs), want)
 			}
+			if !slices.Equal(run.events, []int{0, 0}) {
+				t.Errorf("got %v users.imported events as each batch was written, want none: no batch was the last", run.events)
+			}
 		})
+	}
+}
+
+// A partial import commits its users.imported event with its last batch,
+// with the totals of all batches, also when that batch itself changes
+// nothing; the batches before it commit without.
+func testImportEventWithLastBatch(t *testing.T, s roster.UserStore) {
+	at := base.Add(time.Hour)
+	create(t, s, newUser(t, "Old", "old@example.com", base), nil, false)
+	run := runImport(t, s, roster.ImportOptions{OnConflict: roster.ConflictSkip, At: at}, 0,
+		importRows(t, 1, at, [2]string{"A", "a@example.com"}, [2]string{"B", "b@example.com"}),
+		importRows(t, 3, at, [2]string{"C", "c@example.com"}),
+		importRows(t, 4, at, [2]string{"Old", "old@example.com"}))
+	want := roster.ImportSummary{Inserted: 3}
+	if run.err != nil || run.sum != want {
+		t.Fatalf("ImportUsers: got %+v, %v; want %+v, nil", run.sum, run.err, want)
+	}
+	if !slices.Equal(run.events, []int{0, 0, 1}) {
+		t.Errorf("got %v users.imported events as each batch was written, want [0 0 1]: the event commits with the last batch", run.events)
+	}
+	evs := allEvents(t, eventStore(t, s))
+	if last := evs[len(evs)-1]; len(evs) != 2 || last.Type != roster.EventUsersImported || last.Import == nil || *last.Import != want {
+		t.Errorf("got events %v (last %+v), want the create and one users.imported with %+v", eventTypes(evs), last, want)
+	}
+}
+
+// A batch of new users after batches of new users, then one that holds
+// an existing email after a new one: each row gets its outcome, once, in
+// either mode and under each policy. (PostgreSQL copies batches of new
+// users straight into users until one meets an existing email.)
+func testImportExistingLater(t *testing.T, open func(t *testing.T) roster.UserStore) {
+	at := base.Add(time.Hour)
+	for _, atomic := range []bool{false, true} {
+		for _, policy := range []roster.ConflictPolicy{roster.ConflictFail, roster.ConflictSkip, roster.ConflictUpdate} {
+			t.Run(fmt.Sprintf("atomic=%v/%s", atomic, policy), func(t *testing.T) {
+				s := open(t)
+				old := create(t, s, newUser(t, "Old", "old@example.com", base), nil, false)
+				run := runImport(t, s, roster.ImportOptions{Atomic: atomic, OnConflict: policy, At: at}, 0,
+					importRows(t, 1, at, [2]string{"A", "a@example.com"}, [2]string{"B", "b@example.com"}),
+					importRows(t, 3, at, [2]string{"C", "c@example.com"}, [2]string{"New", "old@example.com"}),
+					importRows(t, 5, at, [2]string{"D", "d@example.com"}))
+				if run.err != nil {
+					t.Fatalf("ImportUsers: got error %v, want nil", run.err)
+				}
+				want := map[int64]roster.ImportOutcome{1: roster.ImportInserted, 2: roster.ImportInserted, 3: roster.ImportInserted,
+					4: map[roster.ConflictPolicy]roster.ImportOutcome{
+						roster.ConflictFail: roster.ImportConflict, roster.ConflictSkip: roster.ImportSkipped, roster.ConflictUpdate: roster.ImportUpdated,
+					}[policy], 5: roster.ImportInserted}
+				if !maps.Equal(run.outcomes, want) {
+					t.Errorf("got outcomes %v, want %v", run.outcomes, want)
+				}
+				users := exported(t, s, roster.UserFilter{})
+				byMail := byEmail(users)
+				wantName := map[bool]string{false: "Old", true: "New"}[policy == roster.ConflictUpdate]
+				if len(users) != 5 || len(byMail) != 5 || byMail["old@example.com"].ID != old.ID || byMail["old@example.com"].Name != wantName {
+					t.Errorf("got users %+v, want A, B, C, D once each and the old user named %s", users, wantName)
+				}
+			})
+		}
 	}
 }
 
@@ -195,13 +269,13 @@ func testImportNoChangeNoEvent(t *testing.T, s roster.UserStore) {
 // Export reads one snapshot, oldest first, across several pages, with the
 // list filters; a user created during the export is not in it.
 func testExportSnapshot(t *testing.T, s roster.UserStore) {
-	const n = 2500 // three export pages
+	const n = 10500 // three pages or more: the stores page by 1,000 or 5,000
 	var rows []roster.ImportRow
 	for i := range n {
 		rows = append(rows, roster.ImportRow{Line: int64(i + 1),
 			User: newUser(t, fmt.Sprintf("User %04d", i), fmt.Sprintf("u%04d@example.com", i), base)})
 	}
-	run := runImport(t, s, roster.ImportOptions{OnConflict: roster.ConflictFail, At: base}, 0, rows[:1500], rows[1500:])
+	run := runImport(t, s, roster.ImportOptions{OnConflict: roster.ConflictFail, At: base}, 0, rows[:roster.ImportBatchSize], rows[roster.ImportBatchSize:])
 	if run.err != nil || run.sum.Inserted != n {
 		t.Fatalf("import: got %+v, %v; want %d inserted", run.sum, run.err, n)
 	}

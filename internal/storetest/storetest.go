@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) roster.UserStore) {
 		{"EventsListen", testEventsListen},
 		{"EventsConcurrentOrder", testEventsConcurrentOrder},
 		{"ImportNoChangeNoEvent", testImportNoChangeNoEvent},
+		{"ImportEventWithLastBatch", testImportEventWithLastBatch},
 		{"ExportSnapshot", testExportSnapshot},
 	}
 	for _, tt := range tests {
@@ -71,6 +72,7 @@ func Run(t *testing.T, open func(t *testing.T) roster.UserStore) {
 	}
 	t.Run("ImportPolicies", func(t *testing.T) { testImportPolicies(t, open) })
 	t.Run("ImportAbort", func(t *testing.T) { testImportAbort(t, open) })
+	t.Run("ImportExistingLater", func(t *testing.T) { testImportExistingLater(t, open) })
 }
 
 // newUser returns a user with a fresh UUIDv7, created and updated at at.

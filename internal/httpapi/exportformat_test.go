@@ -1,0 +1,150 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rosterhq/roster/internal/roster"
+)
+
+// exportStrings are names and emails that exercise every escaping rule.
+var exportStrings = []string{
+	"", "Ada Lovelace", "ada@example.com", "Émile Zoë", "日本語", "😀 emoji",
+	`quote " and backslash \`, "<script>&amp;</script>", "\u2028line\u2029para", "\u2027\u202a",
+	"tab\tnl\ncr\rbs\bff\f", "\x00\x01\x1f\x7f", "del\x7f", "bad \xff byte", "\xe2\x80", "cut \xe2\x80\xa8\xe2",
+	"\xed\xa0\x80 surrogate", "\xf4\x90\x80\x80 above max", "comma, inside", " leading space", "\u00a0nbsp",
+	"\tleading tab", `\.`, `\`, "trailing space ", `"quoted"`, "line\r\nend",
+}
+
+// exportTimes cover the stored case (UTC, microseconds) and the ones
+// time.Time.MarshalJSON formats differently or refuses.
+var exportTimes = []time.Time{
+	time.Date(2026, 11, 26, 10, 44, 5, 123456000, time.UTC),
+	time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+	time.Date(2026, 1, 2, 3, 4, 5, 1, time.UTC),
+	time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("", 5*3600+30*60)),
+	time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("", -(7*3600+17))),
+	time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("", 24*3600)),
+	time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("", -25*3600)),
+	time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC),
+	time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+	time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+	time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
+	{},
+}
+
+func TestAppendJSONString(t *testing.T) {
+	var all []string
+	for b := range 256 {
+		all = append(all, string([]byte{byte(b)}), "x"+string([]byte{byte(b)})+"y")
+	}
+	for _, s := range append(all, exportStrings...) {
+		checkJSONString(t, s)
+	}
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range exportStrings {
+		f.Add(s)
+	}
+	f.Fuzz(checkJSONString)
+}
+
+func checkJSONString(t *testing.T, s string) {
+	want, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := appendJSONString([]byte("prefix"), s); string(got) != "prefix"+string(want) {
+		t.Errorf("appendJSONString(%q): got %s, want %s", s, got[len("prefix"):], want)
+	}
+}
+
+func TestAppendUserNDJSON(t *testing.T) {
+	for _, name := range exportStrings {
+		for _, at := range exportTimes {
+			checkUserNDJSON(t, exportUser(name, "x@example.com", at, exportTimes[0]))
+			checkUserNDJSON(t, exportUser("A", name, exportTimes[0], at))
+		}
+	}
+}
+
+func FuzzAppendUserNDJSON(f *testing.F) {
+	for i, s := range exportStrings {
+		at := exportTimes[i%len(exportTimes)]
+		f.Add(s, "x@example.com", at.Unix(), int64(at.Nanosecond()), 0)
+	}
+	f.Fuzz(func(t *testing.T, name, email string, sec, nsec int64, offset int) {
+		at := time.Unix(sec, nsec).In(time.FixedZone("", offset))
+		checkUserNDJSON(t, exportUser(name, email, at, at.Add(time.Microsecond)))
+	})
+}
+
+func exportUser(name, email string, created, updated time.Time) roster.User {
+	return roster.User{ID: uuid.MustParse("0192f3c4-5d6e-7f80-9a1b-abcdef012345"), Name: name, Email: email,
+		CreatedAt: created, UpdatedAt: updated}
+}
+
+// checkUserNDJSON compares appendUserNDJSON with json.Encoder.Encode, in
+// output and in whether it fails.
+func checkUserNDJSON(t *testing.T, u roster.User) {
+	t.Helper()
+	var want bytes.Buffer
+	werr := json.NewEncoder(&want).Encode(u)
+	got, err := appendUserNDJSON([]byte("prefix"), u)
+	switch {
+	case (err != nil) != (werr != nil):
+		t.Errorf("appendUserNDJSON(%+v): got error %v, want %v", u, err, werr)
+	case err != nil && string(got) != "prefix":
+		t.Errorf("appendUserNDJSON(%+v) failed, but appended %q", u, got)
+	case err == nil && string(got) != "prefix"+want.String():
+		t.Errorf("appendUserNDJSON(%+v):\n got %s\nwant %s", u, got[len("prefix"):], want.Bytes())
+	}
+}
+
+func TestAppendUserCSV(t *testing.T) {
+	for _, name := range exportStrings {
+		for _, at := range exportTimes {
+			checkUserCSV(t, exportUser(name, "x@example.com", at, exportTimes[0]))
+			checkUserCSV(t, exportUser("A", name, exportTimes[0], at))
+		}
+	}
+	var want strings.Builder
+	cw := csv.NewWriter(&want)
+	_ = cw.Write([]string{"id", "name", "email", "created_at", "updated_at"})
+	cw.Flush()
+	if csvHeader != want.String() {
+		t.Errorf("csvHeader: got %q, want %q", csvHeader, want.String())
+	}
+}
+
+func FuzzAppendUserCSV(f *testing.F) {
+	for _, s := range exportStrings {
+		f.Add(s, "x@example.com", int64(0), int64(0), 0)
+	}
+	f.Fuzz(func(t *testing.T, name, email string, sec, nsec int64, offset int) {
+		at := time.Unix(sec, nsec).In(time.FixedZone("", offset))
+		checkUserCSV(t, exportUser(name, email, at, at))
+	})
+}
+
+// checkUserCSV compares appendUserCSV with csv.Writer.Write of the
+// fields.
+func checkUserCSV(t *testing.T, u roster.User) {
+	t.Helper()
+	var want strings.Builder
+	cw := csv.NewWriter(&want)
+	if err := cw.Write([]string{u.ID.String(), u.Name, u.Email, u.CreatedAt.Format(time.RFC3339Nano), u.UpdatedAt.Format(time.RFC3339Nano)}); err != nil {
+		t.Fatal(err)
+	}
+	cw.Flush()
+	got, err := appendUserCSV([]byte("prefix"), u)
+	if err != nil || string(got) != "prefix"+want.String() {
+		t.Errorf("appendUserCSV(%+v):\n got %q, %v\nwant %q", u, got[len("prefix"):], err, want.String())
+	}
+}
