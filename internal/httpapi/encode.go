@@ -7,7 +7,9 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/rosterhq/roster/internal/roster"
 )
@@ -17,11 +19,75 @@ const maxBodyBytes = 1 << 20
 
 // encode writes v as JSON with the given status.
 func encode(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
+	startJSON(w, status)
 	// The status is sent; a failed write means the client is gone, and
 	// there is nobody left to tell.
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// userJSONSize is a generous guess at one user's JSON, for buffer sizes.
+const userJSONSize = 256
+
+// bodies recycles the buffers of encodeUser and encodeUsers, as
+// encoding/json recycles its own; a buffer grown past maxPooledBody (a
+// page far above the usual) is left to the collector.
+var bodies = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledBody = 64 << 10
+
+// encodeUser writes u as encode would, without reflection.
+func encodeUser(w http.ResponseWriter, status int, u roster.User) {
+	encodeUsersAs(w, status, []roster.User{u}, false)
+}
+
+// encodeUsers writes users as a JSON array, [] when empty, as encode
+// would, without reflection.
+func encodeUsers(w http.ResponseWriter, status int, users []roster.User) {
+	encodeUsersAs(w, status, users, true)
+}
+
+func encodeUsersAs(w http.ResponseWriter, status int, users []roster.User, array bool) {
+	bp := bodies.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= maxPooledBody {
+			bodies.Put(bp)
+		}
+	}()
+	buf := slices.Grow((*bp)[:0], 3+len(users)*(userJSONSize+1))
+	if array {
+		buf = append(buf, '[')
+	}
+	for i, u := range users {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		var err error
+		if buf, err = appendUserJSON(buf, u); err != nil {
+			*bp = buf
+			if array { // a time encoding/json refuses: let it say so
+				encode(w, status, users)
+			} else {
+				encode(w, status, u)
+			}
+			return
+		}
+	}
+	if array {
+		buf = append(buf, ']')
+	}
+	*bp = append(buf, '\n')
+	writeEncoded(w, status, *bp)
+}
+
+// writeEncoded writes an encoded JSON body with the given status.
+func writeEncoded(w http.ResponseWriter, status int, body []byte) {
+	startJSON(w, status)
+	_, _ = w.Write(body) // as in encode: a failed write has nobody to tell
+}
+
+func startJSON(w http.ResponseWriter, status int) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
 }
 
 // decode reads one JSON value from the body into v. Unknown fields, trailing

@@ -30,11 +30,7 @@ func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
 	if link := s.listLinks(r, lr, list.Next); link != "" {
 		w.Header().Set("Link", link)
 	}
-	users := list.Users
-	if users == nil {
-		users = []roster.User{} // an empty page is [], not null
-	}
-	encode(w, http.StatusOK, users)
+	encodeUsers(w, http.StatusOK, list.Users) // an empty page is [], not null
 }
 
 func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
@@ -58,7 +54,7 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/api/users/"+u.ID.String())
 	w.Header().Set("ETag", etag(u))
-	encode(w, http.StatusCreated, u)
+	encodeUser(w, http.StatusCreated, u)
 }
 
 func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request) {
@@ -78,7 +74,7 @@ func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	encode(w, http.StatusOK, u)
+	encodeUser(w, http.StatusOK, u)
 }
 
 // handleUpdateUser serves PUT and PATCH alike: both take any subset of the
@@ -106,7 +102,7 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("ETag", etag(u))
-	encode(w, http.StatusOK, u)
+	encodeUser(w, http.StatusOK, u)
 }
 
 func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
