@@ -184,6 +184,9 @@ func serve(ctx context.Context, args []string, env environment) error {
 	if err := hs.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	if err := srv.WaitStreams(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
 	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}

@@ -1,9 +1,12 @@
 package httpapi
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -54,49 +57,155 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	defer sub.Close()
 	s.metrics.subscribed(1)
-	defer s.metrics.subscribed(-1)
+	st := &eventStream{s: s, sub: sub, actor: actor, types: types, requestID: requestIDFrom(r.Context())}
 
 	rc := http.NewResponseController(w)
-	// The server's read timeout would cancel the request's context once
-	// it passes, ending the stream; a stream has nothing more to read.
-	if err := rc.SetReadDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		s.error(w, r, err)
-		return
-	}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no") // tell nginx-style proxies not to buffer
+	// On HTTP/1.1 the stream leaves net/http: the connection is hijacked
+	// and served by a goroutine of its own with a small stack, while the
+	// handler's goroutine (its stack grown by the request's setup), the
+	// server's reader goroutine, its buffers and the request are freed.
+	// That halves an idle stream's memory. The body then ends with the
+	// connection (Connection: close), as an SSE stream does anyway.
+	if conn, _, err := rc.Hijack(); err == nil {
+		s.handOff(st, conn, h, reset)
+		return
+	}
+	// HTTP/2, or a writer that cannot hijack: stream through net/http.
+	// The server's read timeout would cancel the request's context once
+	// it passes, ending the stream; a stream has nothing more to read.
+	if err := rc.SetReadDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		st.close()
+		s.error(w, r, err)
+		return
+	}
 	w.WriteHeader(http.StatusOK)
-	send := func(format string, args ...any) error {
-		if err := rc.SetWriteDeadline(time.Now().Add(eventWriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			return err
-		}
-		if _, err := fmt.Fprintf(w, format, args...); err != nil {
-			return err
-		}
+	st.out = &responseOut{w: w, rc: rc}
+	st.run(r.Context(), reset)
+}
+
+// handOff serves the stream on a hijacked connection, from a goroutine the
+// server tracks (WaitStreams waits for it). The response head goes out with the
+// first frames. The hijack's read buffer is dropped: a GET has nothing
+// more worth reading.
+func (s *Server) handOff(st *eventStream, conn net.Conn, h http.Header, reset bool) {
+	s.streamsMu.Lock()
+	if s.draining.Load() { // Drain may be waiting already: end at once
+		s.streamsMu.Unlock()
+		st.close()
+		_ = conn.Close()
+		return
+	}
+	s.streams.Add(1)
+	s.streamsMu.Unlock()
+
+	_ = conn.SetReadDeadline(time.Time{}) // nothing more is read
+	h.Set("Connection", "close")
+	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	head := append(make([]byte, 0, 512), "HTTP/1.1 200 OK\r\n"...)
+	head = appendHeader(head, h)
+	st.out = &connOut{conn: conn, buf: append(head, "\r\n"...)}
+	go func() {
+		defer s.streams.Done()
+		defer conn.Close()
+		st.run(context.Background(), reset)
+	}()
+}
+
+// appendHeader appends h in wire format.
+func appendHeader(dst []byte, h http.Header) []byte {
+	var b bytes.Buffer
+	_ = h.Write(&b) // a bytes.Buffer does not fail
+	return append(dst, b.Bytes()...)
+}
+
+// eventStream is one subscriber's stream: what it sends and where.
+type eventStream struct {
+	s         *Server
+	sub       *feed.Subscription
+	actor     roster.Actor
+	types     []roster.EventType
+	requestID string
+	out       streamOut
+}
+
+// streamOut writes a stream's frames; flush false means more frames
+// follow at once and may share the write.
+type streamOut interface {
+	send(p []byte, flush bool) error
+}
+
+// responseOut streams through net/http.
+type responseOut struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func (o *responseOut) send(p []byte, flush bool) error {
+	if err := o.rc.SetWriteDeadline(time.Now().Add(eventWriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	if _, err := o.w.Write(p); err != nil || !flush {
+		return err
+	}
+	return o.rc.Flush()
+}
+
+// connOut streams on a hijacked connection, its frames gathered in buf
+// until a flush.
+type connOut struct {
+	conn net.Conn
+	buf  []byte
+}
+
+func (o *connOut) send(p []byte, flush bool) error {
+	o.buf = append(o.buf, p...)
+	if !flush {
+		return nil
+	}
+	if err := o.conn.SetWriteDeadline(time.Now().Add(eventWriteTimeout)); err != nil {
+		return err
+	}
+	_, err := o.conn.Write(o.buf)
+	if cap(o.buf) > 4<<10 {
+		o.buf = nil // a burst's buffer is not kept by an idle stream
+	} else {
+		o.buf = o.buf[:0]
+	}
+	return err
+}
+
+func (st *eventStream) close() {
+	st.sub.Close()
+	st.s.metrics.subscribed(-1)
+}
+
+// run sends the retry hint, the reset if any, then events and keep-alives
+// until the subscription ends, ctx ends or a write fails.
+func (st *eventStream) run(ctx context.Context, reset bool) {
+	defer st.close()
+	s, sub := st.s, st.sub
+	send := func(frame string) error {
 		// Events already waiting go out in the same write: under a burst,
 		// one syscall per subscriber instead of one per event.
-		if sub.Pending() > 0 {
-			return nil
-		}
-		return rc.Flush()
+		return st.out.send([]byte(frame), sub.Pending() == 0)
 	}
-	if err := send("retry: %d\n\n", eventRetry.Milliseconds()); err != nil {
+	if send(fmt.Sprintf("retry: %d\n\n", eventRetry.Milliseconds())) != nil {
 		return
 	}
 	if reset {
-		if err := send("event: reset\ndata: {\"reason\":\"events after Last-Event-ID are no longer retained; resync\"}\n\n"); err != nil {
+		if send("event: reset\ndata: {\"reason\":\"events after Last-Event-ID are no longer retained; resync\"}\n\n") != nil {
 			return
 		}
 	}
-
 	keepAlive := time.NewTicker(s.keepAlive)
 	defer keepAlive.Stop()
 	for {
-		ev, err := sub.Next(r.Context(), keepAlive.C)
+		ev, err := sub.Next(ctx, keepAlive.C)
 		switch {
 		case errors.Is(err, feed.ErrIdle):
 			if send(": keep-alive\n\n") != nil {
@@ -105,23 +214,23 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			continue
 		case errors.Is(err, feed.ErrSlowConsumer):
 			s.metrics.count(slowConsumersCounter)
-			s.log.InfoContext(r.Context(), "slow subscriber dropped", "request_id", requestIDFrom(r.Context()), "last_event_id", sub.LastID())
+			s.log.Info("slow subscriber dropped", "request_id", st.requestID, "last_event_id", sub.LastID())
 			return
 		case err != nil: // shutdown, client gone, store failure
-			if r.Context().Err() == nil && !errors.Is(err, feed.ErrClosed) {
-				s.log.WarnContext(r.Context(), "event stream ended", "request_id", requestIDFrom(r.Context()), "err", err)
+			if ctx.Err() == nil && !errors.Is(err, feed.ErrClosed) {
+				s.log.Warn("event stream ended", "request_id", st.requestID, "err", err)
 			}
 			return
 		}
-		if len(types) > 0 && !slices.Contains(types, ev.Type) {
+		if len(st.types) > 0 && !slices.Contains(st.types, ev.Type) {
 			continue
 		}
-		data, err := s.encodedEvents.get(ev, actor)
+		data, err := s.encodedEvents.get(ev, st.actor)
 		if err != nil {
-			s.log.ErrorContext(r.Context(), "encoding event", "request_id", requestIDFrom(r.Context()), "err", err)
+			s.log.Error("encoding event", "request_id", st.requestID, "err", err)
 			return
 		}
-		if send("id: %d\nevent: %s\ndata: %s\n\n", ev.ID, ev.Type, data) != nil {
+		if send(fmt.Sprintf("id: %d\nevent: %s\ndata: %s\n\n", ev.ID, ev.Type, data)) != nil {
 			return
 		}
 		s.metrics.count(eventsSentCounter)

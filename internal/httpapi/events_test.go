@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -53,12 +54,17 @@ type stream struct {
 
 func openStream(t *testing.T, base, token string, header http.Header, query string) *stream {
 	t.Helper()
+	return openStreamWith(t, http.DefaultClient, base, token, header, query)
+}
+
+func openStreamWith(t *testing.T, client *http.Client, base, token string, header http.Header, query string) *stream {
+	t.Helper()
 	req, _ := http.NewRequest("GET", base+"/api/events"+query, nil)
 	for k, v := range header {
 		req.Header[k] = v
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,6 +153,11 @@ func TestEventStream(t *testing.T) {
 		first := <-s.events
 		if first.retry == "" {
 			t.Errorf("first frame %+v, want a retry hint", first)
+		}
+		// HTTP/1.1 streams are served on the hijacked connection, whose
+		// end ends the body.
+		if !s.resp.Close || s.resp.Header.Get("X-Request-Id") == "" || s.resp.Header.Get("X-Content-Type-Options") == "" {
+			t.Errorf("stream head %v (close %t): want Connection: close and the middleware's headers", s.resp.Header, s.resp.Close)
 		}
 
 		u := h.createUser("Ada", "ada@example.com")
@@ -265,12 +276,45 @@ func TestEventStreamOptions(t *testing.T) {
 		}
 	}
 
-	// Shutdown ends the streams cleanly.
+	// Shutdown ends the streams cleanly, and WaitStreams sees them end.
 	h.srv.Drain()
+	wctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.srv.WaitStreams(wctx); err != nil {
+		t.Errorf("WaitStreams: %v", err)
+	}
 	select {
 	case err := <-user.ended:
 		if err != nil {
 			t.Errorf("stream ended with %v, want a clean end", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("Drain did not end the stream")
+	}
+}
+
+// Over HTTP/2, which cannot hijack, the stream goes through net/http, and
+// Drain still ends it.
+func TestEventStreamHTTP2(t *testing.T) {
+	store := sqliteStore(t)
+	h := newHarness(t, store, startFeed(t, store, feed.Config{}))
+	srv := httptest.NewUnstartedServer(h.srv)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	s := openStreamWith(t, srv.Client(), srv.URL, h.admin, nil, "")
+	if s.resp.ProtoMajor != 2 {
+		t.Fatalf("stream over %s, want HTTP/2", s.resp.Proto)
+	}
+	u := h.createUser("Ada", "ada@example.com")
+	if _, got, _ := payload(t, s.next()); got == nil || got.ID != u.ID {
+		t.Errorf("got %+v, want the create", got)
+	}
+	h.srv.Drain()
+	select {
+	case err := <-s.ended:
+		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Errorf("stream ended with %v", err)
 		}
 	case <-time.After(5 * time.Second):
 		t.Error("Drain did not end the stream")

@@ -3,10 +3,13 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/rand"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -67,6 +70,10 @@ type Server struct {
 	patterns []string // registered routes, for Routes
 	handler  http.Handler
 	draining atomic.Bool
+	// streams counts the event streams served on hijacked connections;
+	// streamsMu orders their start against Drain.
+	streams   sync.WaitGroup
+	streamsMu sync.Mutex
 
 	limiter        *ratelimit.Limiter
 	inflight       chan struct{} // nil: unlimited
@@ -161,9 +168,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // sending traffic while in-flight requests finish, and ends the event
 // streams, which would otherwise never finish.
 func (s *Server) Drain() {
+	s.streamsMu.Lock()
 	s.draining.Store(true)
+	s.streamsMu.Unlock()
 	if s.feed != nil {
 		s.feed.Close()
+	}
+}
+
+// WaitStreams waits, until ctx ends, for the event streams served on
+// hijacked connections, which http.Server.Shutdown does not track. After
+// Drain they end with their subscriptions, each within a write timeout.
+func (s *Server) WaitStreams(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { // ends with the streams, within a write timeout
+		s.streams.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("event streams still open: %w", ctx.Err())
 	}
 }
 
