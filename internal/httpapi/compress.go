@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"bufio"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -168,6 +170,16 @@ func (w *compressWriter) Flush() { _ = w.FlushError() }
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *compressWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Hijack hands the connection over (an event stream does): nothing is
+// decided or sent for this response afterwards.
+func (w *compressWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil {
+		w.decided = true
+	}
+	return conn, brw, err
+}
 
 // finish sends whatever the handler left undecided and ends the stream.
 func (w *compressWriter) finish() {

@@ -47,6 +47,12 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
+	if r.Method == http.MethodHead { // the route's GET pattern matches HEAD too
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	sub, reset, err := s.feed.Subscribe(r.Context(), after)
 	switch {
 	case errors.Is(err, feed.ErrTooMany), errors.Is(err, feed.ErrClosed):

@@ -2,15 +2,18 @@ package httpapi_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -147,7 +150,17 @@ func payload(t *testing.T, ev sseEvent) (typ string, u *roster.User, id string) 
 
 func TestEventStream(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, h *harness) {
-		srv := httptest.NewServer(h.srv)
+		srv := httptest.NewUnstartedServer(h.srv)
+		// net/http reports misuse of a hijacked connection here (a
+		// middleware writing a status after the stream took it over).
+		var serverLog lockedBuffer
+		srv.Config.ErrorLog = log.New(&serverLog, "", 0)
+		srv.Start()
+		t.Cleanup(func() {
+			if s := serverLog.String(); s != "" {
+				t.Errorf("server log: %s", s)
+			}
+		})
 		t.Cleanup(srv.Close) // after the streams' cleanups: Close waits for their handlers
 		s := openStream(t, srv.URL, h.admin, nil, "")
 		first := <-s.events
@@ -258,6 +271,16 @@ func TestEventStreamOptions(t *testing.T) {
 		checkError(t, h.do(request{method: "GET", path: "/api/events" + q, token: h.admin}), 400, "BAD_REQUEST")
 	}
 	checkError(t, h.do(request{method: "GET", path: "/api/events"}), 401, "UNAUTHORIZED")
+	// HEAD answers with the stream's head and no body, and holds no slot.
+	for range 4 {
+		req, _ := http.NewRequest("HEAD", srv.URL+"/api/events", nil)
+		req.Header.Set("Authorization", "Bearer "+h.admin)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil || res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/event-stream" {
+			t.Fatalf("HEAD /api/events: %v, %v", res, err)
+		}
+		res.Body.Close()
+	}
 	// The query-string token is for the stream only, and must be valid.
 	checkError(t, h.do(request{method: "GET", path: "/api/users?access_token=" + h.admin}), 401, "UNAUTHORIZED")
 	checkError(t, h.do(request{method: "GET", path: "/api/events?access_token=forged"}), 401, "UNAUTHORIZED")
@@ -368,4 +391,22 @@ func TestEventStreamAcrossInstances(t *testing.T) {
 		}
 		t.Logf("write on A to event on B: %v", time.Since(start))
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent use.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
