@@ -112,21 +112,16 @@ func (s *Server) handOff(st *eventStream, conn net.Conn, h http.Header, reset bo
 	_ = conn.SetReadDeadline(time.Time{}) // nothing more is read
 	h.Set("Connection", "close")
 	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
-	head := append(make([]byte, 0, 512), "HTTP/1.1 200 OK\r\n"...)
-	head = appendHeader(head, h)
-	st.out = &connOut{conn: conn, buf: append(head, "\r\n"...)}
+	var head bytes.Buffer
+	head.WriteString("HTTP/1.1 200 OK\r\n")
+	_ = h.Write(&head) // a bytes.Buffer does not fail
+	head.WriteString("\r\n")
+	st.out = &connOut{conn: conn, buf: head.Bytes()}
 	go func() {
 		defer s.streams.Done()
 		defer conn.Close()
 		st.run(context.Background(), reset)
 	}()
-}
-
-// appendHeader appends h in wire format.
-func appendHeader(dst []byte, h http.Header) []byte {
-	var b bytes.Buffer
-	_ = h.Write(&b) // a bytes.Buffer does not fail
-	return append(dst, b.Bytes()...)
 }
 
 // eventStream is one subscriber's stream: what it sends and where.

@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +12,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -153,7 +151,7 @@ func TestEventStream(t *testing.T) {
 		srv := httptest.NewUnstartedServer(h.srv)
 		// net/http reports misuse of a hijacked connection here (a
 		// middleware writing a status after the stream took it over).
-		var serverLog lockedBuffer
+		var serverLog syncBuffer
 		srv.Config.ErrorLog = log.New(&serverLog, "", 0)
 		srv.Start()
 		t.Cleanup(func() {
@@ -391,22 +389,4 @@ func TestEventStreamAcrossInstances(t *testing.T) {
 		}
 		t.Logf("write on A to event on B: %v", time.Since(start))
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent use.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

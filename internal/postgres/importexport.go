@@ -79,8 +79,8 @@ func (db *DB) ImportUsers(ctx context.Context, opts roster.ImportOptions, next f
 				return err
 			}
 			total := sum
-			count(&total, out)
-			if event = total.Inserted+total.Updated > 0; !event {
+			total.Add(out)
+			if event = total.Changed(); !event {
 				return nil
 			}
 			return appendImportEvent(ctx, pgdb.New(tx), opts, total)
@@ -89,12 +89,12 @@ func (db *DB) ImportUsers(ctx context.Context, opts roster.ImportOptions, next f
 			break
 		}
 		evented = event
-		count(&sum, out)
+		sum.Add(out)
 		written(rows, out)
 	}
 	// Cut short, the import had no last batch; the batches committed so
 	// far stay, even when the client went away, and need their event.
-	if !evented && sum.Inserted+sum.Updated > 0 {
+	if !evented && sum.Changed() {
 		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if eerr := db.inTx(ectx, func(q *pgdb.Queries) error { return appendImportEvent(ectx, q, opts, sum) }); eerr != nil && err == nil {
@@ -133,10 +133,10 @@ func (im *importer) all(ctx context.Context, tx pgx.Tx, sum *roster.ImportSummar
 		if err != nil {
 			return err
 		}
-		count(sum, out)
+		sum.Add(out)
 		written(rows, out)
 	}
-	if sum.Inserted+sum.Updated == 0 {
+	if !sum.Changed() {
 		return nil
 	}
 	return appendImportEvent(ctx, pgdb.New(tx), im.opts, *sum)
@@ -270,17 +270,6 @@ func outcomes(rows []roster.ImportRow, changed map[string]bool, policy roster.Co
 		}
 	}
 	return out
-}
-
-func count(sum *roster.ImportSummary, out []roster.ImportOutcome) {
-	for _, o := range out {
-		switch o {
-		case roster.ImportInserted:
-			sum.Inserted++
-		case roster.ImportUpdated:
-			sum.Updated++
-		}
-	}
 }
 
 func appendImportEvent(ctx context.Context, q *pgdb.Queries, opts roster.ImportOptions, sum roster.ImportSummary) error {

@@ -1,6 +1,5 @@
 -- name: CreateUser :exec
--- Without an event: for a keyed create's transaction (which appends the
--- event itself) and the benchmark's seeding.
+-- Without an event: for the benchmark's seeding (bench/seed).
 INSERT INTO users (id, name, email, created_at, updated_at, name_lower)
 VALUES ($1, $2, $3, $4, $5, $6);
 

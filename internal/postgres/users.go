@@ -37,43 +37,31 @@ const purgeBatch = 10
 // event.
 func (db *DB) CreateUser(ctx context.Context, u roster.User, idem *roster.Idempotency) (roster.User, bool, error) {
 	u.CreatedAt, u.UpdatedAt = micro(u.CreatedAt).UTC(), micro(u.UpdatedAt).UTC()
-	ev := roster.Event{Type: roster.EventUserCreated, UserID: u.ID, User: &u, At: u.UpdatedAt}
-	stored, replayed := u, false
-	var err error
-	if idem == nil {
-		var data []byte
-		if data, err = ev.Data(); err != nil {
-			return roster.User{}, false, fmt.Errorf("create user: encode event: %w", err)
-		}
-		err = db.write(ctx, func(q *pgdb.Queries) error {
-			return q.CreateUserWithEvent(ctx, pgdb.CreateUserWithEventParams{
-				ID:        u.ID,
-				Name:      u.Name,
-				NameLower: nameKey(u.Name),
-				Email:     u.Email,
-				CreatedAt: u.CreatedAt,
-				UpdatedAt: u.UpdatedAt,
-				Data:      string(data),
-			})
+	data, err := roster.Event{Type: roster.EventUserCreated, UserID: u.ID, User: &u, At: u.UpdatedAt}.Data()
+	if err != nil {
+		return roster.User{}, false, fmt.Errorf("create user: encode event: %w", err)
+	}
+	create := func(q *pgdb.Queries) error {
+		return q.CreateUserWithEvent(ctx, pgdb.CreateUserWithEventParams{
+			ID:        u.ID,
+			Name:      u.Name,
+			NameLower: nameKey(u.Name),
+			Email:     u.Email,
+			CreatedAt: u.CreatedAt,
+			UpdatedAt: u.UpdatedAt,
+			Data:      string(data),
 		})
+	}
+	stored, replayed := u, false
+	if idem == nil {
+		err = db.write(ctx, create)
 	} else {
 		err = db.inTx(ctx, func(q *pgdb.Queries) (err error) {
 			stored, replayed, err = claimKey(ctx, q, u, *idem)
 			if err != nil || replayed {
 				return err
 			}
-			err = q.CreateUser(ctx, pgdb.CreateUserParams{
-				ID:        u.ID,
-				Name:      u.Name,
-				NameLower: nameKey(u.Name),
-				Email:     u.Email,
-				CreatedAt: u.CreatedAt,
-				UpdatedAt: u.UpdatedAt,
-			})
-			if err != nil {
-				return err
-			}
-			return appendEvent(ctx, q, ev)
+			return create(q)
 		})
 	}
 	if err != nil {

@@ -50,6 +50,22 @@ type ImportSummary struct {
 	Updated  int64 `json:"updated"`
 }
 
+// Add counts the inserted and updated rows of a written batch.
+func (s *ImportSummary) Add(out []ImportOutcome) {
+	for _, o := range out {
+		switch o {
+		case ImportInserted:
+			s.Inserted++
+		case ImportUpdated:
+			s.Updated++
+		}
+	}
+}
+
+// Changed reports whether the import changed any user, and so has an
+// event to write.
+func (s ImportSummary) Changed() bool { return s.Inserted+s.Updated > 0 }
+
 // ImportBatchSize is how many rows a store writes at once: in partial
 // mode, in one transaction. On PostgreSQL 10,000 imported 9% faster than
 // 2,000 (fewer round trips, statements and commits per row); SQLite

@@ -56,10 +56,10 @@ func (db *DB) ImportUsers(ctx context.Context, opts roster.ImportOptions, next f
 				if err != nil {
 					return err
 				}
-				count(&sum, out)
+				sum.Add(out)
 				written(rows, out)
 			}
-			if sum.Inserted+sum.Updated == 0 {
+			if !sum.Changed() {
 				return nil
 			}
 			return appendImportEvent(ctx, db.wq.WithTx(tx), opts, sum)
@@ -67,7 +67,7 @@ func (db *DB) ImportUsers(ctx context.Context, opts roster.ImportOptions, next f
 		if err != nil {
 			return roster.ImportSummary{}, fmt.Errorf("import users: %w", err)
 		}
-		if sum.Inserted+sum.Updated > 0 {
+		if sum.Changed() {
 			db.commits.Signal()
 		}
 		return sum, nil
@@ -91,8 +91,8 @@ func (db *DB) ImportUsers(ctx context.Context, opts roster.ImportOptions, next f
 				return err
 			}
 			total := sum
-			count(&total, out)
-			if event = total.Inserted+total.Updated > 0; !event {
+			total.Add(out)
+			if event = total.Changed(); !event {
 				return nil
 			}
 			return appendImportEvent(ctx, db.wq.WithTx(tx), opts, total)
@@ -103,12 +103,12 @@ func (db *DB) ImportUsers(ctx context.Context, opts roster.ImportOptions, next f
 		if evented = event; evented {
 			db.commits.Signal()
 		}
-		count(&sum, out)
+		sum.Add(out)
 		written(rows, out)
 	}
 	// Cut short, the import had no last batch; the batches committed so
 	// far stay, even when the client went away, and need their event.
-	if !evented && sum.Inserted+sum.Updated > 0 {
+	if !evented && sum.Changed() {
 		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		eerr := db.inTx(ectx, func(q *sqlitedb.Queries) error { return appendImportEvent(ectx, q, opts, sum) })
@@ -174,17 +174,6 @@ func importBatch(ctx context.Context, tx *sql.Tx, policy roster.ConflictPolicy, 
 		}
 	}
 	return out, nil
-}
-
-func count(sum *roster.ImportSummary, out []roster.ImportOutcome) {
-	for _, o := range out {
-		switch o {
-		case roster.ImportInserted:
-			sum.Inserted++
-		case roster.ImportUpdated:
-			sum.Updated++
-		}
-	}
 }
 
 func appendImportEvent(ctx context.Context, q *sqlitedb.Queries, opts roster.ImportOptions, sum roster.ImportSummary) error {

@@ -144,8 +144,7 @@ type CreateUserParams struct {
 	NameLower string
 }
 
-// Without an event: for a keyed create's transaction (which appends the
-// event itself) and the benchmark's seeding.
+// Without an event: for the benchmark's seeding (bench/seed).
 func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) error {
 	_, err := q.db.Exec(ctx, createUser,
 		arg.ID,
