@@ -133,19 +133,19 @@ func (m mix) choose() string {
 // load drives an open-loop request rate from a fixed set of connections
 // (one per worker), bounded by a count and a duration.
 type load struct {
-	tag      string   // prefix of request ids, unique per run
-	bases    []string // servers, asked in turn
-	names    []string // their names, for the ledger
-	token    string
-	rate     float64
-	max      int
-	dur      time.Duration
-	workers  int
-	mix      mix
-	timeout  time.Duration // client-side bound of one request
-	ledger   *ledger
-	users    *users
-	skipped  int // tickets dropped because every worker was busy
+	tag     string   // prefix of request ids, unique per run
+	bases   []string // servers, asked in turn
+	names   []string // their names, for the ledger
+	token   string
+	rate    float64
+	max     int
+	dur     time.Duration
+	workers int
+	mix     mix
+	timeout time.Duration // client-side bound of one request
+	ledger  *ledger
+	users   *users
+	skipped int // tickets dropped because every worker was busy
 }
 
 // run sends requests until max, dur or ctx ends, then waits for the
