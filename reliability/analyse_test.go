@@ -27,7 +27,12 @@ type committed struct {
 	eventIDs      []int64         // ascending
 }
 
-const eventsSQLPostgres = `SELECT id, type, user_id::text, coalesce(data->>'name', ''), coalesce(data->>'email', '') FROM events ORDER BY id`
+// On PostgreSQL a write's event goes to event_outbox in its transaction
+// and a feed reader moves it into events later: a committed write's event
+// is in one of the two (outbox rows get id 0: not yet in the feed).
+const eventsSQLPostgres = `SELECT id, type, user_id::text, coalesce(data->>'name', ''), coalesce(data->>'email', '') FROM events
+UNION ALL SELECT 0, type, user_id::text, coalesce(data->>'name', ''), coalesce(data->>'email', '') FROM event_outbox
+ORDER BY 1`
 const eventsSQLite = `SELECT id, type, user_id, coalesce(json_extract(data, '$.name'), ''), coalesce(json_extract(data, '$.email'), '') FROM events ORDER BY id`
 
 func newCommitted() *committed {
@@ -35,7 +40,9 @@ func newCommitted() *committed {
 }
 
 func (c *committed) event(id int64, typ, userID, name, email string) {
-	c.eventIDs = append(c.eventIDs, id)
+	if id > 0 {
+		c.eventIDs = append(c.eventIDs, id)
+	}
 	switch typ {
 	case "user.created":
 		c.createdEmails[strings.ToLower(email)] = true
@@ -151,7 +158,8 @@ type verdict struct {
 	byStatus                map[int]int
 	lost                    []string // acknowledged writes the database does not hold
 	failedLanded            []string // answered 4xx/5xx, committed anyway
-	ambiguous               int      // no answer (transport error)
+	refused                 int      // could not connect: never reached the server
+	ambiguous               int      // no answer on a connection (transport error)
 	ambiguousLanded         int      // … of which committed
 }
 
@@ -190,6 +198,11 @@ func analyse(entries []entry, c *committed) verdict {
 				v.lost = append(v.lost, e.ID)
 			} else if e.Op == "create" && !deleted[e.UserID] && !c.userIDs[e.UserID] {
 				v.lost = append(v.lost, e.ID+" (row missing)")
+			}
+		case e.Status == 0 && e.Dial:
+			v.refused++
+			if landed {
+				v.failedLanded = append(v.failedLanded, e.ID+" "+e.Op+" → refused connection")
 			}
 		case e.Status == 0:
 			v.ambiguous++

@@ -103,7 +103,7 @@ func TestPostgresCrash(t *testing.T) {
 		fmt.Sprintf("%d writes, %d acked", v.writes, v.acked),
 		fmt.Sprint(len(v.lost)),
 		fmt.Sprint(len(v.failedLanded)),
-		fmt.Sprintf("%d (%d landed)", v.ambiguous, v.ambiguousLanded),
+		fmt.Sprintf("%d (%d landed); %d refused", v.ambiguous, v.ambiguousLanded, v.refused),
 		fmt.Sprintf("%d failed: %v; p99 %s", nFail, codes, fmtMS(p99)),
 		fmt.Sprintf("first write ok %s after PG up; ready 503 after %s, 200 after %s",
 			recovery, sinceOr(crashed, ready.firstAfter(crashed, http.StatusServiceUnavailable)), sinceOr(restarted, ready.firstAfter(restarted, http.StatusOK))),
