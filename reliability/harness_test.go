@@ -237,13 +237,20 @@ func procStatus(pid int, field string) int {
 	return -1
 }
 
-// openFDs counts the process's open descriptors.
-func openFDs(pid int) int {
-	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+// openFDs counts the process's open descriptors, and the sockets among
+// them (database files and pool connections may grow legitimately).
+func openFDs(pid int) (all, sockets int) {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return -1
+		return -1, -1
 	}
-	return len(ents)
+	for _, e := range ents {
+		if l, err := os.Readlink(filepath.Join(dir, e.Name())); err == nil && strings.HasPrefix(l, "socket:") {
+			sockets++
+		}
+	}
+	return len(ents), sockets
 }
 
 func tail(path string) string {
