@@ -42,9 +42,15 @@ func TestSigterm(t *testing.T) {
 	} else {
 		t.Logf("this roster has no --drain-delay: the listener closes at SIGTERM")
 	}
+	// The fixed shutdown ends every stream with a final "shutdown" event;
+	// an older binary (no --drain-delay) just closes them.
+	finalEvent := ""
+	if supportsFlag("drain-delay") {
+		finalEvent = "shutdown"
+	}
 	var worst *sigtermRun
 	for i := range runs {
-		r := sigtermOnce(t, dir, dbURL, token, i, extra)
+		r := sigtermOnce(t, dir, dbURL, token, i, extra, finalEvent)
 		t.Logf("run %d: %s", i, r)
 		if worst == nil || r.badness() > worst.badness() || (r.badness() == worst.badness() && r.exitAfter > worst.exitAfter) {
 			worst = r
@@ -56,24 +62,24 @@ func TestSigterm(t *testing.T) {
 		fmt.Sprint(worst.resets),
 		fmt.Sprintf("%d refused, %d cut before a request", worst.refused, worst.newCut),
 		fmt.Sprintf("exit %d after %s", worst.exit, worst.exitAfter.Round(time.Millisecond)),
-		fmt.Sprintf("streams: %d clean, %d reset, %d cut mid-frame; last event %v", worst.streamsClean, worst.streamsReset, worst.streamsPartial, worst.lastEvents),
+		fmt.Sprintf("streams: %d clean, %d reset, %d cut mid-frame, %d without a final event; last event %v", worst.streamsClean, worst.streamsReset, worst.streamsPartial, worst.streamsNoFinal, worst.lastEvents),
 	)
 }
 
 type sigtermRun struct {
-	requests, afterTerm        int
-	failedAccepted, resets     int
-	refused, newCut            int
-	exit                       int
-	exitAfter                  time.Duration
-	streamsClean, streamsReset int
-	streamsPartial             int
-	lastEvents                 map[string]int
-	failures                   map[string]int
+	requests, afterTerm            int
+	failedAccepted, resets         int
+	refused, newCut                int
+	exit                           int
+	exitAfter                      time.Duration
+	streamsClean, streamsReset     int
+	streamsPartial, streamsNoFinal int
+	lastEvents                     map[string]int
+	failures                       map[string]int
 }
 
 func (r *sigtermRun) badness() int {
-	return r.failedAccepted + r.resets + r.streamsReset + r.streamsPartial + abs(r.exit)*1000
+	return r.failedAccepted + r.resets + r.streamsReset + r.streamsPartial + r.streamsNoFinal + abs(r.exit)*1000
 }
 
 func abs(n int) int { return max(n, -n) }
@@ -84,7 +90,7 @@ func (r *sigtermRun) String() string {
 		r.streamsClean, r.streamsReset, r.streamsPartial, r.lastEvents)
 }
 
-func sigtermOnce(t *testing.T, dir, dbURL, token string, run int, extra []string) *sigtermRun {
+func sigtermOnce(t *testing.T, dir, dbURL, token string, run int, extra []string, finalEvent string) *sigtermRun {
 	srv := startServer(t, dir, fmt.Sprintf("roster-%02d", run), dbURL, extra...)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -155,6 +161,9 @@ func sigtermOnce(t *testing.T, dir, dbURL, token string, run int, extra []string
 		}
 		_, _, last := s.snapshot()
 		r.lastEvents[last]++
+		if finalEvent != "" && last != finalEvent {
+			r.streamsNoFinal++
+		}
 		switch {
 		case s.reset || s.endErr != "":
 			r.streamsReset++
@@ -170,8 +179,8 @@ func sigtermOnce(t *testing.T, dir, dbURL, token string, run int, extra []string
 	if r.exit != 0 {
 		t.Errorf("run %d: exit status %d, want 0\n%s", run, r.exit, tail(srv.logPath))
 	}
-	if r.streamsReset > 0 || r.streamsPartial > 0 {
-		t.Errorf("run %d: streams reset %d, cut mid-frame %d", run, r.streamsReset, r.streamsPartial)
+	if r.streamsReset > 0 || r.streamsPartial > 0 || r.streamsNoFinal > 0 {
+		t.Errorf("run %d: streams reset %d, cut mid-frame %d, without the final %q event %d", run, r.streamsReset, r.streamsPartial, finalEvent, r.streamsNoFinal)
 	}
 	v := analyse(ld.ledger.all(), readPostgres(t, dbURL))
 	v.check(t, ld.ledger)
