@@ -297,10 +297,3 @@ func (ld *load) do(c *http.Client, url, method, body string, e *entry) {
 		e.UserID = u.ID
 	}
 }
-
-// isReset tells a connection reset or an unexpected EOF from a refused
-// connection.
-func isReset(err string) bool {
-	return strings.Contains(err, "reset by peer") || strings.Contains(err, "EOF") ||
-		strings.Contains(err, "broken pipe") || strings.Contains(err, "server closed")
-}
