@@ -16,6 +16,7 @@ type flagSet struct {
 	*flag.FlagSet
 	summary string
 	aliases map[string][]string
+	set     map[string]bool // flags given on the command line or in the environment
 }
 
 func newFlagSet(name, summary string) *flagSet {
@@ -47,6 +48,7 @@ func (fs *flagSet) parse(args []string, env environment) error {
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	fs.set = given
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
 		if given[f.Name] || err != nil {
@@ -60,6 +62,7 @@ func (fs *flagSet) parse(args []string, env environment) error {
 			if name == "PORT" { // the platform convention gives a bare port
 				v = ":" + v
 			}
+			given[f.Name] = true
 			if e := fs.Set(f.Name, v); e != nil {
 				err = usagef("%s: invalid value %q for %s: %v", fs.Name(), v, name, e)
 			}
@@ -68,6 +71,10 @@ func (fs *flagSet) parse(args []string, env environment) error {
 	})
 	return err
 }
+
+// isSet reports whether the flag was given, on the command line or in the
+// environment, rather than left at its default.
+func (fs *flagSet) isSet(name string) bool { return fs.set[name] }
 
 // errHelp means help was printed; the command ends successfully.
 var errHelp = errors.New("help requested")

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -44,11 +45,15 @@ func exitCode(err error, stderr io.Writer) int {
 // run is the whole program, with its environment passed in so that tests
 // can drive it like a user would.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return runEnv(ctx, args, environment{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr})
+}
+
+// runEnv is run with the whole environment given, clock included.
+func runEnv(ctx context.Context, args []string, env environment) error {
 	if len(args) == 0 {
-		printUsage(stdout)
+		printUsage(env.stdout)
 		return nil
 	}
-	env := environment{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
 	name, rest := args[0], args[1:]
 	switch name {
 	case "serve":
@@ -75,6 +80,16 @@ type environment struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// after is the clock of waits such as the drain delay; nil is
+	// time.After. Tests end the wait when they choose.
+	after func(time.Duration) <-chan time.Time
+}
+
+func (e environment) timer(d time.Duration) <-chan time.Time {
+	if e.after == nil {
+		return time.After(d)
+	}
+	return e.after(d)
 }
 
 const usageText = `roster — a users service.

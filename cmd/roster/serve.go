@@ -42,6 +42,7 @@ type serveConfig struct {
 	logFormat       string
 	migrate         bool
 	shutdownTimeout time.Duration
+	drainDelay      time.Duration
 }
 
 func serveFlags(cfg *serveConfig) *flagSet {
@@ -67,9 +68,15 @@ func serveFlags(cfg *serveConfig) *flagSet {
 	fs.StringVar(&cfg.logFormat, "log-format", "auto", "log format: json, text, or auto (text on a terminal, else json)")
 	fs.alias("log-format", "LOG_FORMAT")
 	fs.BoolVar(&cfg.migrate, "migrate", true, "apply pending migrations at start")
-	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGINT/SIGTERM")
+	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGINT/SIGTERM, after --drain-delay")
+	fs.DurationVar(&cfg.drainDelay, "drain-delay", 0, "on SIGINT/SIGTERM, how long to keep serving (readiness 503, Connection: close) before the listener closes, so balancers stop routing here first (default 5s when KUBERNETES_SERVICE_HOST is set)")
 	return fs
 }
+
+// defaultDrainDelay covers the seconds Kubernetes takes to remove a
+// terminating pod from its Service's endpoints: until then new connections
+// still arrive, and a closed listener would refuse them.
+const defaultDrainDelay = 5 * time.Second
 
 func serve(ctx context.Context, args []string, env environment) error {
 	var cfg serveConfig
@@ -90,6 +97,12 @@ func serve(ctx context.Context, args []string, env environment) error {
 	}
 	if cfg.shutdownTimeout <= 0 {
 		return usagef("--shutdown-timeout must be positive")
+	}
+	if cfg.drainDelay < 0 {
+		return usagef("--drain-delay must not be negative")
+	}
+	if !fs.isSet("drain-delay") && env.getenv("KUBERNETES_SERVICE_HOST") != "" {
+		cfg.drainDelay = defaultDrainDelay
 	}
 	limits, err := cfg.limits()
 	if err != nil {
@@ -140,7 +153,13 @@ func serve(ctx context.Context, args []string, env environment) error {
 		}
 	}()
 	srv := httpapi.NewServer(limits)
-	hs := newHTTPServer(ctx, srv, logger)
+	// Request contexts descend from base, not from ctx: the signal must not
+	// cancel requests the server has accepted (a write would be reported
+	// failed and land anyway). Only the shutdown timeout running out ends
+	// them.
+	base, hardStop := context.WithCancel(context.WithoutCancel(ctx))
+	defer hardStop()
+	hs := newHTTPServer(base, srv, logger)
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -156,7 +175,7 @@ func serve(ctx context.Context, args []string, env environment) error {
 			ln.Close()
 			return fmt.Errorf("listen (admin): %w", err)
 		}
-		admin = newHTTPServer(ctx, httpapi.AdminHandler(reg), logger)
+		admin = newHTTPServer(base, httpapi.AdminHandler(reg), logger)
 		admin.WriteTimeout = 0 // CPU profiles and traces stream for as long as asked
 		logger.Info("admin listening", "addr", aln.Addr().String())
 		go func() { adminErr <- admin.Serve(aln) }()
@@ -175,16 +194,28 @@ func serve(ctx context.Context, args []string, env environment) error {
 	case <-ctx.Done():
 	}
 
-	// Readiness fails first so balancers stop routing here, then the
-	// listener closes and in-flight requests get shutdownTimeout to finish.
-	logger.Info("shutting down", "timeout", cfg.shutdownTimeout.String())
-	srv.Drain()
+	// Readiness fails first so balancers stop routing here; requests that
+	// still arrive during the drain delay are served, on connections that
+	// then close. Then the listener and idle connections close, streams
+	// end with a final event, and in-flight requests get shutdownTimeout
+	// to finish. The change feed and the pool close after them (defers).
+	logger.Info("shutting down", "drain_delay", cfg.drainDelay.String(), "timeout", cfg.shutdownTimeout.String())
+	srv.BeginDrain()
+	if cfg.drainDelay > 0 {
+		<-env.timer(cfg.drainDelay)
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	srv.Drain()
+	err = hs.Shutdown(sctx)
+	if err == nil {
+		err = srv.WaitStreams(sctx)
 	}
-	if err := srv.WaitStreams(sctx); err != nil {
+	if err != nil {
+		// Out of time: what is still running is cut.
+		logger.Warn("shutdown timeout: closing open connections", "err", err)
+		hardStop()
+		_ = hs.Close()
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {

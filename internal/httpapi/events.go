@@ -26,6 +26,9 @@ const eventWriteTimeout = 10 * time.Second
 // eventRetry is the reconnection delay suggested to EventSource clients.
 const eventRetry = 2 * time.Second
 
+// shutdownFrame is the last frame of every stream when the server stops.
+const shutdownFrame = "event: shutdown\ndata: {\"reason\":\"the server is shutting down; reconnect with Last-Event-ID\"}\n\n"
+
 // eventData is the JSON of one event: the user after a create or update,
 // the id of a deleted one.
 type eventData struct {
@@ -100,7 +103,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 // more worth reading.
 func (s *Server) handOff(st *eventStream, conn net.Conn, h http.Header, reset bool) {
 	s.streamsMu.Lock()
-	if s.draining.Load() { // Drain may be waiting already: end at once
+	if s.streamsEnded { // Drain may be waiting already: end at once
 		s.streamsMu.Unlock()
 		st.close()
 		_ = conn.Close()
@@ -217,7 +220,11 @@ func (st *eventStream) run(ctx context.Context, reset bool) {
 			s.metrics.count(slowConsumersCounter)
 			s.log.Info("slow subscriber dropped", "request_id", st.requestID, "last_event_id", sub.LastID())
 			return
-		case err != nil: // shutdown, client gone, store failure
+		case errors.Is(err, feed.ErrClosed) && s.draining.Load():
+			// A clean end the client can tell from a broken connection.
+			_ = st.out.send([]byte(shutdownFrame), true)
+			return
+		case err != nil: // client gone, store failure
 			if ctx.Err() == nil && !errors.Is(err, feed.ErrClosed) {
 				s.log.Warn("event stream ended", "request_id", st.requestID, "err", err)
 			}

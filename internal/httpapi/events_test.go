@@ -297,8 +297,16 @@ func TestEventStreamOptions(t *testing.T) {
 		}
 	}
 
-	// Shutdown ends the streams cleanly, and WaitStreams sees them end.
+	// Shutdown ends the streams cleanly, with a final event, and
+	// WaitStreams sees them end.
 	h.srv.Drain()
+	ev := user.next()
+	for ev.event == "user.deleted" { // the one not read above
+		ev = user.next()
+	}
+	if ev.event != "shutdown" {
+		t.Errorf("last frame before the end: got %+v, want a shutdown event", ev)
+	}
 	wctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := h.srv.WaitStreams(wctx); err != nil {
@@ -332,6 +340,9 @@ func TestEventStreamHTTP2(t *testing.T) {
 		t.Errorf("got %+v, want the create", got)
 	}
 	h.srv.Drain()
+	if ev := s.next(); ev.event != "shutdown" {
+		t.Errorf("last frame before the end: got %+v, want a shutdown event", ev)
+	}
 	select {
 	case err := <-s.ended:
 		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {

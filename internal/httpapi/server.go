@@ -71,9 +71,10 @@ type Server struct {
 	handler  http.Handler
 	draining atomic.Bool
 	// streams counts the event streams served on hijacked connections;
-	// streamsMu orders their start against Drain.
-	streams   sync.WaitGroup
-	streamsMu sync.Mutex
+	// streamsMu orders their start against Drain, which sets streamsEnded.
+	streams      sync.WaitGroup
+	streamsMu    sync.Mutex
+	streamsEnded bool
 
 	limiter        *ratelimit.Limiter
 	inflight       chan struct{} // nil: unlimited
@@ -161,15 +162,30 @@ func (s *Server) api(h http.HandlerFunc) http.Handler {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		// The client's next request opens a new connection, which the
+		// balancer sends to an instance that is staying. Over HTTP/2
+		// net/http turns this into a GOAWAY.
+		w.Header().Set("Connection", "close")
+	}
 	s.handler.ServeHTTP(w, r)
 }
 
-// Drain makes readiness fail from now on, so that load balancers stop
-// sending traffic while in-flight requests finish, and ends the event
-// streams, which would otherwise never finish.
-func (s *Server) Drain() {
-	s.streamsMu.Lock()
+// BeginDrain starts a graceful shutdown: readiness fails from now on, so
+// that load balancers stop sending traffic here, while requests are still
+// served, each answer asking the client to close its connection. Event
+// streams go on until Drain.
+func (s *Server) BeginDrain() {
 	s.draining.Store(true)
+}
+
+// Drain is BeginDrain, then ends the event streams, which would otherwise
+// never finish: each gets a final "shutdown" event telling its client to
+// reconnect (elsewhere) with Last-Event-ID.
+func (s *Server) Drain() {
+	s.BeginDrain()
+	s.streamsMu.Lock()
+	s.streamsEnded = true
 	s.streamsMu.Unlock()
 	if s.feed != nil {
 		s.feed.Close()
