@@ -158,7 +158,7 @@ func (s *server) waitReady(t *testing.T, within time.Duration) {
 	for time.Now().Before(deadline) {
 		select {
 		case <-s.done:
-			t.Fatalf("%s exited at start: %v\n%s", s.name, s.exitErr, tail(s.logPath))
+			t.Fatalf("%s exited at start: %v\n%s", s.name, s.exitErr, tail(s.logPath, 3000))
 		default:
 		}
 		resp, err := http.Get(s.base + "/health/ready")
@@ -170,7 +170,7 @@ func (s *server) waitReady(t *testing.T, within time.Duration) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("%s not ready within %s\n%s", s.name, within, tail(s.logPath))
+	t.Fatalf("%s not ready within %s\n%s", s.name, within, tail(s.logPath, 3000))
 }
 
 func (s *server) pid() int { return s.cmd.Process.Pid }
@@ -253,10 +253,11 @@ func openFDs(pid int) (all, sockets int) {
 	return len(ents), sockets
 }
 
-func tail(path string) string {
+// tail is the last n bytes of a file.
+func tail(path string, n int) string {
 	b, _ := os.ReadFile(path)
-	if len(b) > 3000 {
-		b = b[len(b)-3000:]
+	if len(b) > n {
+		b = b[len(b)-n:]
 	}
 	return string(b)
 }
