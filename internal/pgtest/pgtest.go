@@ -33,11 +33,16 @@ var ErrNotInstalled = errors.New("pgtest: PostgreSQL server binaries (initdb, po
 
 // Cluster is a running throwaway PostgreSQL server.
 type Cluster struct {
-	dir   string
-	port  int
-	cmd   *exec.Cmd
-	stdin io.Closer  // closing it stops the server (see launch)
-	done  chan error // receives the server's exit
+	dir  string
+	bin  string
+	cred *syscall.Credential
+	// durable: commits reach the operating system before they are
+	// acknowledged, so that a Crash loses no acknowledged transaction.
+	durable bool
+	port    int
+	cmd     *exec.Cmd
+	stdin   io.Closer  // closing it stops the server (see launch)
+	done    chan error // receives the server's exit
 }
 
 // binDir finds the directory holding initdb and postgres: PATH first,
@@ -81,7 +86,14 @@ func runAs() (*syscall.Credential, error) {
 }
 
 // Start creates and starts a cluster. The caller must Stop it.
-func Start(ctx context.Context) (*Cluster, error) {
+func Start(ctx context.Context) (*Cluster, error) { return start(ctx, false) }
+
+// StartDurable is Start for tests that Crash the server: an acknowledged
+// commit survives the crash (synchronous_commit on; fsync stays off, the
+// machine does not crash).
+func StartDurable(ctx context.Context) (*Cluster, error) { return start(ctx, true) }
+
+func start(ctx context.Context, durable bool) (*Cluster, error) {
 	bin, err := binDir()
 	if err != nil {
 		return nil, err
@@ -94,7 +106,7 @@ func Start(ctx context.Context) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{dir: dir}
+	c := &Cluster{dir: dir, bin: bin, cred: cred, durable: durable}
 	if err := c.start(ctx, bin, cred); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -166,7 +178,7 @@ wait $pid`
 		"-c", "listen_addresses=127.0.0.1",
 		"-c", "unix_socket_directories="+c.dir,
 		"-c", "fsync=off",
-		"-c", "synchronous_commit=off",
+		"-c", "synchronous_commit="+map[bool]string{false: "off", true: "on"}[c.durable],
 		"-c", "full_page_writes=off",
 		"-c", "max_connections=300",
 		"-c", "shared_buffers=64MB",
@@ -253,6 +265,53 @@ func (c *Cluster) CreateDatabase(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("pgtest: create database: %w", err)
 	}
 	return c.URL(name), nil
+}
+
+// Crash stops the server at once, as pg_ctl stop -m immediate does: open
+// sessions are cut and nothing is checkpointed. The data stays; Restart
+// starts the server again on the same port.
+func (c *Cluster) Crash() error {
+	if c.cmd == nil {
+		return errors.New("pgtest: not running")
+	}
+	pid, err := c.postmasterPID()
+	if err != nil {
+		return err
+	}
+	if err := syscall.Kill(pid, syscall.SIGQUIT); err != nil { // immediate shutdown
+		return fmt.Errorf("pgtest: stop postgres: %w", err)
+	}
+	select {
+	case <-c.done:
+	case <-time.After(15 * time.Second):
+		_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+		<-c.done
+	}
+	_ = c.stdin.Close() // ends the watchdog, which keeps the directory: we live
+	c.cmd = nil
+	return nil
+}
+
+// Restart starts a crashed server again on its port and data, and waits
+// until it accepts connections (after crash recovery).
+func (c *Cluster) Restart(ctx context.Context) error {
+	if c.cmd != nil {
+		return errors.New("pgtest: already running")
+	}
+	return c.launch(ctx, c.bin, filepath.Join(c.dir, "data"), c.cred)
+}
+
+func (c *Cluster) postmasterPID() (int, error) {
+	b, err := os.ReadFile(filepath.Join(c.dir, "data", "postmaster.pid"))
+	if err != nil {
+		return 0, fmt.Errorf("pgtest: %w", err)
+	}
+	first, _, _ := bytes.Cut(b, []byte("\n"))
+	pid, err := strconv.Atoi(string(bytes.TrimSpace(first)))
+	if err != nil {
+		return 0, fmt.Errorf("pgtest: postmaster.pid: %w", err)
+	}
+	return pid, nil
 }
 
 // Stop shuts the server down (fast mode: open sessions are cut) and

@@ -61,3 +61,26 @@ func Main(m *testing.M) {
 	shared.Unlock()
 	os.Exit(code)
 }
+
+// NewCluster starts a durable cluster of the test's own, stopped at its
+// end: for tests that crash or restart the server, which the shared one
+// must not.
+// Without PostgreSQL installed the test is skipped (failed with CI=true).
+func NewCluster(tb testing.TB) *Cluster {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := StartDurable(ctx)
+	if err != nil {
+		if errors.Is(err, ErrNotInstalled) && os.Getenv("CI") != "true" {
+			tb.Skipf("%v (install PostgreSQL to run these tests; CI=true makes this a failure)", err)
+		}
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			tb.Error(err)
+		}
+	})
+	return c
+}

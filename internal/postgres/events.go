@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rosterhq/roster/internal/postgres/pgdb"
 	"github.com/rosterhq/roster/internal/roster"
 )
@@ -88,14 +89,14 @@ func (db *DB) sequence(ctx context.Context) error {
 	if err != nil || !pending {
 		return err
 	}
-	conn, err := db.acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Release()
 	// Not inTx: a move wakes other instances by notification, not this
 	// process's listeners, which are reading already.
-	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+	return db.use(ctx, func(conn *pgxpool.Conn) error { return pgx.BeginFunc(ctx, conn, moveOutbox(ctx)) })
+}
+
+// moveOutbox moves the committed outbox rows into events, in order.
+func moveOutbox(ctx context.Context) func(tx pgx.Tx) error {
+	return func(tx pgx.Tx) error {
 		q := pgdb.New(tx)
 		if err := q.LockSequencer(ctx); err != nil {
 			return fmt.Errorf("lock sequencer: %w", err)
@@ -111,7 +112,7 @@ func (db *DB) sequence(ctx context.Context) error {
 			return fmt.Errorf("notify events: %w", err)
 		}
 		return nil
-	})
+	}
 }
 
 // EventBounds returns the smallest and largest retained event IDs, 0 and

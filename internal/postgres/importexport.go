@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rosterhq/roster/internal/postgres/pgdb"
 	"github.com/rosterhq/roster/internal/roster"
 )
@@ -48,6 +49,13 @@ RETURNING u.email, u.xmax = 0`
 func (db *DB) ImportUsers(ctx context.Context, opts roster.ImportOptions, next func() ([]roster.ImportRow, bool, error),
 	written func([]roster.ImportRow, []roster.ImportOutcome)) (roster.ImportSummary, error) {
 	opts.At = micro(opts.At).UTC()
+	// The reader's errors are the client's (a broken upload), not the
+	// database's.
+	read := next
+	next = func() ([]roster.ImportRow, bool, error) {
+		rows, last, err := read()
+		return rows, last, fromCaller(err)
+	}
 	im := &importer{opts: opts, direct: true}
 	var sum roster.ImportSummary
 	if opts.Atomic {
@@ -287,29 +295,29 @@ const exportPage = 5000
 // the same however deep, and memory holds two pages (the next one is read
 // while fn handles this one; see roster.ExportPages).
 func (db *DB) ExportUsers(ctx context.Context, f roster.UserFilter, fn func(roster.User) error) error {
-	conn, err := db.acquire(ctx)
-	if err != nil {
-		return storeError("export users", err)
-	}
-	defer conn.Release()
-	err = pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		pq := pgdb.New(customPlans{tx})
-		fetch := func(after *roster.User) ([]roster.User, error) {
-			lq := roster.ListQuery{Filter: f, Sort: roster.SortOldest, Limit: exportPage}
-			if after != nil {
-				lq.After = &roster.Cursor{Sort: roster.SortOldest, CreatedAt: after.CreatedAt, ID: after.ID}
+	// The writer's errors are the client's (a reader gone), not the
+	// database's.
+	write := func(u roster.User) error { return fromCaller(fn(u)) }
+	err := db.use(ctx, func(conn *pgxpool.Conn) error {
+		return pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+			pq := pgdb.New(customPlans{tx})
+			fetch := func(after *roster.User) ([]roster.User, error) {
+				lq := roster.ListQuery{Filter: f, Sort: roster.SortOldest, Limit: exportPage}
+				if after != nil {
+					lq.After = &roster.Cursor{Sort: roster.SortOldest, CreatedAt: after.CreatedAt, ID: after.ID}
+				}
+				rows, err := listUsers(ctx, pq, lq)
+				if err != nil {
+					return nil, err
+				}
+				users := make([]roster.User, len(rows))
+				for i, row := range rows {
+					users[i] = user(row)
+				}
+				return users, nil
 			}
-			rows, err := listUsers(ctx, pq, lq)
-			if err != nil {
-				return nil, err
-			}
-			users := make([]roster.User, len(rows))
-			for i, row := range rows {
-				users[i] = user(row)
-			}
-			return users, nil
-		}
-		return roster.ExportPages(exportPage, fetch, fn)
+			return roster.ExportPages(exportPage, fetch, write)
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("export users: %w", err)

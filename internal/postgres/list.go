@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rosterhq/roster/internal/postgres/pgdb"
 	"github.com/rosterhq/roster/internal/roster"
 )
@@ -142,12 +143,7 @@ func microCeil(t time.Time) time.Time {
 // milliseconds at 250,000 users instead of a fraction of one, even after a
 // cursor. Planning each time costs a fraction of a millisecond.
 func (db *DB) customPlanQueries(ctx context.Context, fn func(q *pgdb.Queries) error) error {
-	conn, err := db.acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Release()
-	return fn(pgdb.New(customPlans{conn}))
+	return db.use(ctx, func(conn *pgxpool.Conn) error { return fn(pgdb.New(customPlans{conn})) })
 }
 
 // customPlans passes pgx.QueryExecModeCacheDescribe, which pgx takes from

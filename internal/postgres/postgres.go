@@ -15,6 +15,7 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 	"github.com/rosterhq/roster/internal/broadcast"
+	"github.com/rosterhq/roster/internal/outage"
 	"github.com/rosterhq/roster/migrations"
 )
 
@@ -80,6 +81,8 @@ type DB struct {
 	// commits wakes this process's Listen calls after each committed
 	// transaction (see inRawTx).
 	commits broadcast.Group
+	outage  *outage.Log
+	probing chan struct{} // held by a Ping on a connection of its own
 }
 
 // Open connects a pool to the database at url with opts and checks that
@@ -97,6 +100,11 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	cfg.MinConns = opts.MinConns
 	cfg.MaxConnIdleTime = opts.MaxConnIdleTime
 	cfg.MaxConnLifetime = opts.MaxConnLifetime
+	// A dial to a server that does not answer would otherwise wait for
+	// the operating system's TCP timeout, minutes, holding a pool slot.
+	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > opts.AcquireTimeout {
+		cfg.ConnConfig.ConnectTimeout = opts.AcquireTimeout
+	}
 	cfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
 		registerUUID(conn.TypeMap())
 		return nil
@@ -113,6 +121,8 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		pool:           pool,
 		acquireTimeout: opts.AcquireTimeout,
 		sqlDB:          stdlib.OpenDBFromPool(pool),
+		outage:         outage.New("database", nil),
+		probing:        make(chan struct{}, 1),
 	}, nil
 }
 
@@ -160,8 +170,11 @@ func (db *DB) acquire(ctx context.Context) (*pgxpool.Conn, error) {
 	}
 	if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 		st := db.pool.Stat()
-		return nil, fmt.Errorf("acquire connection: pool exhausted: none free within %s (%d of %d in use): %w",
-			db.acquireTimeout, st.AcquiredConns(), st.MaxConns(), err)
+		if st.AcquiredConns() < st.MaxConns() { // not busy: new connections do not come
+			return nil, fmt.Errorf("acquire connection: %w: cannot connect within %s: %w", errAcquireTimeout, db.acquireTimeout, err)
+		}
+		return nil, fmt.Errorf("acquire connection: pool exhausted: %w: none free within %s (%d of %d in use): %w",
+			errAcquireTimeout, db.acquireTimeout, st.AcquiredConns(), st.MaxConns(), err)
 	}
 	return nil, fmt.Errorf("acquire connection: %w", err)
 }

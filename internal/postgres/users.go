@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rosterhq/roster/internal/postgres/pgdb"
 	"github.com/rosterhq/roster/internal/roster"
 )
@@ -198,17 +199,42 @@ func missingOrChanged(ctx context.Context, q *pgdb.Queries, id uuid.UUID) error 
 	return roster.ErrNotFound
 }
 
-// Ping checks that the database answers.
+// Ping checks that the database answers. With every pooled connection
+// busy it does not queue behind them, which would make an overloaded
+// instance look like an outage: it checks on a connection of its own.
 func (db *DB) Ping(ctx context.Context) error {
-	conn, err := db.acquire(ctx)
+	var err error
+	if st := db.pool.Stat(); st.AcquiredConns() < st.MaxConns() {
+		err = db.use(ctx, func(conn *pgxpool.Conn) error { return conn.Ping(ctx) })
+	} else {
+		err = db.check(ctx, db.probe(ctx))
+	}
 	if err != nil {
 		return fmt.Errorf("ping postgres: %w", err)
 	}
-	defer conn.Release()
-	if err := conn.Ping(ctx); err != nil {
-		return fmt.Errorf("ping postgres: %w", err)
-	}
 	return nil
+}
+
+// probe pings the database on a connection outside the pool. One probe at
+// a time: a flood of readiness checks must not open a flood of
+// connections.
+func (db *DB) probe(ctx context.Context) error {
+	select {
+	case db.probing <- struct{}{}:
+		defer func() { <-db.probing }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	conn, err := pgx.ConnectConfig(ctx, db.pool.Config().ConnConfig)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = conn.Close(cctx)
+	}()
+	return conn.Ping(ctx)
 }
 
 // inTx runs fn in a transaction (read committed) on a borrowed connection,
@@ -221,12 +247,8 @@ func (db *DB) inTx(ctx context.Context, fn func(q *pgdb.Queries) error) error {
 // committed, wakes this process's feed listeners: the change's event, if
 // it wrote one, waits in the outbox for a reader to sequence it.
 func (db *DB) inRawTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	conn, err := db.acquire(ctx)
+	err := db.use(ctx, func(conn *pgxpool.Conn) error { return pgx.BeginFunc(ctx, conn, fn) })
 	if err != nil {
-		return err
-	}
-	defer conn.Release()
-	if err := pgx.BeginFunc(ctx, conn, fn); err != nil {
 		return err
 	}
 	db.commits.Signal()
@@ -247,12 +269,7 @@ func (db *DB) write(ctx context.Context, fn func(q *pgdb.Queries) error) error {
 // queries runs fn on a connection borrowed for its duration; the generated
 // :many queries have consumed and closed their rows when fn returns.
 func (db *DB) queries(ctx context.Context, fn func(q *pgdb.Queries) error) error {
-	conn, err := db.acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Release()
-	return fn(pgdb.New(conn))
+	return db.use(ctx, func(conn *pgxpool.Conn) error { return fn(pgdb.New(conn)) })
 }
 
 func user(row pgdb.User) roster.User {

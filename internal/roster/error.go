@@ -71,3 +71,19 @@ var (
 	// ErrIdempotencyMismatch: an idempotency key reused for another request.
 	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
 )
+
+// ErrUnavailable is the client's error when the database cannot be
+// reached or cannot take the work now: a connection refused or broken, a
+// server shutting down or starting, no free connection in time, a lock
+// or disk it cannot get. The request may succeed if retried shortly.
+var ErrUnavailable = Errorf(CodeUnavailable, "The database is unavailable; try again shortly")
+
+// Unavailable wraps cause, a store's error, so that callers see
+// ErrUnavailable (errors.As finds the *Error) while logs and errors.Is
+// still see the cause.
+func Unavailable(cause error) error { return &unavailable{cause: cause} }
+
+type unavailable struct{ cause error }
+
+func (e *unavailable) Error() string   { return "database unavailable: " + e.cause.Error() }
+func (e *unavailable) Unwrap() []error { return []error{ErrUnavailable, e.cause} }
