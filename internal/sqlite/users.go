@@ -275,10 +275,6 @@ func storeError(op string, err error) error {
 	case errors.Is(err, roster.ErrNotFound), errors.Is(err, roster.ErrPreconditionFailed),
 		errors.Is(err, roster.ErrIdempotencyMismatch):
 		return err
-	case errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL:
-		// A full disk: the write may succeed once space is freed, and
-		// reads go on; the client is told to retry, not that roster broke.
-		return roster.Unavailable(fmt.Errorf("%s: %w", op, err))
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
