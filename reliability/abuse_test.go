@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -26,6 +27,12 @@ var abuseMaxInflight = cmp.Or(os.Getenv("RELIABILITY_MAX_INFLIGHT"), "4096")
 // client. The healthy client must keep 100 % success; its p99, the
 // server's peak RSS and its descriptors before and after are the figures.
 func TestAbuse(t *testing.T) {
+	// 4,000 abusive connections and their server ends, in this process
+	// and roster (which inherits the limit TestMain raised).
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur < 10000 {
+		t.Skipf("needs 10,000 open files (RLIMIT_NOFILE %d, %v): raise the hard limit (ulimit -Hn) to run it", lim.Cur, err)
+	}
 	dir := workDir(t)
 	// A slow upload holds an in-flight slot while its body trickles in
 	// (up to the 30 s read timeout), so 2,000 of them exhaust the default
