@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -259,19 +260,21 @@ func (ld *load) do(c *http.Client, url, method, body string, e *entry) {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	var dialErr bool
+	// The transport dials on a goroutine of its own.
+	var dialErr, reused atomic.Bool
 	trace := &httptrace.ClientTrace{
-		GotConn:     func(ci httptrace.GotConnInfo) { e.Reused = ci.Reused },
-		ConnectDone: func(_, _ string, err error) { dialErr = err != nil },
+		GotConn:     func(ci httptrace.GotConnInfo) { reused.Store(ci.Reused) },
+		ConnectDone: func(_, _ string, err error) { dialErr.Store(err != nil) },
 	}
 	req = req.WithContext(httptrace.WithClientTrace(context.Background(), trace))
 	start := time.Now()
 	e.StartMS = ld.ledger.since(start)
 	resp, err := c.Do(req)
+	e.Reused = reused.Load()
 	if err != nil {
 		e.LatMS = float64(time.Since(start).Microseconds()) / 1000
 		e.Err = err.Error()
-		e.Dial = dialErr
+		e.Dial = dialErr.Load() || strings.Contains(e.Err, "dial tcp")
 		return
 	}
 	b, rerr := io.ReadAll(resp.Body)
