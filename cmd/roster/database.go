@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 
 // dbFlags are the database settings shared by serve and migrate.
 type dbFlags struct {
+	logger             *slog.Logger // where outages are logged; nil: nowhere
 	target             string
 	maxConns, minConns int
 	pool               postgres.Options
@@ -97,6 +99,7 @@ func openDatabase(ctx context.Context, d *dbFlags) (*database, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open PostgreSQL: %w", err)
 		}
+		db.SetLogger(d.logger)
 		m, err := db.Migrator()
 		if err != nil {
 			db.Close()
@@ -108,6 +111,7 @@ func openDatabase(ctx context.Context, d *dbFlags) (*database, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open SQLite: %w", err)
 		}
+		db.SetLogger(d.logger)
 		m, err := db.Migrator()
 		if err != nil {
 			_ = db.Close()

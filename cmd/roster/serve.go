@@ -119,6 +119,7 @@ func serve(ctx context.Context, args []string, env environment) error {
 		return err
 	}
 
+	cfg.db.logger = logger
 	db, err := openDatabase(ctx, &cfg.db)
 	if err != nil {
 		return err

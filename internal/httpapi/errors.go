@@ -85,6 +85,11 @@ func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="roster"`)
 	}
+	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		// Every 503 is worth retrying (a database outage among them);
+		// say when, so that clients back off instead of hammering.
+		w.Header().Set("Retry-After", "1")
+	}
 	if wantsProblem(r) {
 		writeProblem(w, r, status, e)
 		return

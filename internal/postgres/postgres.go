@@ -71,6 +71,10 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
+// connectTimeout is the least time a new connection gets to be set up,
+// unless the URL's connect_timeout says otherwise.
+const connectTimeout = 5 * time.Second
+
 // DB is a PostgreSQL database holding roster's users.
 type DB struct {
 	pool           *pgxpool.Pool
@@ -102,8 +106,10 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	cfg.MaxConnLifetime = opts.MaxConnLifetime
 	// A dial to a server that does not answer would otherwise wait for
 	// the operating system's TCP timeout, minutes, holding a pool slot.
-	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > opts.AcquireTimeout {
-		cfg.ConnConfig.ConnectTimeout = opts.AcquireTimeout
+	// (Requests wait at most the acquire timeout either way; a slow but
+	// working connection setup, on a busy machine, gets a few seconds.)
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = max(opts.AcquireTimeout, connectTimeout)
 	}
 	cfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
 		registerUUID(conn.TypeMap())

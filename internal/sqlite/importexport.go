@@ -65,7 +65,7 @@ func (db *DB) ImportUsers(ctx context.Context, opts roster.ImportOptions, next f
 			return appendImportEvent(ctx, db.wq.WithTx(tx), opts, sum)
 		})
 		if err != nil {
-			return roster.ImportSummary{}, fmt.Errorf("import users: %w", err)
+			return roster.ImportSummary{}, db.classify("import users", err)
 		}
 		if sum.Changed() {
 			db.commits.Signal()
@@ -119,7 +119,7 @@ func (db *DB) ImportUsers(ctx context.Context, opts roster.ImportOptions, next f
 		}
 	}
 	if err != nil {
-		return sum, fmt.Errorf("import users: %w", err)
+		return sum, db.classify("import users", err)
 	}
 	return sum, nil
 }

@@ -17,7 +17,7 @@ import (
 func (db *DB) ListUsers(ctx context.Context, q roster.ListQuery) ([]roster.User, error) {
 	rows, err := listUsers(ctx, db.rq, q)
 	if err != nil {
-		return nil, storeError("list users", err)
+		return nil, db.storeError("list users", err)
 	}
 	users := make([]roster.User, len(rows))
 	for i, row := range rows {
@@ -35,13 +35,13 @@ func (db *DB) CountUsers(ctx context.Context, f roster.UserFilter) (int64, error
 		// At most one; see ListUsersByEmail.
 		users, err := listUserByEmail(ctx, db.rq, p, roster.SortNewest, roster.ListQuery{Limit: 1})
 		if err != nil {
-			return 0, storeError("count users", err)
+			return 0, db.storeError("count users", err)
 		}
 		return int64(len(users)), nil
 	}
 	n, err := db.rq.CountUsers(ctx, p)
 	if err != nil {
-		return 0, storeError("count users", err)
+		return 0, db.storeError("count users", err)
 	}
 	return n, nil
 }

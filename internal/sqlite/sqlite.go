@@ -14,6 +14,7 @@ import (
 
 	"github.com/pressly/goose/v3"
 	"github.com/rosterhq/roster/internal/broadcast"
+	"github.com/rosterhq/roster/internal/outage"
 	"github.com/rosterhq/roster/internal/sqlite/sqlitedb"
 	"github.com/rosterhq/roster/migrations"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -30,6 +31,7 @@ type DB struct {
 	rq    *sqlitedb.Queries
 	// commits wakes the Listen calls after each committed change.
 	commits broadcast.Group
+	outage  *outage.Log
 }
 
 // Open opens the SQLite database at path, creating the file if needed, and
@@ -50,10 +52,11 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, err
 	}
 	return &DB{
-		write: write,
-		read:  read,
-		wq:    sqlitedb.New(write),
-		rq:    sqlitedb.New(read),
+		write:  write,
+		read:   read,
+		wq:     sqlitedb.New(write),
+		rq:     sqlitedb.New(read),
+		outage: outage.New("database", nil),
 	}, nil
 }
 

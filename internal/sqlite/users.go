@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -56,7 +57,7 @@ func (db *DB) CreateUser(ctx context.Context, u roster.User, idem *roster.Idempo
 		return appendEvent(ctx, q, roster.Event{Type: roster.EventUserCreated, UserID: u.ID, User: &u, At: u.UpdatedAt})
 	})
 	if err != nil {
-		return roster.User{}, false, storeError("create user", err)
+		return roster.User{}, false, db.storeError("create user", err)
 	}
 	if !replayed {
 		db.commits.Signal()
@@ -117,7 +118,7 @@ func claimKey(ctx context.Context, q *sqlitedb.Queries, u roster.User, idem rost
 func (db *DB) User(ctx context.Context, id uuid.UUID) (roster.User, error) {
 	row, err := db.rq.GetUser(ctx, id.String())
 	if err != nil {
-		return roster.User{}, storeError("get user", err)
+		return roster.User{}, db.storeError("get user", err)
 	}
 	return user(row)
 }
@@ -151,7 +152,7 @@ func (db *DB) UpdateUser(ctx context.Context, id uuid.UUID, upd roster.UserUpdat
 		return appendEvent(ctx, q, roster.Event{Type: roster.EventUserUpdated, UserID: u.ID, User: &u, At: u.UpdatedAt})
 	})
 	if err != nil {
-		return roster.User{}, storeError("update user", err)
+		return roster.User{}, db.storeError("update user", err)
 	}
 	db.commits.Signal()
 	return u, nil
@@ -174,7 +175,7 @@ func (db *DB) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Ti
 		return appendEvent(ctx, q, roster.Event{Type: roster.EventUserDeleted, UserID: id, At: time.Now()})
 	})
 	if err != nil {
-		return storeError("delete user", err)
+		return db.storeError("delete user", err)
 	}
 	db.commits.Signal()
 	return nil
@@ -213,7 +214,11 @@ func (db *DB) inTx(ctx context.Context, fn func(q *sqlitedb.Queries) error) erro
 	if err := fn(db.wq.WithTx(tx)); err != nil {
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	db.outage.Up() // a write went through: any outage is over
+	return nil
 }
 
 // user converts a stored row. A malformed id means the file was written by
@@ -263,10 +268,15 @@ func nullMicros(t *time.Time) sql.NullInt64 {
 
 // storeError turns the driver's errors into the domain's: no row is
 // ErrNotFound and a duplicate on the email index is ErrEmailTaken. Other
-// unique violations, such as a duplicate id, stay internal errors. The
-// domain's own errors pass unchanged.
-func storeError(op string, err error) error {
+// unique violations, such as a duplicate id, stay internal errors. A file
+// that stays locked past busy_timeout, a full disk or an I/O error is the
+// database being unavailable (503, logged once per burst). The domain's
+// own errors pass unchanged.
+func (db *DB) storeError(op string, err error) error {
 	var se *sqlite.Error
+	if errors.As(err, &se) && unavailable(se.Code()) {
+		return db.unavailable(op, err)
+	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return roster.ErrNotFound
@@ -278,3 +288,33 @@ func storeError(op string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
+
+// unavailable wraps err as roster.Unavailable and logs it once per burst.
+func (db *DB) unavailable(op string, err error) error {
+	db.outage.Down(err)
+	return roster.Unavailable(fmt.Errorf("%s: %w", op, err))
+}
+
+// classify is storeError for paths with errors of their own (imports):
+// only the database being unavailable is translated.
+func (db *DB) classify(op string, err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) && unavailable(se.Code()) {
+		return db.unavailable(op, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// unavailable reports whether a SQLite result code (extended codes
+// included) means the file cannot be used now rather than a bad request.
+func unavailable(code int) bool {
+	switch code & 0xff { // the primary code
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN:
+		return true
+	}
+	return false
+}
+
+// SetLogger sets where outages of the database are logged (once per
+// burst, see internal/outage).
+func (db *DB) SetLogger(l *slog.Logger) { db.outage.SetLogger(l) }
