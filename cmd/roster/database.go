@@ -51,7 +51,7 @@ func (d *dbFlags) engine() (string, string, error) {
 		if d.maxConns < 1 || d.minConns < 0 || d.minConns > d.maxConns || d.maxConns > 10000 {
 			return "", "", usagef("pool sizes must satisfy 0 <= --db-min-conns (%d) <= --db-max-conns (%d), 1 <= --db-max-conns <= 10000", d.minConns, d.maxConns)
 		}
-		d.pool.MaxConns, d.pool.MinConns = int32(d.maxConns), int32(d.minConns)
+		d.pool.MaxConns, d.pool.MinConns = int32(d.maxConns), int32(d.minConns) // #nosec G115 -- both within 0..10000: checked above
 		return "postgres", t, nil
 	case strings.HasPrefix(t, "sqlite:"):
 		t = strings.TrimPrefix(strings.TrimPrefix(t, "sqlite:"), "//")

@@ -173,7 +173,7 @@ func serve(ctx context.Context, args []string, env environment) error {
 	if cfg.adminAddr != "" {
 		aln, err := net.Listen("tcp", cfg.adminAddr)
 		if err != nil {
-			ln.Close()
+			_ = ln.Close() // nothing served on it yet; the listen error is the one to report
 			return fmt.Errorf("listen (admin): %w", err)
 		}
 		admin = newHTTPServer(base, httpapi.AdminHandler(reg), logger)

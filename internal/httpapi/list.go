@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -28,6 +29,10 @@ type listRequest struct {
 
 // listParams are the query parameters GET /api/users understands.
 var listParams = []string{"page", "per_page", "limit", "cursor", "email", "q", "created_after", "created_before", "sort", "count"}
+
+// maxPage keeps the offset, (page-1) × per_page, far from overflowing:
+// past it, the offset wrapped around to another page or a negative one.
+const maxPage = math.MaxInt32
 
 // parseList reads the list parameters, reporting every problem at once.
 func (s *Server) parseList(q url.Values) (listRequest, error) {
@@ -63,7 +68,9 @@ func (s *Server) parseList(q url.Values) (listRequest, error) {
 	if lr.keyset {
 		lr.query.Limit = positive("limit")
 	} else {
-		if n := positive("page"); n > 0 {
+		if n := positive("page"); n > maxPage {
+			problem("page", fmt.Sprintf("must be at most %d", maxPage))
+		} else if n > 0 {
 			lr.page = n
 		}
 		lr.query.Limit = positive("per_page")
@@ -156,7 +163,7 @@ const cursorVersion = 1
 func (c cursorCodec) encode(cur roster.Cursor) string {
 	// version, sort, created_at (unix µs), id, then the lower-cased name.
 	buf := make([]byte, 0, 1+1+8+16+len(cur.Name)+16)
-	buf = append(buf, cursorVersion, byte(slices.Index(roster.Sorts, cur.Sort)))
+	buf = append(buf, cursorVersion, byte(slices.Index(roster.Sorts, cur.Sort))) // #nosec G115 -- an index into Sorts (4); an unknown sort's -1 becomes 255, which decode refuses
 	buf = binary.BigEndian.AppendUint64(buf, uint64(cur.CreatedAt.UnixMicro()))
 	buf = append(buf, cur.ID[:]...)
 	buf = append(buf, cur.Name...)
@@ -175,7 +182,7 @@ func (c cursorCodec) decode(s string) (roster.Cursor, error) {
 	}
 	return roster.Cursor{
 		Sort:      roster.Sorts[buf[1]],
-		CreatedAt: time.UnixMicro(int64(binary.BigEndian.Uint64(buf[2:10]))).UTC(),
+		CreatedAt: time.UnixMicro(int64(binary.BigEndian.Uint64(buf[2:10]))).UTC(), // #nosec G115 -- undoes encode's uint64(UnixMicro()), bit for bit
 		ID:        uuid.UUID(buf[10:26]),
 		Name:      string(buf[26:]),
 	}, nil

@@ -161,6 +161,11 @@ func TestListParameterErrors(t *testing.T) {
 		{"?foo=1&bar=2", []string{"bar", "foo"}},
 		{"?email=a@x.io&email=b@x.io", []string{"email"}},
 		{"?created_after=2026-01-02T00:00:00Z&created_before=2026-01-01T00:00:00Z", []string{"created_before"}},
+		// Offsets that overflow: (page-1)*100 wrapped to 84, a wrong page
+		// answered 200, or to a negative "page must be at least 1".
+		{"?page=184467440737095518&per_page=100", []string{"page"}},
+		{"?page=9223372036854775807", []string{"page"}},
+		{"?page=2147483648", []string{"page"}},
 	}
 	for _, tt := range tests {
 		env := checkError(t, h.do(request{method: "GET", path: "/api/users" + tt.query, token: h.admin}), http.StatusBadRequest, "BAD_REQUEST")

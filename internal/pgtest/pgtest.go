@@ -80,8 +80,14 @@ func runAs() (*syscall.Credential, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgtest: running as root needs a postgres system user: %w", err)
 	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
+	uid, err := strconv.ParseUint(u.Uid, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("pgtest: postgres uid %q: %w", u.Uid, err)
+	}
+	gid, err := strconv.ParseUint(u.Gid, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("pgtest: postgres gid %q: %w", u.Gid, err)
+	}
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
 
@@ -108,7 +114,7 @@ func start(ctx context.Context, durable bool) (*Cluster, error) {
 	}
 	c := &Cluster{dir: dir, bin: bin, cred: cred, durable: durable}
 	if err := c.start(ctx, bin, cred); err != nil {
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir) // best effort: the start error is the one to report
 		return nil, err
 	}
 	return c, nil
@@ -121,6 +127,7 @@ func (c *Cluster) start(ctx context.Context, bin string, cred *syscall.Credentia
 		}
 	}
 	data := filepath.Join(c.dir, "data")
+	// #nosec G204 -- bin is the PostgreSQL install directory the harness found; the arguments are its own
 	initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"),
 		"-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
 	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
@@ -173,6 +180,7 @@ func (c *Cluster) launch(ctx context.Context, bin, data string, cred *syscall.Cr
 	esac
 ) &
 wait $pid`
+	// #nosec G204 -- a fixed script; bin and data are the harness's own install and temp directories
 	cmd := exec.Command("/bin/sh", "-c", watchdog, filepath.Join(bin, "postgres"), "-D", data,
 		"-p", strconv.Itoa(c.port),
 		"-c", "listen_addresses=127.0.0.1",
@@ -206,7 +214,7 @@ wait $pid`
 		conn, err := pgx.Connect(pctx, c.URL("postgres"))
 		cancel()
 		if err == nil {
-			conn.Close(ctx)
+			_ = conn.Close(ctx) // only a probe: the server answered
 			return nil
 		}
 		select {
@@ -214,12 +222,12 @@ wait $pid`
 			_ = c.stdin.Close() // ends the watchdog; the directory stays for a retry
 			return fmt.Errorf("pgtest: postgres exited at start:\n%s", c.logTail())
 		case <-ctx.Done():
-			c.Stop()
+			_ = c.Stop() // best effort: the cancellation is the error to report
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			c.Stop()
+			_ = c.Stop() // best effort: the timeout is the error to report
 			return fmt.Errorf("pgtest: postgres not ready after 30s: %v\n%s", err, c.logTail())
 		}
 	}

@@ -126,7 +126,7 @@ func New(cfg Config) *Limiter {
 		n /= 2
 	}
 	l.seed = maphash.MakeSeed()
-	l.mask = uint64(n - 1)
+	l.mask = uint64(n - 1) // #nosec G115 -- n is a power of two, at least 1
 	l.shards = make([]shard, n)
 	for i := range l.shards {
 		s := &l.shards[i]

@@ -73,7 +73,7 @@ func checkEvents(t *testing.T, es roster.EventStore, want ...wantEvent) []roster
 		t.Fatalf("got %d events %v, want %d", len(got), eventTypes(got), len(want))
 	}
 	for i, ev := range got {
-		w := want[i]
+		w := want[i] // #nosec G602 -- the lengths are equal: checked above
 		op := fmt.Sprintf("event %d (%s)", i, w.typ)
 		if i > 0 && ev.ID <= got[i-1].ID {
 			t.Errorf("%s: got id %d after %d, want it greater", op, ev.ID, got[i-1].ID)

@@ -160,7 +160,7 @@ func checkUsers(t *testing.T, op string, got, want []roster.User) {
 		t.Fatalf("%s: got %d users %q, want %d %q", op, len(got), names(got), len(want), names(want))
 	}
 	for i := range got {
-		checkUser(t, fmt.Sprintf("%s[%d]", op, i), got[i], want[i])
+		checkUser(t, fmt.Sprintf("%s[%d]", op, i), got[i], want[i]) // #nosec G602 -- the lengths are equal: checked above
 	}
 }
 
