@@ -352,7 +352,7 @@ type jwtFlags struct {
 }
 
 func (j *jwtFlags) register(fs *flagSet) {
-	fs.StringVar(&j.secret, "jwt-secret", "", "HS256 signing secret, at least 32 bytes")
+	fs.StringVar(&j.secret, "jwt-secret", "", "HS256 signing secret, at least 32 bytes; set it in the environment, not on the command line (ps shows it)")
 	fs.alias("jwt-secret", "JWT_SECRET")
 	fs.StringVar(&j.issuer, "jwt-issuer", "", `when set, tokens must carry this "iss"`)
 	fs.StringVar(&j.audience, "jwt-audience", "", `when set, tokens must list this "aud"`)
