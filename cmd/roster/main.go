@@ -14,7 +14,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(exitCode(err, os.Stderr))
 }
@@ -42,13 +42,14 @@ func exitCode(err error, stderr io.Writer) int {
 }
 
 // run is the whole program, with its environment passed in so that tests
-// can drive it like a user would.
-func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+// can drive it like a user would. lookupEnv is os.LookupEnv's kind: a
+// variable set but empty is told from one unset.
+func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		printUsage(stdout)
 		return nil
 	}
-	env := environment{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	env := environment{lookupEnv: lookupEnv, stdin: stdin, stdout: stdout, stderr: stderr}
 	name, rest := args[0], args[1:]
 	switch name {
 	case "serve":
@@ -71,10 +72,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 
 // environment is what a subcommand may touch of the outside world.
 type environment struct {
-	getenv func(string) string
-	stdin  io.Reader
-	stdout io.Writer
-	stderr io.Writer
+	lookupEnv func(string) (string, bool)
+	stdin     io.Reader
+	stdout    io.Writer
+	stderr    io.Writer
+}
+
+// getenv is os.Getenv: an unset variable reads as empty.
+func (e environment) getenv(name string) string {
+	v, _ := e.lookupEnv(name)
+	return v
 }
 
 const usageText = `roster — a users service.
@@ -104,7 +111,7 @@ func help(args []string, env environment) error {
 	}
 	switch args[0] {
 	case "serve", "migrate", "token", "version", "import", "export":
-		return run(context.Background(), []string{args[0], "--help"}, env.getenv, env.stdin, env.stdout, env.stderr)
+		return run(context.Background(), []string{args[0], "--help"}, env.lookupEnv, env.stdin, env.stdout, env.stderr)
 	}
 	return usagef("unknown command %q (see roster help)", args[0])
 }
