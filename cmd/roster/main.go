@@ -78,12 +78,6 @@ type environment struct {
 	stderr    io.Writer
 }
 
-// getenv is os.Getenv: an unset variable reads as empty.
-func (e environment) getenv(name string) string {
-	v, _ := e.lookupEnv(name)
-	return v
-}
-
 const usageText = `roster — a users service.
 
 Usage:
