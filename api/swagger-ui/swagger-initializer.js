@@ -5,9 +5,10 @@ window.addEventListener("load", function () {
     url: "/api-docs/openapi.json",
     dom_id: "#swagger-ui",
     deepLinking: true,
-    // Keep the bearer token across reloads (in this browser's
-    // localStorage), so that "Authorize" is needed once per browser.
-    persistAuthorization: true,
+    // The bearer token stays in this page only: in localStorage it would
+    // outlive the tab and be readable by any script of this origin.
+    // "Authorize" again after a reload.
+    persistAuthorization: false,
     displayRequestDuration: true,
     // The default would send the document to an online validator.
     validatorUrl: null,

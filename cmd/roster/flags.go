@@ -16,13 +16,33 @@ type flagSet struct {
 	*flag.FlagSet
 	summary string
 	aliases map[string][]string
-	set     map[string]bool // flags given on the command line or in the environment
+	// Filled by parse: where each flag given explicitly came from
+	// ("--addr", "PORT"), and where one was given but empty, which the
+	// value alone cannot tell from the default.
+	given map[string]string
+	blank map[string]string
 }
 
 func newFlagSet(name, summary string) *flagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported once, by the caller
-	return &flagSet{FlagSet: fs, summary: summary, aliases: map[string][]string{}}
+	return &flagSet{FlagSet: fs, summary: summary, aliases: map[string][]string{},
+		given: map[string]string{}, blank: map[string]string{}}
+}
+
+// explicit reports whether the flag was set on the command line or by a
+// non-empty environment variable, rather than left at its default.
+func (fs *flagSet) explicit(name string) bool {
+	_, ok := fs.given[name]
+	return ok
+}
+
+// setEmpty returns where the flag was given an empty value: "--name" on
+// the command line, or the first of its environment variables that is
+// set but empty when none of them has a value.
+func (fs *flagSet) setEmpty(name string) (string, bool) {
+	src, ok := fs.blank[name]
+	return src, ok
 }
 
 // alias makes the environment variables names also set the flag.
@@ -46,23 +66,30 @@ func (fs *flagSet) parse(args []string, env environment) error {
 		}
 		return usagef("%s: %v (see roster %s --help)", fs.Name(), err, fs.Name())
 	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	fs.set = given
+	fs.Visit(func(f *flag.Flag) {
+		fs.given[f.Name] = "--" + f.Name
+		if f.Value.String() == "" {
+			fs.blank[f.Name] = "--" + f.Name
+		}
+	})
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] || err != nil {
+		if fs.explicit(f.Name) || err != nil {
 			return
 		}
 		for _, name := range fs.envNames(f.Name) {
-			v := env.getenv(name)
+			v, set := env.lookupEnv(name)
 			if v == "" {
+				if _, seen := fs.blank[f.Name]; set && !seen {
+					fs.blank[f.Name] = name
+				}
 				continue
 			}
+			delete(fs.blank, f.Name)
+			fs.given[f.Name] = name
 			if name == "PORT" { // the platform convention gives a bare port
 				v = ":" + v
 			}
-			given[f.Name] = true
 			if e := fs.Set(f.Name, v); e != nil {
 				err = usagef("%s: invalid value %q for %s: %v", fs.Name(), v, name, e)
 			}
@@ -71,10 +98,6 @@ func (fs *flagSet) parse(args []string, env environment) error {
 	})
 	return err
 }
-
-// isSet reports whether the flag was given, on the command line or in the
-// environment, rather than left at its default.
-func (fs *flagSet) isSet(name string) bool { return fs.set[name] }
 
 // errHelp means help was printed; the command ends successfully.
 var errHelp = errors.New("help requested")

@@ -15,7 +15,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(exitCode(err, os.Stderr))
 }
@@ -43,9 +43,10 @@ func exitCode(err error, stderr io.Writer) int {
 }
 
 // run is the whole program, with its environment passed in so that tests
-// can drive it like a user would.
-func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	return runEnv(ctx, args, environment{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr})
+// can drive it like a user would. lookupEnv is os.LookupEnv's kind: a
+// variable set but empty is told from one unset.
+func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) error {
+	return runEnv(ctx, args, environment{lookupEnv: lookupEnv, stdin: stdin, stdout: stdout, stderr: stderr})
 }
 
 // runEnv is run with the whole environment given, clock included.
@@ -76,10 +77,10 @@ func runEnv(ctx context.Context, args []string, env environment) error {
 
 // environment is what a subcommand may touch of the outside world.
 type environment struct {
-	getenv func(string) string
-	stdin  io.Reader
-	stdout io.Writer
-	stderr io.Writer
+	lookupEnv func(string) (string, bool)
+	stdin     io.Reader
+	stdout    io.Writer
+	stderr    io.Writer
 	// after is the clock of waits such as the drain delay; nil is
 	// time.After. Tests end the wait when they choose.
 	after func(time.Duration) <-chan time.Time
@@ -90,6 +91,12 @@ func (e environment) timer(d time.Duration) <-chan time.Time {
 		return time.After(d)
 	}
 	return e.after(d)
+}
+
+// getenv is the variable's value, empty when unset.
+func (e environment) getenv(name string) string {
+	v, _ := e.lookupEnv(name)
+	return v
 }
 
 const usageText = `roster — a users service.
@@ -119,7 +126,7 @@ func help(args []string, env environment) error {
 	}
 	switch args[0] {
 	case "serve", "migrate", "token", "version", "import", "export":
-		return run(context.Background(), []string{args[0], "--help"}, env.getenv, env.stdin, env.stdout, env.stderr)
+		return run(context.Background(), []string{args[0], "--help"}, env.lookupEnv, env.stdin, env.stdout, env.stderr)
 	}
 	return usagef("unknown command %q (see roster help)", args[0])
 }

@@ -25,17 +25,21 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 const testSecret = "cmd-test-secret-at-least-32-bytes-long"
 
-// env builds a getenv from pairs.
-func env(pairs ...string) func(string) string {
+// env builds a lookupEnv from pairs; a pair with an empty value is a
+// variable set but empty.
+func env(pairs ...string) func(string) (string, bool) {
 	m := map[string]string{}
 	for i := 0; i+1 < len(pairs); i += 2 {
 		m[pairs[i]] = pairs[i+1]
 	}
-	return func(k string) string { return m[k] }
+	return func(k string) (string, bool) {
+		v, ok := m[k]
+		return v, ok
+	}
 }
 
 // runCmd runs the program to completion and returns its exit code and output.
-func runCmd(t *testing.T, getenv func(string) string, args ...string) (int, string, string) {
+func runCmd(t *testing.T, getenv func(string) (string, bool), args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	err := run(context.Background(), args, getenv, strings.NewReader(""), &stdout, &stderr)
@@ -46,7 +50,7 @@ func TestUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	tests := []struct {
 		name   string
-		getenv func(string) string
+		getenv func(string) (string, bool)
 		args   []string
 		want   string // in the one stderr line
 	}{

@@ -47,7 +47,7 @@ type serveConfig struct {
 
 func serveFlags(cfg *serveConfig) *flagSet {
 	fs := newFlagSet("serve", "Runs the HTTP API. Without DATABASE_URL it uses the embedded SQLite\ndatabase ./roster.db; without JWT_SECRET it runs in development mode\nwith a random secret and prints an admin token.")
-	fs.StringVar(&cfg.addr, "addr", ":8080", "address to listen on")
+	fs.StringVar(&cfg.addr, "addr", ":8080", "address to listen on; in development mode (no JWT_SECRET) 127.0.0.1:8080 unless set")
 	fs.alias("addr", "PORT")
 	fs.StringVar(&cfg.adminAddr, "admin-addr", "127.0.0.1:9090", "admin listener for /metrics and /debug/pprof; keep it private (empty disables)")
 	fs.Var(&cfg.corsOrigins, "cors-origins", "origins allowed to call the API from a browser, comma-separated, or * (empty: CORS off)")
@@ -101,17 +101,24 @@ func serve(ctx context.Context, args []string, env environment) error {
 	if cfg.drainDelay < 0 {
 		return usagef("--drain-delay must not be negative")
 	}
-	if !fs.isSet("drain-delay") && env.getenv("KUBERNETES_SERVICE_HOST") != "" {
+	if !fs.explicit("drain-delay") && env.getenv("KUBERNETES_SERVICE_HOST") != "" {
 		cfg.drainDelay = defaultDrainDelay
 	}
 	limits, err := cfg.limits()
 	if err != nil {
 		return err
 	}
+	if src, ok := fs.setEmpty("jwt-secret"); ok && cfg.jwt.secret == "" {
+		return usagef("%s is set but empty: give a secret of at least %d bytes, or unset it for development mode", src, auth.MinSecretLength)
+	}
 	devMode := cfg.jwt.secret == ""
 	if devMode {
 		if cfg.jwt.secret, err = auth.GenerateSecret(); err != nil {
 			return err
+		}
+		// Its printed admin token opens everything: keep it to this machine.
+		if !fs.explicit("addr") {
+			cfg.addr = devAddr
 		}
 	}
 	authority, err := cfg.jwt.authority()
@@ -164,6 +171,12 @@ func serve(ctx context.Context, args []string, env environment) error {
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	// The warning comes before "listening", so that whoever waits for that
+	// line has seen it too.
+	if devMode {
+		logger.Warn("development mode: JWT_SECRET is not set, tokens are signed with a random secret, and an admin token is printed on stdout",
+			"addr", ln.Addr().String())
 	}
 	logger.Info("listening", "addr", ln.Addr().String(), "database", db.engine)
 
@@ -353,26 +366,34 @@ func isTerminal(w io.Writer) bool {
 // devTokenTTL is long enough for a working day with one server run.
 const devTokenTTL = 24 * time.Hour
 
+// devAddr is where development mode listens unless told otherwise.
+const devAddr = "127.0.0.1:8080"
+
 func printDevToken(w io.Writer, a *auth.Authority, addr net.Addr) error {
 	tok, err := a.Issue("dev-admin", []string{roster.RoleAdmin}, devTokenTTL)
 	if err != nil {
 		return err
 	}
-	base := "http://" + addr.String()
+	base, reach := "http://"+addr.String(), "on "+addr.String()
 	if tcp, ok := addr.(*net.TCPAddr); ok && (tcp.IP.IsUnspecified() || tcp.IP.IsLoopback()) {
 		base = fmt.Sprintf("http://localhost:%d", tcp.Port)
+		reach = "on this machine only (--addr or PORT changes that)"
+		if tcp.IP.IsUnspecified() {
+			reach = "on EVERY network interface, as the address given asks"
+		}
 	}
 	fmt.Fprintf(w, `
   DEVELOPMENT MODE: JWT_SECRET is not set, so this run signs tokens with a
   random secret; they stop working when the server restarts. Set JWT_SECRET
   (32+ bytes) and mint tokens with "roster token" for anything real.
+  The API listens %s.
 
   Admin token (valid %s):
 
     export TOKEN=%s
     curl -H "Authorization: Bearer $TOKEN" %s/api/users
 
-`, devTokenTTL, tok, base)
+`, reach, devTokenTTL, tok, base)
 	return nil
 }
 
@@ -384,7 +405,7 @@ type jwtFlags struct {
 }
 
 func (j *jwtFlags) register(fs *flagSet) {
-	fs.StringVar(&j.secret, "jwt-secret", "", "HS256 signing secret, at least 32 bytes")
+	fs.StringVar(&j.secret, "jwt-secret", "", "HS256 signing secret, at least 32 bytes; set it in the environment, not on the command line (ps shows it)")
 	fs.alias("jwt-secret", "JWT_SECRET")
 	fs.StringVar(&j.issuer, "jwt-issuer", "", `when set, tokens must carry this "iss"`)
 	fs.StringVar(&j.audience, "jwt-audience", "", `when set, tokens must list this "aud"`)

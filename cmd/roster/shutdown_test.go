@@ -33,8 +33,8 @@ func TestShutdownFinishesAcceptedRequests(t *testing.T) {
 			endDelay := make(chan time.Time)
 			delayAsked := make(chan time.Duration, 1)
 			e := environment{
-				getenv: env("DATABASE_URL", db.url, "LOG_FORMAT", "json"),
-				stdin:  strings.NewReader(""), stdout: &syncBuffer{}, stderr: &syncBuffer{},
+				lookupEnv: env("DATABASE_URL", db.url, "LOG_FORMAT", "json"),
+				stdin:     strings.NewReader(""), stdout: &syncBuffer{}, stderr: &syncBuffer{},
 				after: func(d time.Duration) <-chan time.Time { delayAsked <- d; return endDelay },
 			}
 			done := make(chan error, 1)

@@ -25,10 +25,60 @@ const MinSecretLength = 32
 // when checking exp, nbf and iat.
 const DefaultLeeway = 30 * time.Second
 
-// ErrInvalidToken is returned for every rejected token. The cause is
-// wrapped for logs but callers answer the same way whatever it is, so a
-// client learns nothing about why its token failed.
+// ErrInvalidToken matches every rejected token (errors.Is). The error is a
+// *TokenError: its Reason is coarse enough to tell a client (RFC 6750
+// error_description), and the wrapped cause is for logs.
 var ErrInvalidToken = errors.New("invalid token")
+
+// Reason says, in words fit for a client, why a token was refused.
+type Reason string
+
+// The reasons a token is refused.
+const (
+	ReasonMalformed   Reason = "The access token is malformed"
+	ReasonSignature   Reason = "The access token signature or algorithm is invalid"
+	ReasonExpired     Reason = "The access token expired"
+	ReasonNotYetValid Reason = "The access token is not valid yet"
+	ReasonClaims      Reason = "The access token claims are invalid"
+	ReasonUnsupported Reason = "The access token uses an unsupported extension"
+)
+
+// TokenError is why Verify refused a token.
+type TokenError struct {
+	Reason Reason
+	Err    error // the cause, for logs
+}
+
+func (e *TokenError) Error() string { return fmt.Sprintf("invalid token: %v", e.Err) }
+
+func (e *TokenError) Unwrap() error { return e.Err }
+
+// Is makes every TokenError match ErrInvalidToken.
+func (e *TokenError) Is(target error) bool { return target == ErrInvalidToken }
+
+// errCrit refuses any "crit" header: it lists extensions the recipient
+// must understand or reject the token (RFC 7515 §4.1.11), and this
+// server understands none.
+var errCrit = errors.New(`"crit" header: no extensions are supported`)
+
+// invalid classifies a parser error; the specific causes are tested first
+// because golang-jwt joins them under ErrTokenInvalidClaims.
+func invalid(err error) *TokenError {
+	r := ReasonClaims
+	switch {
+	case errors.Is(err, errCrit):
+		r = ReasonUnsupported
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		r = ReasonMalformed
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
+		r = ReasonSignature
+	case errors.Is(err, jwt.ErrTokenExpired):
+		r = ReasonExpired
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		r = ReasonNotYetValid
+	}
+	return &TokenError{Reason: r, Err: err}
+}
 
 // Config configures an Authority.
 type Config struct {
@@ -106,10 +156,40 @@ func New(cfg Config) (*Authority, error) {
 	}, nil
 }
 
-// tokenClaims is the wire form: the registered claims plus roles.
+// tokenClaims is the wire form: the registered claims plus roles. The
+// time claims shadow RegisteredClaims' own (a shallower JSON name wins),
+// because jwt.NumericDate also accepts a string of digits.
 type tokenClaims struct {
 	jwt.RegisteredClaims
-	Roles []string `json:"roles,omitempty"`
+	ExpiresAt *numericDate `json:"exp,omitempty"`
+	NotBefore *numericDate `json:"nbf,omitempty"`
+	IssuedAt  *numericDate `json:"iat,omitempty"`
+	Roles     []string     `json:"roles,omitempty"`
+}
+
+func (c tokenClaims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt.date(), nil }
+func (c tokenClaims) GetNotBefore() (*jwt.NumericDate, error)      { return c.NotBefore.date(), nil }
+func (c tokenClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return c.IssuedAt.date(), nil }
+
+// numericDate is a NumericDate that must be a JSON number (RFC 7519 §2).
+type numericDate struct{ jwt.NumericDate }
+
+func newNumericDate(t time.Time) *numericDate { return &numericDate{*jwt.NewNumericDate(t)} }
+
+func (d *numericDate) UnmarshalJSON(b []byte) error {
+	// The decoder has checked the syntax, so a leading digit or minus
+	// sign means a number.
+	if len(b) == 0 || b[0] != '-' && (b[0] < '0' || b[0] > '9') {
+		return fmt.Errorf("time claim %s is not a number", b)
+	}
+	return d.NumericDate.UnmarshalJSON(b)
+}
+
+func (d *numericDate) date() *jwt.NumericDate {
+	if d == nil {
+		return nil
+	}
+	return &d.NumericDate
 }
 
 // Issue signs a token for subject with roles, valid for ttl from now.
@@ -122,14 +202,11 @@ func (a *Authority) Issue(subject string, roles []string, ttl time.Duration) (st
 	}
 	now := a.now().Truncate(time.Second)
 	c := tokenClaims{
-		RegisteredClaims: jwt.RegisteredClaims{
-			Subject:   subject,
-			Issuer:    a.issuer,
-			IssuedAt:  jwt.NewNumericDate(now),
-			NotBefore: jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
-		},
-		Roles: roles,
+		RegisteredClaims: jwt.RegisteredClaims{Subject: subject, Issuer: a.issuer},
+		IssuedAt:         newNumericDate(now),
+		NotBefore:        newNumericDate(now),
+		ExpiresAt:        newNumericDate(now.Add(ttl)),
+		Roles:            roles,
 	}
 	if a.audience != "" {
 		c.Audience = jwt.ClaimStrings{a.audience}
@@ -138,7 +215,7 @@ func (a *Authority) Issue(subject string, roles []string, ttl time.Duration) (st
 }
 
 // Verify checks the token's signature and time claims and returns its
-// claims. Every failure wraps ErrInvalidToken.
+// claims. Every failure is a *TokenError, which matches ErrInvalidToken.
 func (a *Authority) Verify(token string) (Claims, error) {
 	now := a.now()
 	a.mu.Lock()
@@ -148,12 +225,12 @@ func (a *Authority) Verify(token string) (Claims, error) {
 		return v.claims, nil
 	}
 	var c tokenClaims
-	_, err := a.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return a.secret, nil })
+	_, err := a.parser.ParseWithClaims(token, &c, a.key)
 	if err != nil {
-		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+		return Claims{}, invalid(err)
 	}
 	if c.Subject == "" {
-		return Claims{}, fmt.Errorf("%w: no subject", ErrInvalidToken)
+		return Claims{}, &TokenError{Reason: ReasonClaims, Err: errors.New("no subject")}
 	}
 	claims := Claims{Subject: c.Subject, Roles: c.Roles}
 	a.mu.Lock()
@@ -166,6 +243,15 @@ func (a *Authority) Verify(token string) (Claims, error) {
 	a.verified[token] = verifiedToken{claims: claims, expires: c.ExpiresAt.Time}
 	a.mu.Unlock()
 	return claims, nil
+}
+
+// key returns the secret for a token whose header passes the checks the
+// parser does not make.
+func (a *Authority) key(t *jwt.Token) (any, error) {
+	if _, ok := t.Header["crit"]; ok {
+		return nil, errCrit
+	}
+	return a.secret, nil
 }
 
 // GenerateSecret returns a random secret of MinSecretLength bytes,

@@ -86,39 +86,69 @@ func TestVerify(t *testing.T) {
 	}
 	b64 := base64.RawURLEncoding.EncodeToString
 	none := b64([]byte(`{"alg":"none"}`)) + "." + b64([]byte(`{"sub":"u","exp":9999999999}`)) + "."
+	// withHeader signs claims under extra header fields, such as crit.
+	withHeader := func(c jwt.MapClaims, header map[string]any) string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
+		for k, v := range header {
+			tok.Header[k] = v
+		}
+		s, err := tok.SignedString(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	future := fmt.Sprint(now.Add(time.Hour).Unix())
+	past := fmt.Sprint(now.Add(-time.Hour).Unix())
 
 	tests := []struct {
 		name  string
 		token string
-		ok    bool
+		want  Reason // "" accepted
 	}{
-		{"valid", hs(base(nil), secret), true},
-		{"expired within leeway", hs(base(func(c jwt.MapClaims) { c["exp"] = now.Add(-20 * time.Second).Unix() }), secret), true},
-		{"expired beyond leeway", hs(base(func(c jwt.MapClaims) { c["exp"] = now.Add(-31 * time.Second).Unix() }), secret), false},
-		{"missing exp", hs(base(func(c jwt.MapClaims) { delete(c, "exp") }), secret), false},
-		{"nbf within leeway", hs(base(func(c jwt.MapClaims) { c["nbf"] = now.Add(20 * time.Second).Unix() }), secret), true},
-		{"future nbf", hs(base(func(c jwt.MapClaims) { c["nbf"] = now.Add(time.Minute).Unix() }), secret), false},
-		{"future iat", hs(base(func(c jwt.MapClaims) { c["iat"] = now.Add(time.Minute).Unix() }), secret), false},
-		{"wrong issuer", hs(base(func(c jwt.MapClaims) { c["iss"] = "other" }), secret), false},
-		{"missing issuer", hs(base(func(c jwt.MapClaims) { delete(c, "iss") }), secret), false},
-		{"wrong audience", hs(base(func(c jwt.MapClaims) { c["aud"] = "other" }), secret), false},
-		{"missing sub", hs(base(func(c jwt.MapClaims) { delete(c, "sub") }), secret), false},
-		{"roles wrong type", hs(base(func(c jwt.MapClaims) { c["roles"] = "admin" }), secret), false},
-		{"bad signature", hs(base(nil), []byte("another-secret-of-at-least-32-bytes")), false},
-		{"alg none", none, false},
-		{"ES256", es256, false},
-		{"HS384", hs384, false},
-		{"garbage", "a.b.c", false},
-		{"empty", "", false},
+		{"valid", hs(base(nil), secret), ""},
+		{"expired within leeway", hs(base(func(c jwt.MapClaims) { c["exp"] = now.Add(-20 * time.Second).Unix() }), secret), ""},
+		{"expired beyond leeway", hs(base(func(c jwt.MapClaims) { c["exp"] = now.Add(-31 * time.Second).Unix() }), secret), ReasonExpired},
+		{"missing exp", hs(base(func(c jwt.MapClaims) { delete(c, "exp") }), secret), ReasonClaims},
+		{"nbf within leeway", hs(base(func(c jwt.MapClaims) { c["nbf"] = now.Add(20 * time.Second).Unix() }), secret), ""},
+		{"future nbf", hs(base(func(c jwt.MapClaims) { c["nbf"] = now.Add(time.Minute).Unix() }), secret), ReasonNotYetValid},
+		{"future iat", hs(base(func(c jwt.MapClaims) { c["iat"] = now.Add(time.Minute).Unix() }), secret), ReasonNotYetValid},
+		{"wrong issuer", hs(base(func(c jwt.MapClaims) { c["iss"] = "other" }), secret), ReasonClaims},
+		{"missing issuer", hs(base(func(c jwt.MapClaims) { delete(c, "iss") }), secret), ReasonClaims},
+		{"wrong audience", hs(base(func(c jwt.MapClaims) { c["aud"] = "other" }), secret), ReasonClaims},
+		{"missing sub", hs(base(func(c jwt.MapClaims) { delete(c, "sub") }), secret), ReasonClaims},
+		{"roles wrong type", hs(base(func(c jwt.MapClaims) { c["roles"] = "admin" }), secret), ReasonMalformed},
+		{"bad signature", hs(base(nil), []byte("another-secret-of-at-least-32-bytes")), ReasonSignature},
+		{"alg none", none, ReasonSignature},
+		{"ES256", es256, ReasonSignature},
+		{"HS384", hs384, ReasonSignature},
+		{"garbage", "a.b.c", ReasonMalformed},
+		{"empty", "", ReasonMalformed},
+		// RFC 7515 §4.1.11: extensions listed in crit must be understood,
+		// and this server understands none.
+		{"crit extension", withHeader(base(nil), map[string]any{"crit": []string{"exp"}, "exp": 1}), ReasonUnsupported},
+		{"crit empty", withHeader(base(nil), map[string]any{"crit": []string{}}), ReasonUnsupported},
+		{"crit not a list", withHeader(base(nil), map[string]any{"crit": "b64"}), ReasonUnsupported},
+		{"kid is fine", withHeader(base(nil), map[string]any{"kid": "k1"}), ""},
+		// NumericDate is a JSON number (RFC 7519 §2); a string of digits is not one.
+		{"exp a string", hs(base(func(c jwt.MapClaims) { c["exp"] = future }), secret), ReasonMalformed},
+		{"nbf a string", hs(base(func(c jwt.MapClaims) { c["nbf"] = past }), secret), ReasonMalformed},
+		{"iat a string", hs(base(func(c jwt.MapClaims) { c["iat"] = past }), secret), ReasonMalformed},
+		{"exp null", hs(base(func(c jwt.MapClaims) { c["exp"] = nil }), secret), ReasonClaims},
+		{"exp fractional", hs(base(func(c jwt.MapClaims) { c["exp"] = float64(now.Add(time.Hour).Unix()) + 0.5 }), secret), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := a.Verify(tt.token)
-			if tt.ok && err != nil {
+			if tt.want == "" && err != nil {
 				t.Fatalf("rejected: %v", err)
 			}
-			if !tt.ok && !errors.Is(err, ErrInvalidToken) {
-				t.Fatalf("got %v, want ErrInvalidToken", err)
+			if tt.want == "" {
+				return
+			}
+			var te *TokenError
+			if !errors.Is(err, ErrInvalidToken) || !errors.As(err, &te) || te.Reason != tt.want {
+				t.Fatalf("got %v (%#v), want ErrInvalidToken for %q", err, te, tt.want)
 			}
 		})
 	}

@@ -4,12 +4,14 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/rosterhq/roster/internal/auth"
 	"github.com/rosterhq/roster/internal/roster"
 )
 
@@ -52,21 +54,29 @@ func TestAuth(t *testing.T) {
 		b64 := base64.RawURLEncoding.EncodeToString
 		algNone := b64([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + b64([]byte(`{"sub":"admin-1","roles":["admin"],"exp":9999999999}`)) + "."
 
+		// RFC 6750 §3: a request without a bearer token gets the challenge
+		// alone; a refused token gets error="invalid_token" and why.
+		const missing = `Bearer realm="roster"`
+		invalid := func(r auth.Reason) string {
+			return `Bearer realm="roster", error="invalid_token", error_description="` + string(r) + `"`
+		}
 		unauthorized := []struct {
 			name   string
 			header string
+			want   string // WWW-Authenticate
 		}{
-			{"no header", ""},
-			{"wrong scheme", "Basic YWRtaW46YWRtaW4="},
-			{"empty bearer", "Bearer "},
-			{"garbage", "Bearer not.a.token"},
-			{"bad signature", "Bearer " + signHS256(t, valid(nil), []byte("another-secret-that-is-32-bytes-long!"))},
-			{"expired", "Bearer " + signHS256(t, valid(jwt.MapClaims{"exp": now.Add(-time.Hour).Unix()}), testSecret)},
-			{"alg none", "Bearer " + algNone},
-			{"RS256", "Bearer " + rs256},
-			{"missing exp", "Bearer " + signHS256(t, valid(jwt.MapClaims{"exp": nil}), testSecret)},
-			{"future nbf", "Bearer " + signHS256(t, valid(jwt.MapClaims{"nbf": now.Add(time.Hour).Unix()}), testSecret)},
-			{"missing sub", "Bearer " + signHS256(t, valid(jwt.MapClaims{"sub": nil}), testSecret)},
+			{"no header", "", missing},
+			{"wrong scheme", "Basic YWRtaW46YWRtaW4=", missing},
+			{"empty bearer", "Bearer ", missing},
+			{"garbage", "Bearer not.a.token", invalid(auth.ReasonMalformed)},
+			{"bad signature", "Bearer " + signHS256(t, valid(nil), []byte("another-secret-that-is-32-bytes-long!")), invalid(auth.ReasonSignature)},
+			{"expired", "Bearer " + signHS256(t, valid(jwt.MapClaims{"exp": now.Add(-time.Hour).Unix()}), testSecret), invalid(auth.ReasonExpired)},
+			{"alg none", "Bearer " + algNone, invalid(auth.ReasonSignature)},
+			{"RS256", "Bearer " + rs256, invalid(auth.ReasonSignature)},
+			{"missing exp", "Bearer " + signHS256(t, valid(jwt.MapClaims{"exp": nil}), testSecret), invalid(auth.ReasonClaims)},
+			{"future nbf", "Bearer " + signHS256(t, valid(jwt.MapClaims{"nbf": now.Add(time.Hour).Unix()}), testSecret), invalid(auth.ReasonNotYetValid)},
+			{"missing sub", "Bearer " + signHS256(t, valid(jwt.MapClaims{"sub": nil}), testSecret), invalid(auth.ReasonClaims)},
+			{"exp a string", "Bearer " + signHS256(t, valid(jwt.MapClaims{"exp": fmt.Sprint(now.Add(time.Hour).Unix())}), testSecret), invalid(auth.ReasonMalformed)},
 		}
 		for _, tt := range unauthorized {
 			t.Run(tt.name, func(t *testing.T) {
@@ -79,10 +89,18 @@ func TestAuth(t *testing.T) {
 				if env.Error.Message != "Invalid credentials" {
 					t.Errorf("got message %q, want Invalid credentials", env.Error.Message)
 				}
-				if got := rec.Header().Get("WWW-Authenticate"); !strings.HasPrefix(got, "Bearer") {
-					t.Errorf("got WWW-Authenticate %q, want Bearer", got)
+				if got := rec.Header().Get("WWW-Authenticate"); got != tt.want {
+					t.Errorf("got WWW-Authenticate %q, want %q", got, tt.want)
 				}
 			})
+		}
+
+		// A token in the query of the event stream is refused the same way.
+		expired := signHS256(t, valid(jwt.MapClaims{"exp": now.Add(-time.Hour).Unix()}), testSecret)
+		rec := h.do(request{method: "GET", path: "/api/events?access_token=" + expired})
+		checkError(t, rec, http.StatusUnauthorized, "UNAUTHORIZED")
+		if got, want := rec.Header().Get("WWW-Authenticate"), invalid(auth.ReasonExpired); got != want {
+			t.Errorf("events with an expired ?access_token=: got WWW-Authenticate %q, want %q", got, want)
 		}
 
 		// Within the 30 s leeway a just-expired token still works.
@@ -118,7 +136,7 @@ func TestAuth(t *testing.T) {
 				}
 			})
 		}
-		rec := h.do(request{method: "GET", path: otherPath, token: h.admin})
+		rec = h.do(request{method: "GET", path: otherPath, token: h.admin})
 		if got := decodeUser(t, rec); got != other {
 			t.Errorf("forbidden requests changed %+v into %+v", other, got)
 		}

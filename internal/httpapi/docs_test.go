@@ -170,7 +170,7 @@ func TestDocsSwaggerUI(t *testing.T) {
 	}
 
 	initializer := get("GET", "/swagger-ui/swagger-initializer.js", nil).Body.String()
-	for _, want := range []string{`url: "/api-docs/openapi.json"`, "persistAuthorization: true"} {
+	for _, want := range []string{`url: "/api-docs/openapi.json"`, "persistAuthorization: false"} {
 		if !strings.Contains(initializer, want) {
 			t.Errorf("swagger-initializer.js lacks %s", want)
 		}

@@ -97,6 +97,9 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		return roster.Errorf(codeUnsupportedMediaType, "Content-Type must be application/json")
 	}
+	if r.ContentLength > maxBodyBytes { // refused unread, not after the read timeout
+		return roster.Errorf(codePayloadTooLarge, "Request body must not exceed %d bytes", maxBodyBytes)
+	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

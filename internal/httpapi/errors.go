@@ -17,6 +17,10 @@ const (
 	codeUnsupportedMediaType roster.Code = "UNSUPPORTED_MEDIA_TYPE"
 )
 
+// bearerChallenge is the WWW-Authenticate of every 401; requireAuth adds
+// the error when a token was refused.
+const bearerChallenge = `Bearer realm="roster"`
+
 var errMethodNotAllowed = roster.Errorf(codeMethodNotAllowed, "Method not allowed")
 
 // statusOf is the one table from error codes to HTTP statuses.
@@ -82,8 +86,8 @@ func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 	if !ok {
 		status = http.StatusInternalServerError
 	}
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="roster"`)
+	if status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
+		w.Header().Set("WWW-Authenticate", bearerChallenge)
 	}
 	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
 		// Every 503 is worth retrying (a database outage among them);

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -354,6 +355,12 @@ func TestAdminEndpointsArePrivate(t *testing.T) {
 	}
 	if body := admin.get("/debug/pprof/"); !strings.Contains(body, "goroutine") {
 		t.Errorf("/debug/pprof/ index: %s", body)
+	}
+	// The command line may hold --jwt-secret: it is not served.
+	rec := httptest.NewRecorder()
+	httpapi.AdminHandler(reg).ServeHTTP(rec, httptest.NewRequest("GET", "/debug/pprof/cmdline", nil))
+	if rec.Code != http.StatusNotFound || strings.Contains(rec.Body.String(), os.Args[0]) {
+		t.Errorf("/debug/pprof/cmdline: got %d %q, want 404 without the command line", rec.Code, rec.Body)
 	}
 }
 

@@ -134,11 +134,12 @@ func (m *Metrics) subscribed(delta float64) {
 
 // AdminHandler serves the admin listener: Prometheus metrics from g and
 // the runtime profiles. It must never be mounted on the public listener.
+// /debug/pprof/cmdline is left out: the command line may carry
+// --jwt-secret (the index still links it; pprof.Index answers 404).
 func AdminHandler(g prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{EnableOpenMetrics: true}))
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)

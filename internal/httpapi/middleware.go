@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/rosterhq/roster/internal/auth"
 	"github.com/rosterhq/roster/internal/roster"
 )
 
@@ -147,7 +149,12 @@ func (s *Server) identifyFrom(next http.Handler, fromQuery bool) http.Handler {
 		claims, err := s.auth.Verify(token)
 		if err != nil {
 			s.log.InfoContext(r.Context(), "token rejected", "request_id", requestIDFrom(r.Context()), "reason", err)
-			next.ServeHTTP(w, r)
+			reason := auth.ReasonMalformed
+			var te *auth.TokenError
+			if errors.As(err, &te) {
+				reason = te.Reason
+			}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), rejectedKey{}, reason)))
 			return
 		}
 		info(r.Context()).subject = claims.Subject
@@ -156,10 +163,20 @@ func (s *Server) identifyFrom(next http.Handler, fromQuery bool) http.Handler {
 	})
 }
 
-// requireAuth answers 401 unless identify found a valid token.
+// rejectedKey holds the auth.Reason identify refused a token for.
+type rejectedKey struct{}
+
+// requireAuth answers 401 unless identify found a valid token. The
+// challenge says why (RFC 6750 §3): nothing more than the scheme when no
+// token came, error="invalid_token" and the reason when one was refused.
 func (s *Server) requireAuth(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := roster.ActorFrom(r.Context()); !ok {
+			challenge := bearerChallenge
+			if reason, ok := r.Context().Value(rejectedKey{}).(auth.Reason); ok {
+				challenge += `, error="invalid_token", error_description="` + string(reason) + `"`
+			}
+			w.Header().Set("WWW-Authenticate", challenge)
 			s.error(w, r, roster.Errorf(roster.CodeUnauthorized, "Invalid credentials"))
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -266,4 +267,46 @@ func TestConcurrentCreateSameEmail(t *testing.T) {
 			t.Errorf("got status counts %v, want exactly one 201 and %d 409", count, n-1)
 		}
 	})
+}
+
+// countingBody is a request body that counts what the server reads.
+type countingBody struct {
+	n int
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = ' '
+	}
+	b.n += len(p)
+	return len(p), nil
+}
+
+func (b *countingBody) Close() error { return nil }
+
+// A body whose Content-Length is over the limit is refused before a byte
+// of it is read: the client gets 413 at once, not after sending 1 MiB or
+// after the server's read timeout.
+func TestDeclaredOversizedBodyIsNotRead(t *testing.T) {
+	h := newHarness(t, sqliteStore(t))
+	u := h.createUser("Big", "big@example.com")
+	for _, method := range []string{"POST", "PUT", "PATCH"} {
+		t.Run(method, func(t *testing.T) {
+			path := "/api/users"
+			if method != "POST" {
+				path += "/" + u.ID.String()
+			}
+			body := &countingBody{}
+			req := httptest.NewRequest(method, path, nil)
+			req.Body, req.ContentLength = body, 1<<20+1
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+h.admin)
+			rec := httptest.NewRecorder()
+			h.srv.ServeHTTP(rec, req)
+			checkError(t, rec, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")
+			if body.n != 0 {
+				t.Errorf("read %d bytes of the body, want 0", body.n)
+			}
+		})
+	}
 }
