@@ -42,6 +42,7 @@ type serveConfig struct {
 	logFormat       string
 	migrate         bool
 	shutdownTimeout time.Duration
+	emailVisibility roster.EmailVisibility
 }
 
 func serveFlags(cfg *serveConfig) *flagSet {
@@ -68,6 +69,7 @@ func serveFlags(cfg *serveConfig) *flagSet {
 	fs.alias("log-format", "LOG_FORMAT")
 	fs.BoolVar(&cfg.migrate, "migrate", true, "apply pending migrations at start")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGINT/SIGTERM")
+	fs.TextVar(&cfg.emailVisibility, "email-visibility", roster.EmailsSelf, "whose emails tokens without the admin role see: `self|all` (self: their own only; all: every email, a shared directory)")
 	return fs
 }
 
@@ -122,7 +124,7 @@ func serve(ctx context.Context, args []string, env environment) error {
 	}
 
 	reg := newRegistry(db)
-	limits.Users = roster.NewService(db.users, nil)
+	limits.Users = roster.NewService(db.users, nil, roster.WithEmailVisibility(cfg.emailVisibility))
 	limits.Auth = authority
 	limits.Logger = logger
 	limits.Metrics = httpapi.NewMetrics(reg)

@@ -153,7 +153,7 @@ func TestServiceRules(t *testing.T) {
 		}
 	}
 
-	list, err := svc.ListUsers(user, ListQuery{Limit: 2, Filter: UserFilter{Email: " ADA@X.io", Prefix: "AdA"}})
+	list, err := svc.ListUsers(admin, ListQuery{Limit: 2, Filter: UserFilter{Email: " ADA@X.io", Prefix: "AdA"}})
 	if err != nil || len(list.Users) != 2 || list.Next == nil || list.Next.Sort != SortNewest {
 		t.Errorf("page 1 of 3 by 2: got %d users, next %+v, err %v; want 2 and a cursor", len(list.Users), list.Next, err)
 	}
