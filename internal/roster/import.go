@@ -233,11 +233,7 @@ func (s *Service) ImportUsers(ctx context.Context, opts ImportOptions, next func
 
 // newUser validates in like CreateUser and makes the user, created at.
 func (s *Service) newUser(in NewUser, at time.Time) (User, problems) {
-	var bad problems
-	name, msg := normalizeName(in.Name)
-	bad.add("name", msg)
-	email, msg := normalizeEmail(in.Email)
-	bad.add("email", msg)
+	name, email, bad := checkNewUser(in)
 	if len(bad) > 0 {
 		return User{}, bad
 	}

@@ -195,11 +195,7 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser, idemKey string) (u
 	if err != nil {
 		return User{}, false, err
 	}
-	var bad problems
-	name, msg := normalizeName(in.Name)
-	bad.add("name", msg)
-	email, msg := normalizeEmail(in.Email)
-	bad.add("email", msg)
+	name, email, bad := checkNewUser(in)
 	if err := bad.err(); err != nil {
 		return User{}, false, err
 	}
