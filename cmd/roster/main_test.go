@@ -76,6 +76,7 @@ func TestUsageErrors(t *testing.T) {
 		{"import bad format", env("ROSTER_TOKEN", "t"), []string{"import", "--format", "xml", "-"}, "--format"},
 		{"export bad url", env("ROSTER_TOKEN", "t"), []string{"export", "--url", "localhost:8080"}, "--url"},
 		{"bad import limit", env(), []string{"serve", "--import-max-bytes", "0"}, "--import-max-bytes"},
+		{"bad email visibility", env("ROSTER_EMAIL_VISIBILITY", "everyone"), []string{"serve"}, "want self or all"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -43,6 +43,7 @@ type serveConfig struct {
 	migrate         bool
 	shutdownTimeout time.Duration
 	drainDelay      time.Duration
+	emailVisibility roster.EmailVisibility
 }
 
 func serveFlags(cfg *serveConfig) *flagSet {
@@ -70,6 +71,7 @@ func serveFlags(cfg *serveConfig) *flagSet {
 	fs.BoolVar(&cfg.migrate, "migrate", true, "apply pending migrations at start")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGINT/SIGTERM, after --drain-delay")
 	fs.DurationVar(&cfg.drainDelay, "drain-delay", 0, "on SIGINT/SIGTERM, how long to keep serving (readiness 503, Connection: close) before the listener closes, so balancers stop routing here first (default 5s when KUBERNETES_SERVICE_HOST is set)")
+	fs.TextVar(&cfg.emailVisibility, "email-visibility", roster.EmailsSelf, "whose emails tokens without the admin role see: `self|all` (self: their own only; all: every email, a shared directory)")
 	return fs
 }
 
@@ -143,7 +145,7 @@ func serve(ctx context.Context, args []string, env environment) error {
 	}
 
 	reg := newRegistry(db)
-	limits.Users = roster.NewService(db.users, nil)
+	limits.Users = roster.NewService(db.users, nil, roster.WithEmailVisibility(cfg.emailVisibility))
 	limits.Auth = authority
 	limits.Logger = logger
 	limits.Metrics = httpapi.NewMetrics(reg)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/rosterhq/roster/internal/roster"
 )
@@ -100,19 +102,48 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if r.ContentLength > maxBodyBytes { // refused unread, not after the read timeout
 		return roster.Errorf(codePayloadTooLarge, "Request body must not exceed %d bytes", maxBodyBytes)
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	// The body is read whole (it is small) so that its raw bytes can be
+	// checked after decoding, which replaces invalid UTF-8 silently.
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		return decodeError(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return decodeError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return decodeError(err)
-		}
 		return roster.Errorf(roster.CodeBadRequest, "Request body must contain a single JSON object")
 	}
+	if !utf8.Valid(raw) {
+		return roster.InvalidUTF8(invalidUTF8Field(raw))
+	}
 	return nil
+}
+
+// invalidUTF8Field names the member of the JSON object raw (valid JSON,
+// invalid UTF-8) whose value holds the bad bytes; "body" if none does.
+func invalidUTF8Field(raw []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil { // {
+		return "body"
+	}
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			break
+		}
+		start := dec.InputOffset()
+		var value json.RawMessage
+		if dec.Decode(&value) != nil {
+			break
+		}
+		if name, ok := key.(string); ok && !utf8.Valid(raw[start:dec.InputOffset()]) {
+			return name
+		}
+	}
+	return "body"
 }
 
 func decodeError(err error) error {

@@ -10,20 +10,32 @@ import (
 	"github.com/rosterhq/roster/internal/roster"
 )
 
-// etag is a user's strong entity tag: its updated_at in microseconds,
-// which the stores move forward on every write, so it names one version.
+// etag is the strong entity tag of u as sent: its updated_at in
+// microseconds, which the stores move forward on every write, so it names
+// one version, and redactedTag when the caller may not see the email, so
+// that the two bodies of one version never share a tag (a client or cache
+// holding the whole body gets no 304 for the other, nor the reverse).
 func etag(u roster.User) string {
-	return `"` + strconv.FormatInt(u.UpdatedAt.UnixMicro(), 36) + `"`
+	tag := strconv.AppendInt([]byte{'"'}, u.UpdatedAt.UnixMicro(), 36)
+	if u.Email == "" {
+		tag = append(tag, redactedTag...)
+	}
+	return string(append(tag, '"'))
 }
 
-// parseETag reverses etag. A weak form of our own tag is accepted too: the
-// only weak tags we hand out are strong ones the compressor weakened.
+// redactedTag ends the tag of a user sent without its email (outside the
+// base-36 digits of the version).
+const redactedTag = ".r"
+
+// parseETag reverses etag: either view's tag names the version. A weak
+// form of our own tag is accepted too: the only weak tags we hand out are
+// strong ones the compressor weakened.
 func parseETag(tag string) (time.Time, bool) {
 	tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
 	if len(tag) < 2 || tag[0] != '"' || tag[len(tag)-1] != '"' {
 		return time.Time{}, false
 	}
-	us, err := strconv.ParseInt(tag[1:len(tag)-1], 36, 64)
+	us, err := strconv.ParseInt(strings.TrimSuffix(tag[1:len(tag)-1], redactedTag), 36, 64)
 	if err != nil {
 		return time.Time{}, false
 	}

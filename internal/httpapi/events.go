@@ -233,7 +233,7 @@ func (st *eventStream) run(ctx context.Context, reset bool) {
 		if len(st.types) > 0 && !slices.Contains(st.types, ev.Type) {
 			continue
 		}
-		data, err := s.encodedEvents.get(ev, st.actor)
+		data, err := s.encodedEvents.get(s, ev, st.actor)
 		if err != nil {
 			s.log.Error("encoding event", "request_id", st.requestID, "err", err)
 			return
@@ -245,10 +245,9 @@ func (st *eventStream) run(ctx context.Context, reset bool) {
 	}
 }
 
-// eventPayload shapes an event for one subscriber. Non-admins see other
-// users' changes without their email, as they would not be told it by a
-// feed they cannot filter; their own record is complete.
-func eventPayload(ev roster.Event, actor roster.Actor) any {
+// eventPayload shapes an event for actor, with the users it names as the
+// service shows them to actor.
+func (s *Server) eventPayload(ev roster.Event, actor roster.Actor) any {
 	if ev.Import != nil {
 		return importEventData{Type: ev.Type, At: ev.At, ImportSummary: *ev.Import}
 	}
@@ -258,10 +257,7 @@ func eventPayload(ev roster.Event, actor roster.Actor) any {
 		d.ID = &id
 		return d
 	}
-	u := *ev.User
-	if !actor.IsAdmin() && actor.Subject != u.ID.String() {
-		u.Email = ""
-	}
+	u := s.users.Visible(actor, *ev.User)
 	d.User = &u
 	return d
 }
@@ -312,28 +308,35 @@ type eventCache struct {
 	slots [1024]eventSlot
 }
 
+// An event has at most two views, whoever subscribes: the user whole
+// (admins, the user itself, everyone under EmailsAll) or without its
+// email. Which one an actor gets is the service's rule, asked per send.
 type eventSlot struct {
 	mu             sync.Mutex
 	id             int64
-	full, redacted []byte // for admins and the user itself; for everyone else
+	full, redacted []byte
 }
 
-func (c *eventCache) get(ev roster.Event, actor roster.Actor) ([]byte, error) {
+// nobody is an actor who is no user and holds no role: what anyone is
+// shown of a user that is not theirs.
+var nobody = roster.Actor{}
+
+func (c *eventCache) get(s *Server, ev roster.Event, actor roster.Actor) ([]byte, error) {
 	sl := &c.slots[uint64(ev.ID)%uint64(len(c.slots))] // #nosec G115 -- a hash of the id: any bit pattern picks a valid slot
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	if sl.id != ev.ID || sl.full == nil {
-		full, err := json.Marshal(eventPayload(ev, roster.Actor{Roles: []string{roster.RoleAdmin}}))
+		full, err := json.Marshal(s.eventPayload(ev, roster.Actor{Roles: []string{roster.RoleAdmin}}))
 		if err != nil {
 			return nil, err
 		}
-		redacted, err := json.Marshal(eventPayload(ev, roster.Actor{}))
+		redacted, err := json.Marshal(s.eventPayload(ev, nobody))
 		if err != nil {
 			return nil, err
 		}
 		sl.id, sl.full, sl.redacted = ev.ID, full, redacted
 	}
-	if actor.IsAdmin() || (ev.User != nil && actor.Subject == ev.User.ID.String()) {
+	if ev.User == nil || s.users.Visible(actor, *ev.User).Email != "" {
 		return sl.full, nil
 	}
 	return sl.redacted, nil

@@ -33,8 +33,10 @@ func appendUserJSON(dst []byte, u roster.User) ([]byte, error) {
 	dst = appendUUID(dst, u.ID)
 	dst = append(dst, `","name":`...)
 	dst = appendJSONString(dst, u.Name)
-	dst = append(dst, `,"email":`...)
-	dst = appendJSONString(dst, u.Email)
+	if u.Email != "" { // hidden from this caller (roster.User.VisibleTo): absent, as omitempty
+		dst = append(dst, `,"email":`...)
+		dst = appendJSONString(dst, u.Email)
+	}
 	dst = append(dst, `,"created_at":`...)
 	dst, ok1 := appendJSONTime(dst, u.CreatedAt)
 	dst = append(dst, `,"updated_at":`...)

@@ -82,6 +82,7 @@ func forEachEngine(t *testing.T, test func(t *testing.T, h *harness)) {
 // harness drives the real handler chain over one store.
 type harness struct {
 	t     *testing.T
+	store roster.UserStore
 	srv   *httpapi.Server
 	auth  *auth.Authority
 	admin string
@@ -110,7 +111,7 @@ func newHarness(t *testing.T, store roster.UserStore, configure ...func(*httpapi
 		c(&cfg)
 	}
 	srv := httpapi.NewServer(cfg)
-	h := &harness{t: t, srv: srv, auth: a, logs: logs, check: conformance(t)}
+	h := &harness{t: t, store: store, srv: srv, auth: a, logs: logs, check: conformance(t)}
 	h.admin = h.token("admin-1", roster.RoleAdmin)
 	return h
 }

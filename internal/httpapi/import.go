@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -255,6 +256,10 @@ func jsonRecord(line int64, data []byte) roster.ImportRecord {
 	if err == nil {
 		if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
 			return rowError(line, "", "must be a single JSON object")
+		}
+		if !utf8.Valid(data) { // decoding replaced the bad bytes: refuse as POST does
+			fe := roster.InvalidUTF8(invalidUTF8Field(data)).Details[0]
+			return roster.ImportRecord{Line: line, Err: &roster.ImportError{Line: line, Field: fe.Field, Code: roster.CodeInvalid, Message: fe.Message}}
 		}
 		return roster.ImportRecord{Line: line, User: roster.NewUser{Name: in.Name, Email: in.Email}}
 	}

@@ -30,6 +30,7 @@ func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
 	if link := s.listLinks(r, lr, list.Next); link != "" {
 		w.Header().Set("Link", link)
 	}
+	varyByCaller(w)
 	encodeUsers(w, http.StatusOK, list.Users) // an empty page is [], not null
 }
 
@@ -70,6 +71,7 @@ func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request) {
 	}
 	tag := etag(u)
 	w.Header().Set("ETag", tag)
+	varyByCaller(w)
 	if noneMatch(r.Header.Get("If-None-Match"), tag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
@@ -122,6 +124,10 @@ func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+// varyByCaller marks a response whose body depends on who asks (whose
+// emails it shows), for caches that would otherwise share it.
+func varyByCaller(w http.ResponseWriter) { w.Header().Add("Vary", "Authorization") }
 
 // userID parses the {id} path segment; only the canonical form (36
 // characters, lower-case hex) is accepted, so every user has exactly one URL.

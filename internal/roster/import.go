@@ -233,11 +233,7 @@ func (s *Service) ImportUsers(ctx context.Context, opts ImportOptions, next func
 
 // newUser validates in like CreateUser and makes the user, created at.
 func (s *Service) newUser(in NewUser, at time.Time) (User, problems) {
-	var bad problems
-	name, msg := normalizeName(in.Name)
-	bad.add("name", msg)
-	email, msg := normalizeEmail(in.Email)
-	bad.add("email", msg)
+	name, email, bad := checkNewUser(in)
 	if len(bad) > 0 {
 		return User{}, bad
 	}
@@ -253,14 +249,21 @@ func (s *Service) newUser(in NewUser, at time.Time) (User, problems) {
 // ExportUsers calls fn for every user matching f, oldest first, from one
 // consistent snapshot of the database. Admins only.
 func (s *Service) ExportUsers(ctx context.Context, f UserFilter, fn func(User) error) error {
-	if _, err := authorize(ctx, RoleAdmin); err != nil {
+	actor, err := authorize(ctx, RoleAdmin)
+	if err != nil {
 		return err
 	}
 	q, err := normalizeQuery(ListQuery{Filter: f})
 	if err != nil {
 		return err
 	}
-	if err := s.store.ExportUsers(ctx, q.Filter, fn); err != nil {
+	// Admins see everything today; the export still applies the rules of
+	// the list, so that opening it to other roles cannot leak.
+	if ok, err := s.mayFilterByEmail(ctx, actor, q.Filter.Email); !ok || err != nil {
+		return err
+	}
+	visible := func(u User) error { return fn(s.Visible(actor, u)) }
+	if err := s.store.ExportUsers(ctx, q.Filter, visible); err != nil {
 		return fmt.Errorf("export users: %w", err)
 	}
 	return nil

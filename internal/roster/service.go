@@ -16,18 +16,35 @@ import (
 // Service holds the rules for users: validation, authorization and
 // translation of store conditions into client errors. It knows no HTTP.
 type Service struct {
-	store UserStore
-	now   func() time.Time
+	store  UserStore
+	now    func() time.Time
+	emails EmailVisibility
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithEmailVisibility sets whose emails non-admins see (default EmailsSelf).
+func WithEmailVisibility(v EmailVisibility) Option {
+	return func(s *Service) { s.emails = v }
 }
 
 // NewService returns a Service over store. now is the clock; nil means
 // time.Now.
-func NewService(store UserStore, now func() time.Time) *Service {
+func NewService(store UserStore, now func() time.Time, opts ...Option) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: store, now: now}
+	s := &Service{store: store, now: now, emails: EmailsSelf}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
+
+// Visible returns u as a sees it under the service's email visibility;
+// every path that hands a user to a caller goes through it.
+func (s *Service) Visible(a Actor, u User) User { return u.VisibleTo(a, s.emails) }
 
 // timestamp returns the current time in the precision both engines store,
 // so that what is returned equals what is read back later.
@@ -43,12 +60,16 @@ func (s *Service) Ready(ctx context.Context) error { return s.store.Ping(ctx) }
 // clamped, 0 means DefaultPerPage. The list tells whether more follow and,
 // if so, the cursor of the next page.
 func (s *Service) ListUsers(ctx context.Context, q ListQuery) (UserList, error) {
-	if _, err := authorize(ctx, ""); err != nil {
-		return UserList{}, err
-	}
-	q, err := normalizeQuery(q)
+	actor, err := authorize(ctx, "")
 	if err != nil {
 		return UserList{}, err
+	}
+	q, err = normalizeQuery(q)
+	if err != nil {
+		return UserList{}, err
+	}
+	if ok, err := s.mayFilterByEmail(ctx, actor, q.Filter.Email); !ok || err != nil {
+		return UserList{Users: []User{}}, err
 	}
 	limit := q.Limit
 	// One extra row tells whether a next page exists without a count.
@@ -63,16 +84,23 @@ func (s *Service) ListUsers(ctx context.Context, q ListQuery) (UserList, error) 
 		last := list.Users[limit-1]
 		list.Next = &Cursor{Sort: q.Sort, CreatedAt: last.CreatedAt, Name: strings.ToLower(last.Name), ID: last.ID}
 	}
+	for i, u := range list.Users {
+		list.Users[i] = s.Visible(actor, u)
+	}
 	return list, nil
 }
 
 // CountUsers counts the users matching f.
 func (s *Service) CountUsers(ctx context.Context, f UserFilter) (int64, error) {
-	if _, err := authorize(ctx, ""); err != nil {
+	actor, err := authorize(ctx, "")
+	if err != nil {
 		return 0, err
 	}
 	q, err := normalizeQuery(ListQuery{Filter: f})
 	if err != nil {
+		return 0, err
+	}
+	if ok, err := s.mayFilterByEmail(ctx, actor, q.Filter.Email); !ok || err != nil {
 		return 0, err
 	}
 	n, err := s.store.CountUsers(ctx, q.Filter)
@@ -80,6 +108,29 @@ func (s *Service) CountUsers(ctx context.Context, f UserFilter) (int64, error) {
 		return 0, fmt.Errorf("count users: %w", err)
 	}
 	return n, nil
+}
+
+// mayFilterByEmail reports whether a filter for email (normalized) may
+// match for a: always when a may see every email; otherwise only when it
+// is a's own. Someone else's email then matches nothing, exactly like an
+// unknown one, and costs the same (one read of a's own record, whatever
+// the email), so the filter tells no one whether an address exists.
+func (s *Service) mayFilterByEmail(ctx context.Context, a Actor, email string) (bool, error) {
+	if email == "" || s.emails == EmailsAll || a.IsAdmin() {
+		return true, nil
+	}
+	id, err := uuid.Parse(a.Subject)
+	if err != nil {
+		return false, nil // a subject that is no user has no email
+	}
+	own, err := s.store.User(ctx, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("email filter: %w", err)
+	}
+	return own.Email == email, nil
 }
 
 // normalizeQuery applies defaults and checks q, reporting every problem.
@@ -121,14 +172,15 @@ func normalizeQuery(q ListQuery) (ListQuery, error) {
 
 // User returns the user with the given id.
 func (s *Service) User(ctx context.Context, id uuid.UUID) (User, error) {
-	if _, err := authorize(ctx, ""); err != nil {
+	actor, err := authorize(ctx, "")
+	if err != nil {
 		return User{}, err
 	}
 	u, err := s.store.User(ctx, id)
 	if err != nil {
 		return User{}, storeError("get user", id, err)
 	}
-	return u, nil
+	return s.Visible(actor, u), nil
 }
 
 // IdempotencyTTL is how long an Idempotency-Key is remembered.
@@ -143,11 +195,7 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser, idemKey string) (u
 	if err != nil {
 		return User{}, false, err
 	}
-	var bad problems
-	name, msg := normalizeName(in.Name)
-	bad.add("name", msg)
-	email, msg := normalizeEmail(in.Email)
-	bad.add("email", msg)
+	name, email, bad := checkNewUser(in)
 	if err := bad.err(); err != nil {
 		return User{}, false, err
 	}
@@ -168,13 +216,14 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser, idemKey string) (u
 	if err != nil {
 		return User{}, false, storeError("create user", id, err)
 	}
-	return stored, replayed, nil
+	return s.Visible(actor, stored), replayed, nil
 }
 
 // UpdateUser applies the fields set in upd. Admins may update anyone;
 // others only the user whose id is their subject.
 func (s *Service) UpdateUser(ctx context.Context, id uuid.UUID, upd UserUpdate) (User, error) {
-	if _, err := authorize(ctx, id.String()); err != nil {
+	actor, err := authorize(ctx, id.String())
+	if err != nil {
 		return User{}, err
 	}
 	var bad problems
@@ -198,7 +247,7 @@ func (s *Service) UpdateUser(ctx context.Context, id uuid.UUID, upd UserUpdate) 
 	if err != nil {
 		return User{}, storeError("update user", id, err)
 	}
-	return u, nil
+	return s.Visible(actor, u), nil
 }
 
 // DeleteUser removes a user. Admins only. With ifUpdatedAt set, only if

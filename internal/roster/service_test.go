@@ -32,6 +32,33 @@ func TestNormalize(t *testing.T) {
 		{"comment", "ada@example.com (Ada)", "ada@example.com (ada)", "must be a valid email address", normalizeEmail},
 		{"254 bytes", strings.Repeat("a", 64) + "@" + strings.Repeat("b", 185) + ".com", strings.Repeat("a", 64) + "@" + strings.Repeat("b", 185) + ".com", "", normalizeEmail},
 		{"255 bytes", strings.Repeat("a", 64) + "@" + strings.Repeat("b", 186) + ".com", strings.Repeat("a", 64) + "@" + strings.Repeat("b", 186) + ".com", "must be at most 254 characters", normalizeEmail},
+
+		// Names: no invisible format characters (Unicode Cf), valid UTF-8.
+		{"accents and CJK", "Zoë 李", "Zoë 李", "", normalizeName},
+		{"emoji", "Ada 😀", "Ada 😀", "", normalizeName},
+		{"bidi override", "Ada\u202Egnp.exe", "Ada\u202Egnp.exe", msgFormatChars, normalizeName},
+		{"bidi isolate", "\u2066Ada\u2069", "\u2066Ada\u2069", msgFormatChars, normalizeName},
+		{"left-to-right mark", "Ada\u200E", "Ada\u200E", msgFormatChars, normalizeName},
+		{"zero-width space", "Ad\u200Ba", "Ad\u200Ba", msgFormatChars, normalizeName},
+		{"zero-width joiner", "A\u200Dda", "A\u200Dda", msgFormatChars, normalizeName},
+		{"byte order mark", "\uFEFFAda", "\uFEFFAda", msgFormatChars, normalizeName},
+		{"soft hyphen", "Ada\u00ADm", "Ada\u00ADm", msgFormatChars, normalizeName},
+		{"invalid UTF-8", "Ada \xff", "Ada \xff", msgInvalidUTF8, normalizeName},
+		{"cut sequence", "Ada \xe2\x80", "Ada \xe2\x80", msgInvalidUTF8, normalizeName},
+		{"replacement character, sent as such", "Ada \uFFFD", "Ada \uFFFD", "", normalizeName},
+
+		// Emails: an ASCII local part; no domain label mixes scripts.
+		{"Cyrillic a in the local part", "\u0430dmin@example.com", "\u0430dmin@example.com", msgLocalASCII, normalizeEmail},
+		{"accented local part", "josé@example.com", "josé@example.com", msgLocalASCII, normalizeEmail},
+		{"Latin with a Cyrillic e", "ada@\u0435xample.com", "ada@\u0435xample.com", msgMixedScripts, normalizeEmail},
+		{"Latin with a Greek o", "ada@g\u03BFogle.com", "ada@g\u03BFogle.com", msgMixedScripts, normalizeEmail},
+		{"a pure IDN label", "ada@münchen.de", "ada@münchen.de", "", normalizeEmail},
+		{"a Cyrillic domain", "ada@пример.рф", "ada@пример.рф", "", normalizeEmail},
+		{"Japanese: Han with kana", "ada@日本語ドメイン.jp", "ada@日本語ドメイン.jp", "", normalizeEmail},
+		{"scripts in different labels", "ada@пример.example.com", "ada@пример.example.com", "", normalizeEmail},
+		{"punycode", "ada@xn--mnchen-3ya.de", "ada@xn--mnchen-3ya.de", "", normalizeEmail},
+		{"zero-width space in the domain", "ada@exa\u200Bmple.com", "ada@exa\u200Bmple.com", msgFormatChars, normalizeEmail},
+		{"invalid UTF-8 in the domain", "ada@ex\xffample.com", "ada@ex\xffample.com", msgInvalidUTF8, normalizeEmail},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,7 +180,7 @@ func TestServiceRules(t *testing.T) {
 		}
 	}
 
-	list, err := svc.ListUsers(user, ListQuery{Limit: 2, Filter: UserFilter{Email: " ADA@X.io", Prefix: "AdA"}})
+	list, err := svc.ListUsers(admin, ListQuery{Limit: 2, Filter: UserFilter{Email: " ADA@X.io", Prefix: "AdA"}})
 	if err != nil || len(list.Users) != 2 || list.Next == nil || list.Next.Sort != SortNewest {
 		t.Errorf("page 1 of 3 by 2: got %d users, next %+v, err %v; want 2 and a cursor", len(list.Users), list.Next, err)
 	}

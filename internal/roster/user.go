@@ -8,9 +8,11 @@ import (
 
 // User is a person known to roster.
 type User struct {
-	ID        uuid.UUID `json:"id"`
-	Name      string    `json:"name"`
-	Email     string    `json:"email"`
+	ID   uuid.UUID `json:"id"`
+	Name string    `json:"name"`
+	// Email is empty, and left out of JSON, when the caller may not see
+	// it (User.VisibleTo); a stored user always has one.
+	Email     string    `json:"email,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
