@@ -15,6 +15,7 @@ const (
 	codeMethodNotAllowed     roster.Code = "METHOD_NOT_ALLOWED"
 	codePayloadTooLarge      roster.Code = "PAYLOAD_TOO_LARGE"
 	codeUnsupportedMediaType roster.Code = "UNSUPPORTED_MEDIA_TYPE"
+	codeTooManyStreams       roster.Code = "TOO_MANY_STREAMS"
 )
 
 var errMethodNotAllowed = roster.Errorf(codeMethodNotAllowed, "Method not allowed")
@@ -33,6 +34,7 @@ var statusOf = map[roster.Code]int{
 	codePayloadTooLarge:          http.StatusRequestEntityTooLarge,
 	codeUnsupportedMediaType:     http.StatusUnsupportedMediaType,
 	codeRateLimited:              http.StatusTooManyRequests,
+	codeTooManyStreams:           http.StatusTooManyRequests,
 	codeOverloaded:               http.StatusServiceUnavailable,
 	codeTimeout:                  http.StatusServiceUnavailable,
 	roster.CodePrecondition:      http.StatusPreconditionFailed,
