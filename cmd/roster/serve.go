@@ -33,6 +33,7 @@ type serveConfig struct {
 	inflightWait    time.Duration
 	requestTimeout  time.Duration
 	maxSubscribers  int
+	maxPerUser      int
 	eventRetention  time.Duration
 	eventKeepAlive  time.Duration
 	importMaxBytes  int64
@@ -59,6 +60,7 @@ func serveFlags(cfg *serveConfig) *flagSet {
 	fs.DurationVar(&cfg.inflightWait, "inflight-wait", 100*time.Millisecond, "how long a request waits for an in-flight slot before 503")
 	fs.DurationVar(&cfg.requestTimeout, "request-timeout", 10*time.Second, "deadline of each API request, database work included (503 TIMEOUT)")
 	fs.IntVar(&cfg.maxSubscribers, "max-subscribers", 10000, "open change-feed streams (GET /api/events) at once; more get 503 (0: unlimited)")
+	fs.IntVar(&cfg.maxPerUser, "max-subscribers-per-user", 5, "open change-feed streams of one token subject, admins too; more get 429 TOO_MANY_STREAMS (0: unlimited)")
 	fs.DurationVar(&cfg.eventRetention, "event-retention", 24*time.Hour, "how long change-feed events are kept for clients resuming with Last-Event-ID")
 	fs.DurationVar(&cfg.eventKeepAlive, "event-keepalive", 15*time.Second, "interval of keep-alive comments on idle change-feed streams")
 	fs.Int64Var(&cfg.importMaxBytes, "import-max-bytes", httpapi.DefaultImportMaxBytes, "largest body of POST /api/users/import, before and after decompression")
@@ -151,7 +153,7 @@ func serve(ctx context.Context, args []string, env environment) error {
 	limits.Metrics = httpapi.NewMetrics(reg)
 	limits.CursorKey = deriveKey(cfg.jwt.secret, "roster list cursor v1")
 	limits.KeepAlive = cfg.eventKeepAlive
-	broker := feed.New(feed.Config{Store: db.events, Logger: logger, MaxSubscribers: cfg.maxSubscribers, Retention: cfg.eventRetention})
+	broker := feed.New(feed.Config{Store: db.events, Logger: logger, MaxSubscribers: cfg.maxSubscribers, MaxPerSubject: cfg.maxPerUser, Retention: cfg.eventRetention})
 	limits.Feed = broker
 	feedCtx, stopFeed := context.WithCancel(context.Background())
 	feedDone := make(chan error, 1)
@@ -311,6 +313,8 @@ func (cfg *serveConfig) limits() (httpapi.Config, error) {
 		return c, usagef("--request-timeout must not be negative")
 	case cfg.maxSubscribers < 0:
 		return c, usagef("--max-subscribers must not be negative")
+	case cfg.maxPerUser < 0:
+		return c, usagef("--max-subscribers-per-user must not be negative")
 	case cfg.eventRetention <= 0:
 		return c, usagef("--event-retention must be positive")
 	case cfg.eventKeepAlive <= 0:

@@ -93,6 +93,10 @@ type Config struct {
 type Claims struct {
 	Subject string
 	Roles   []string
+	// Expires is when Verify starts refusing the token: its exp plus the
+	// leeway. Long-lived uses of one verification (event streams) end
+	// then. Zero for a token without exp.
+	Expires time.Time
 }
 
 // Authority issues and verifies tokens with one secret.
@@ -233,6 +237,9 @@ func (a *Authority) Verify(token string) (Claims, error) {
 		return Claims{}, &TokenError{Reason: ReasonClaims, Err: errors.New("no subject")}
 	}
 	claims := Claims{Subject: c.Subject, Roles: c.Roles}
+	if c.ExpiresAt != nil {
+		claims.Expires = c.ExpiresAt.Add(a.leeway)
+	}
 	a.mu.Lock()
 	if len(a.verified) >= verifiedCacheSize {
 		for k := range a.verified { // evict one arbitrary entry

@@ -42,6 +42,27 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 	}
 }
 
+// Expires tells a long-lived user of one verification (an event stream)
+// when Verify would start refusing the token: exp plus the leeway, the
+// same from the cache.
+func TestVerifyExpires(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	a, err := New(Config{Secret: secret, Leeway: 5 * time.Second, Now: func() time.Time { return t0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := a.Issue("u", nil, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pass := range []string{"parsed", "cached"} {
+		c, err := a.Verify(tok)
+		if want := t0.Add(65 * time.Second); err != nil || !c.Expires.Equal(want) {
+			t.Errorf("%s: Expires %v (err %v), want %v", pass, c.Expires, err, want)
+		}
+	}
+}
+
 func TestIssueRejectsBadInput(t *testing.T) {
 	a, _ := New(Config{Secret: secret})
 	if _, err := a.Issue("", nil, time.Hour); err == nil {

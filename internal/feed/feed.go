@@ -25,7 +25,9 @@ var (
 	ErrSlowConsumer = errors.New("feed: subscriber fell behind")
 	ErrClosed       = errors.New("feed: closed")
 	ErrTooMany      = errors.New("feed: too many subscribers")
-	ErrIdle         = errors.New("feed: idle")
+	// ErrTooManyForSubject refuses a subscription beyond MaxPerSubject.
+	ErrTooManyForSubject = errors.New("feed: too many subscriptions for one subject")
+	ErrIdle              = errors.New("feed: idle")
 )
 
 // Config configures a Broker. Zero values take the defaults.
@@ -34,6 +36,7 @@ type Config struct {
 	Logger         *slog.Logger
 	Buffer         int           // events a subscriber may lag behind live (default 64)
 	MaxSubscribers int           // 0: unlimited
+	MaxPerSubject  int           // subscriptions of one subject (token sub); 0: unlimited
 	Retention      time.Duration // events older than this are purged (default 24h)
 	PollInterval   time.Duration // fallback read of the events table (default 1s)
 }
@@ -44,13 +47,15 @@ type Broker struct {
 	log       *slog.Logger
 	buffer    int
 	max       int
+	perSub    int
 	retention time.Duration
 	poll      time.Duration
 	wake      chan struct{}
 
 	mu     sync.Mutex
 	subs   map[*Subscription]struct{}
-	last   int64 // highest event id delivered to the live stream
+	bySub  map[string]int // open subscriptions per subject, when perSub > 0
+	last   int64          // highest event id delivered to the live stream
 	ready  chan struct{}
 	closed bool
 }
@@ -58,9 +63,9 @@ type Broker struct {
 // New returns a Broker; Run makes it live.
 func New(cfg Config) *Broker {
 	b := &Broker{
-		store: cfg.Store, log: cfg.Logger, buffer: cfg.Buffer, max: cfg.MaxSubscribers,
+		store: cfg.Store, log: cfg.Logger, buffer: cfg.Buffer, max: cfg.MaxSubscribers, perSub: cfg.MaxPerSubject,
 		retention: cfg.Retention, poll: cfg.PollInterval,
-		wake: make(chan struct{}, 1), subs: map[*Subscription]struct{}{}, ready: make(chan struct{}),
+		wake: make(chan struct{}, 1), subs: map[*Subscription]struct{}{}, bySub: map[string]int{}, ready: make(chan struct{}),
 	}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
@@ -171,9 +176,17 @@ func (b *Broker) purge(ctx context.Context) {
 	}
 }
 
-// drop ends s with err; b.mu is held.
+// drop ends s with err and frees its slots; b.mu is held. Every way a
+// subscription ends comes here, once.
 func (b *Broker) drop(s *Subscription, err error) {
 	delete(b.subs, s)
+	if b.perSub > 0 {
+		if n := b.bySub[s.subject] - 1; n > 0 {
+			b.bySub[s.subject] = n
+		} else {
+			delete(b.bySub, s.subject)
+		}
+	}
 	s.err = err
 	close(s.done)
 }
@@ -198,6 +211,7 @@ func (b *Broker) Len() int {
 // Subscription is one subscriber's view of the feed.
 type Subscription struct {
 	b       *Broker
+	subject string
 	live    chan *roster.Event
 	done    chan struct{}
 	err     error // set before done is closed
@@ -206,11 +220,12 @@ type Subscription struct {
 	backlog []roster.Event
 }
 
-// Subscribe starts a subscription. after is the id of the last event the
-// client has (its Last-Event-ID), or -1 for live events only. reset is
-// true when after is no longer retained (or unknown): the client missed
-// events and must resync; the subscription then starts live.
-func (b *Broker) Subscribe(ctx context.Context, after int64) (s *Subscription, reset bool, err error) {
+// Subscribe starts a subscription for subject (who asks: the per-subject
+// cap counts by it). after is the id of the last event the client has (its
+// Last-Event-ID), or -1 for live events only. reset is true when after is
+// no longer retained (or unknown): the client missed events and must
+// resync; the subscription then starts live.
+func (b *Broker) Subscribe(ctx context.Context, subject string, after int64) (s *Subscription, reset bool, err error) {
 	select {
 	case <-b.ready:
 	case <-ctx.Done():
@@ -229,8 +244,10 @@ func (b *Broker) Subscribe(ctx context.Context, after int64) (s *Subscription, r
 		return nil, false, ErrClosed
 	case b.max > 0 && len(b.subs) >= b.max:
 		return nil, false, ErrTooMany
+	case b.perSub > 0 && b.bySub[subject] >= b.perSub:
+		return nil, false, ErrTooManyForSubject
 	}
-	s = &Subscription{b: b, live: make(chan *roster.Event, b.buffer), done: make(chan struct{}), horizon: b.last}
+	s = &Subscription{b: b, subject: subject, live: make(chan *roster.Event, b.buffer), done: make(chan struct{}), horizon: b.last}
 	// Purged events between the client's and the oldest retained one, or
 	// an id from the future (another database), mean a gap we cannot fill.
 	if after >= 0 && (after+1 < oldest || after > newest) {
@@ -241,6 +258,9 @@ func (b *Broker) Subscribe(ctx context.Context, after int64) (s *Subscription, r
 	}
 	s.next = after
 	b.subs[s] = struct{}{}
+	if b.perSub > 0 {
+		b.bySub[subject]++
+	}
 	return s, reset, nil
 }
 

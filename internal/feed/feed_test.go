@@ -125,11 +125,11 @@ func TestLiveAndResume(t *testing.T) {
 	store.append(5) // history: 1..5
 	b := start(t, store, Config{})
 
-	live, reset, err := b.Subscribe(context.Background(), -1)
+	live, reset, err := b.Subscribe(context.Background(), "sub", -1)
 	if err != nil || reset {
 		t.Fatal(err, reset)
 	}
-	resumed, reset, err := b.Subscribe(context.Background(), 2)
+	resumed, reset, err := b.Subscribe(context.Background(), "sub", 2)
 	if err != nil || reset {
 		t.Fatal(err, reset)
 	}
@@ -162,7 +162,7 @@ func TestResumeDuringWrites(t *testing.T) {
 			}
 		}
 	}()
-	s, _, err := b.Subscribe(context.Background(), 10)
+	s, _, err := b.Subscribe(context.Background(), "sub", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,8 +177,8 @@ func TestResumeDuringWrites(t *testing.T) {
 func TestSlowConsumerIsDroppedOthersContinue(t *testing.T) {
 	store := &memEvents{}
 	b := start(t, store, Config{Buffer: 4})
-	slow, _, _ := b.Subscribe(context.Background(), -1)
-	healthy, _, _ := b.Subscribe(context.Background(), -1)
+	slow, _, _ := b.Subscribe(context.Background(), "sub", -1)
+	healthy, _, _ := b.Subscribe(context.Background(), "sub", -1)
 
 	got := make(chan []int64)
 	go func() { got <- collect(t, healthy, 50) }()
@@ -213,7 +213,7 @@ func TestResetWhenHistoryIsGone(t *testing.T) {
 		after int64
 		reset bool
 	}{{-1, false}, {5, false}, {10, false}, {4, true}, {0, true}, {11, true}} {
-		s, reset, err := b.Subscribe(context.Background(), tt.after)
+		s, reset, err := b.Subscribe(context.Background(), "sub", tt.after)
 		if err != nil || reset != tt.reset {
 			t.Errorf("Subscribe(%d): reset %v, err %v; want reset %v", tt.after, reset, err, tt.reset)
 			continue
@@ -221,7 +221,7 @@ func TestResetWhenHistoryIsGone(t *testing.T) {
 		s.Close()
 	}
 	// After a reset the subscription is live only.
-	s, _, _ := b.Subscribe(context.Background(), 2)
+	s, _, _ := b.Subscribe(context.Background(), "sub", 2)
 	store.append(1)
 	if got := collect(t, s, 1); got[0] != 11 {
 		t.Errorf("after reset got %v, want [11]", got)
@@ -231,15 +231,15 @@ func TestResetWhenHistoryIsGone(t *testing.T) {
 func TestLimitsAndClose(t *testing.T) {
 	store := &memEvents{}
 	b := start(t, store, Config{MaxSubscribers: 2})
-	s1, _, _ := b.Subscribe(context.Background(), -1)
-	if _, _, err := b.Subscribe(context.Background(), -1); err != nil {
+	s1, _, _ := b.Subscribe(context.Background(), "sub", -1)
+	if _, _, err := b.Subscribe(context.Background(), "sub", -1); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := b.Subscribe(context.Background(), -1); !errors.Is(err, ErrTooMany) {
+	if _, _, err := b.Subscribe(context.Background(), "sub", -1); !errors.Is(err, ErrTooMany) {
 		t.Errorf("third subscriber: got %v, want ErrTooMany", err)
 	}
 	s1.Close()
-	s3, _, err := b.Subscribe(context.Background(), -1)
+	s3, _, err := b.Subscribe(context.Background(), "sub", -1)
 	if err != nil {
 		t.Fatalf("after a close: %v", err)
 	}
@@ -252,8 +252,72 @@ func TestLimitsAndClose(t *testing.T) {
 	if _, err := s3.Next(context.Background(), nil); !errors.Is(err, ErrClosed) {
 		t.Errorf("after Close: got %v, want ErrClosed", err)
 	}
-	if _, _, err := b.Subscribe(context.Background(), -1); !errors.Is(err, ErrClosed) {
+	if _, _, err := b.Subscribe(context.Background(), "sub", -1); !errors.Is(err, ErrClosed) {
 		t.Errorf("Subscribe after Close: got %v", err)
+	}
+}
+
+// One subject cannot take every slot: its cap counts only its own
+// subscriptions, and every way a subscription ends gives its slot back.
+func TestPerSubjectLimit(t *testing.T) {
+	store := &memEvents{}
+	b := start(t, store, Config{MaxSubscribers: 5, MaxPerSubject: 2, Buffer: 1})
+	ctx := context.Background()
+	a1, _, err := b.Subscribe(ctx, "a", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, _, err := b.Subscribe(ctx, "a", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.Subscribe(ctx, "a", -1); !errors.Is(err, ErrTooManyForSubject) {
+		t.Errorf("third stream of one subject: got %v, want ErrTooManyForSubject", err)
+	}
+	if _, _, err := b.Subscribe(ctx, "b", -1); err != nil {
+		t.Errorf("another subject: got %v, want a subscription", err)
+	}
+	a1.Close()
+	a1.Close() // twice: released once
+	a3, _, err := b.Subscribe(ctx, "a", -1)
+	if err != nil {
+		t.Fatalf("after a close: %v", err)
+	}
+	if _, _, err := b.Subscribe(ctx, "a", -1); !errors.Is(err, ErrTooManyForSubject) {
+		t.Errorf("a closed subscription was released twice: got %v", err)
+	}
+	// A slow consumer's drop frees its slot too: no one reads, and every
+	// one-event buffer overflows on the second event.
+	store.append(2)
+	for deadline := time.Now().Add(10 * time.Second); b.Len() > 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d subscribers left, want all dropped", b.Len())
+		}
+	}
+	for _, s := range []*Subscription{a2, a3} {
+		for {
+			if _, err := s.Next(ctx, nil); err != nil {
+				if !errors.Is(err, ErrSlowConsumer) {
+					t.Fatalf("got %v, want ErrSlowConsumer", err)
+				}
+				break
+			}
+		}
+	}
+	for range 2 {
+		if _, _, err := b.Subscribe(ctx, "a", -1); err != nil {
+			t.Errorf("after the drops: %v", err)
+		}
+	}
+	if n := b.Len(); n != 2 {
+		t.Errorf("Len %d, want 2", n)
+	}
+
+	unlimited := start(t, &memEvents{}, Config{})
+	for i := range 20 {
+		if _, _, err := unlimited.Subscribe(ctx, "a", -1); err != nil {
+			t.Fatalf("subscription %d without a cap: %v", i, err)
+		}
 	}
 }
 
@@ -281,7 +345,7 @@ func (f *failingListen) Listen(context.Context, func()) error {
 func TestPollingWhenListenFails(t *testing.T) {
 	store := &failingListen{}
 	b := start(t, store, Config{PollInterval: 10 * time.Millisecond})
-	s, _, err := b.Subscribe(context.Background(), -1)
+	s, _, err := b.Subscribe(context.Background(), "sub", -1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ const (
 	codeMethodNotAllowed     roster.Code = "METHOD_NOT_ALLOWED"
 	codePayloadTooLarge      roster.Code = "PAYLOAD_TOO_LARGE"
 	codeUnsupportedMediaType roster.Code = "UNSUPPORTED_MEDIA_TYPE"
+	codeTooManyStreams       roster.Code = "TOO_MANY_STREAMS"
 )
 
 // bearerChallenge is the WWW-Authenticate of every 401; requireAuth adds
@@ -37,6 +38,7 @@ var statusOf = map[roster.Code]int{
 	codePayloadTooLarge:          http.StatusRequestEntityTooLarge,
 	codeUnsupportedMediaType:     http.StatusUnsupportedMediaType,
 	codeRateLimited:              http.StatusTooManyRequests,
+	codeTooManyStreams:           http.StatusTooManyRequests,
 	codeOverloaded:               http.StatusServiceUnavailable,
 	codeTimeout:                  http.StatusServiceUnavailable,
 	roster.CodePrecondition:      http.StatusPreconditionFailed,

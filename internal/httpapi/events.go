@@ -29,6 +29,17 @@ const eventRetry = 2 * time.Second
 // shutdownFrame is the last frame of every stream when the server stops.
 const shutdownFrame = "event: shutdown\ndata: {\"reason\":\"the server is shutting down; reconnect with Last-Event-ID\"}\n\n"
 
+// expiredFrame is a stream's last frame when its token expires. Its name is
+// not "error", which EventSource uses for its own connection errors; it has
+// no id, so a client resumes after the last real event, with a new token.
+const expiredFrame = "event: unauthorized\ndata: {\"code\":\"UNAUTHORIZED\",\"message\":\"The token has expired; reconnect with a new one\"}\n\n"
+
+// Why a stream's context ends, besides its request's.
+var (
+	errTokenExpired = errors.New("token expired")
+	errClientGone   = errors.New("client closed the connection")
+)
+
 // eventData is the JSON of one event: the user after a create or update,
 // the id of a deleted one.
 type eventData struct {
@@ -56,8 +67,14 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	sub, reset, err := s.feed.Subscribe(r.Context(), after)
+	sub, reset, err := s.feed.Subscribe(r.Context(), actor.Subject, after)
 	switch {
+	case errors.Is(err, feed.ErrTooManyForSubject):
+		// The caller's own streams hold every slot it has: one of them
+		// ending frees one.
+		w.Header().Set("Retry-After", "5")
+		s.error(w, r, roster.Errorf(codeTooManyStreams, "Too many event streams open with this token's subject; close one first"))
+		return
 	case errors.Is(err, feed.ErrTooMany), errors.Is(err, feed.ErrClosed):
 		w.Header().Set("Retry-After", "5")
 		s.error(w, r, roster.Errorf(roster.CodeUnavailable, "Too many subscribers; retry shortly"))
@@ -67,7 +84,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.subscribed(1)
-	st := &eventStream{s: s, sub: sub, actor: actor, types: types, requestID: requestIDFrom(r.Context())}
+	st := &eventStream{s: s, sub: sub, actor: actor, types: types, requestID: requestIDFrom(r.Context()), expires: tokenExpires(r.Context())}
 
 	rc := http.NewResponseController(w)
 	h := w.Header()
@@ -100,7 +117,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 // handOff serves the stream on a hijacked connection, from a goroutine the
 // server tracks (WaitStreams waits for it). The response head goes out with the
 // first frames. The hijack's read buffer is dropped: a GET has nothing
-// more worth reading.
+// more worth reading. A reader goroutine, which the stream's goroutine owns
+// and stops by closing the connection, ends the stream as soon as the
+// client closes its side, instead of at a failed write one or two
+// keep-alives later.
 func (s *Server) handOff(st *eventStream, conn net.Conn, h http.Header, reset bool) {
 	s.streamsMu.Lock()
 	if s.streamsEnded { // Drain may be waiting already: end at once
@@ -122,9 +142,31 @@ func (s *Server) handOff(st *eventStream, conn net.Conn, h http.Header, reset bo
 	st.out = &connOut{conn: conn, buf: head.Bytes()}
 	go func() {
 		defer s.streams.Done()
-		defer conn.Close()
-		st.run(context.Background(), reset)
+		ctx, cancel := context.WithCancelCause(context.Background())
+		defer cancel(nil)
+		readerDone := make(chan struct{})
+		go func() {
+			defer close(readerDone)
+			discardUntilClosed(conn)
+			cancel(errClientGone)
+		}()
+		st.run(ctx, reset)
+		_ = conn.Close() // ends the reader's Read
+		<-readerDone
 	}()
+}
+
+// discardUntilClosed reads conn until the client closes it (EOF) or it
+// fails. A stream's client has nothing more to say; whatever it sends
+// (a pipelined request, anything) is read in small pieces and dropped, so
+// an idle stream keeps no large buffer.
+func discardUntilClosed(conn net.Conn) {
+	buf := make([]byte, 256)
+	for {
+		if _, err := conn.Read(buf); err != nil {
+			return
+		}
+	}
 }
 
 // eventStream is one subscriber's stream: what it sends and where.
@@ -134,6 +176,7 @@ type eventStream struct {
 	actor     roster.Actor
 	types     []roster.EventType
 	requestID string
+	expires   time.Time // when the token stops being accepted; zero: never
 	out       streamOut
 }
 
@@ -189,10 +232,17 @@ func (st *eventStream) close() {
 }
 
 // run sends the retry hint, the reset if any, then events and keep-alives
-// until the subscription ends, ctx ends or a write fails.
+// until the subscription ends, ctx ends, a write fails or the token
+// expires (then with a last event: unauthorized).
 func (st *eventStream) run(ctx context.Context, reset bool) {
 	defer st.close()
 	s, sub := st.s, st.sub
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if !st.expires.IsZero() {
+		stop := s.afterFunc(st.expires.Sub(s.now()), func() { cancel(errTokenExpired) })
+		defer stop()
+	}
 	send := func(frame string) error {
 		// Events already waiting go out in the same write: under a burst,
 		// one syscall per subscriber instead of one per event.
@@ -209,6 +259,14 @@ func (st *eventStream) run(ctx context.Context, reset bool) {
 	keepAlive := time.NewTicker(s.keepAlive)
 	defer keepAlive.Stop()
 	for {
+		// Checked before each event too: a stream busy with a backlog
+		// or a burst may not wait in Next, where ctx is watched.
+		select {
+		case <-ctx.Done():
+			st.end(ctx)
+			return
+		default:
+		}
 		ev, err := sub.Next(ctx, keepAlive.C)
 		switch {
 		case errors.Is(err, feed.ErrIdle):
@@ -224,8 +282,11 @@ func (st *eventStream) run(ctx context.Context, reset bool) {
 			// A clean end the client can tell from a broken connection.
 			_ = st.out.send([]byte(shutdownFrame), true)
 			return
-		case err != nil: // client gone, store failure
-			if ctx.Err() == nil && !errors.Is(err, feed.ErrClosed) {
+		case ctx.Err() != nil: // token expired, client gone
+			st.end(ctx)
+			return
+		case err != nil: // store failure
+			if !errors.Is(err, feed.ErrClosed) {
 				s.log.Warn("event stream ended", "request_id", st.requestID, "err", err)
 			}
 			return
@@ -242,6 +303,15 @@ func (st *eventStream) run(ctx context.Context, reset bool) {
 			return
 		}
 		s.metrics.count(eventsSentCounter)
+	}
+}
+
+// end closes a stream whose context ended: with the last frame when its
+// token expired.
+func (st *eventStream) end(ctx context.Context) {
+	if errors.Is(context.Cause(ctx), errTokenExpired) {
+		st.s.log.Info("event stream ended: token expired", "request_id", st.requestID, "last_event_id", st.sub.LastID())
+		_ = st.out.send([]byte(expiredFrame), true)
 	}
 }
 

@@ -159,8 +159,20 @@ func (s *Server) identifyFrom(next http.Handler, fromQuery bool) http.Handler {
 		}
 		info(r.Context()).subject = claims.Subject
 		ctx := roster.WithActor(r.Context(), roster.Actor{Subject: claims.Subject, Roles: claims.Roles})
+		ctx = context.WithValue(ctx, tokenExpiresKey{}, claims.Expires)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// tokenExpiresKey holds when the request's token stops being accepted
+// (auth.Claims.Expires); an event stream, which outlives the check at its
+// start, ends then.
+type tokenExpiresKey struct{}
+
+// tokenExpires is the request's token's end, zero when it has none.
+func tokenExpires(ctx context.Context) time.Time {
+	t, _ := ctx.Value(tokenExpiresKey{}).(time.Time)
+	return t
 }
 
 // rejectedKey holds the auth.Reason identify refused a token for.

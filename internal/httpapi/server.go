@@ -45,7 +45,8 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// MinCompressSize is the smallest body worth compressing (default 1 KiB).
 	MinCompressSize int
-	// Now is the clock of the rate limiter (tests use a fake one).
+	// Now is the clock of the rate limiter and of the token expiry that
+	// ends event streams (tests use a fake one).
 	Now func() time.Time
 	// Feed is the change feed behind GET /api/events; nil disables it.
 	Feed *feed.Broker
@@ -86,6 +87,10 @@ type Server struct {
 	feed           *feed.Broker
 	keepAlive      time.Duration
 	encodedEvents  eventCache
+	now            func() time.Time
+	// afterFunc runs f after d (time.AfterFunc; tests use a fake) and
+	// returns the function that stops it.
+	afterFunc func(d time.Duration, f func()) (stop func() bool)
 }
 
 // NewServer returns a Server with every route registered.
@@ -103,6 +108,13 @@ func NewServer(cfg Config) *Server {
 		feed:           cfg.Feed,
 		keepAlive:      cfg.KeepAlive,
 		importMaxBytes: cfg.ImportMaxBytes,
+		now:            cfg.Now,
+		afterFunc: func(d time.Duration, f func()) func() bool {
+			return time.AfterFunc(d, f).Stop
+		},
+	}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	if s.importMaxBytes <= 0 {
 		s.importMaxBytes = DefaultImportMaxBytes
