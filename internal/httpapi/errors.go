@@ -15,6 +15,7 @@ const (
 	codeMethodNotAllowed     roster.Code = "METHOD_NOT_ALLOWED"
 	codePayloadTooLarge      roster.Code = "PAYLOAD_TOO_LARGE"
 	codeUnsupportedMediaType roster.Code = "UNSUPPORTED_MEDIA_TYPE"
+	codeRequestTimeout       roster.Code = "REQUEST_TIMEOUT"
 )
 
 var errMethodNotAllowed = roster.Errorf(codeMethodNotAllowed, "Method not allowed")
@@ -31,6 +32,7 @@ var statusOf = map[roster.Code]int{
 	roster.CodeInternal:          http.StatusInternalServerError,
 	codeMethodNotAllowed:         http.StatusMethodNotAllowed,
 	codePayloadTooLarge:          http.StatusRequestEntityTooLarge,
+	codeRequestTimeout:           http.StatusRequestTimeout,
 	codeUnsupportedMediaType:     http.StatusUnsupportedMediaType,
 	codeRateLimited:              http.StatusTooManyRequests,
 	codeOverloaded:               http.StatusServiceUnavailable,
