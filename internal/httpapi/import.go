@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -204,7 +205,8 @@ func decodedBody(body io.Reader, coding string, limit int64) (io.Reader, func(),
 		}
 		r, close = zr, func() { _ = zr.Close() }
 	case "zstd":
-		zr, err := zstd.NewReader(body, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		zr, err := zstd.NewReader(body, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+			zstd.WithDecoderMaxWindow(8<<20)) // a frame may not ask for a larger window buffer
 		if err != nil {
 			return nil, nil, fmt.Errorf("zstd reader: %w", err)
 		}
@@ -236,9 +238,32 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// rowError is a record that could not be read.
+// rowError is a record that could not be read. Field names come from the
+// client (an unknown field, say) and are cut, as are messages, so that
+// 1,000 listed errors stay small whatever the input.
 func rowError(line int64, field, msg string) roster.ImportRecord {
-	return roster.ImportRecord{Line: line, Err: &roster.ImportError{Line: line, Field: field, Code: roster.CodeBadRequest, Message: msg}}
+	return roster.ImportRecord{Line: line, Err: &roster.ImportError{Line: line, Field: cut(field, maxEchoedName),
+		Code: roster.CodeBadRequest, Message: cut(msg, maxEchoedMessage)}}
+}
+
+// Bounds of client-supplied text echoed in import errors, in bytes.
+const (
+	maxEchoedName    = 64
+	maxEchoedMessage = 256
+)
+
+// cut shortens s to at most max bytes, on a rune boundary, marking the cut
+// with an ellipsis.
+func cut(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	const ellipsis = "…"
+	i := max - len(ellipsis)
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + ellipsis
 }
 
 // importUser is one JSON record. The fields an export writes besides name
@@ -355,6 +380,9 @@ func jsonArrayRecords(br *bufio.Reader) (func() (roster.ImportRecord, error), er
 	}, nil
 }
 
+// maxHeaderErrors bounds the unknown columns listed for a CSV header.
+const maxHeaderErrors = 20
+
 // csvColumns are the columns a CSV import accepts; only name and email
 // are required, the others (an export's) are ignored.
 var csvColumns = []string{"id", "name", "email", "created_at", "updated_at"}
@@ -379,7 +407,9 @@ func csvRecords(br *bufio.Reader) (func() (roster.ImportRecord, error), error) {
 		case col == "email":
 			email = i
 		case !slices.Contains(csvColumns, col):
-			bad = append(bad, roster.FieldError{Field: col, Message: "unknown column"})
+			if len(bad) < maxHeaderErrors {
+				bad = append(bad, roster.FieldError{Field: cut(col, maxEchoedName), Message: "unknown column"})
+			}
 		}
 	}
 	if name < 0 || email < 0 {

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rosterhq/roster/internal/httpapi"
 	"github.com/rosterhq/roster/internal/roster"
@@ -168,4 +169,21 @@ func TestImportIdleTimeout(t *testing.T) {
 			}, func(c *httpapi.Config) { c.ImportIdleTimeout = 300 * time.Millisecond })
 		})
 	}
+}
+
+// Names that come from the client (unknown JSON fields, CSV columns) are
+// cut in the errors of an import, so an answer stays small whatever the
+// input.
+func TestImportErrorsEchoBoundedNames(t *testing.T) {
+	long := strings.Repeat("é", 100<<10) // 200 KB, multi-byte: the cut keeps UTF-8 valid
+	forEachEngine(t, func(t *testing.T, h *harness) {
+		env := checkError(t, h.importBody("", "text/csv", long+",name,email\nA,a@example.com\n", nil), http.StatusBadRequest, "BAD_REQUEST")
+		if len(env.Error.Details) == 0 || len(env.Error.Details[0].Field) > 64 || !strings.HasSuffix(env.Error.Details[0].Field, "…") {
+			t.Errorf("csv header: got details %.200v, want the column name cut to 64 bytes", env.Error.Details)
+		}
+		res := decodeImport(t, h.importBody("", "application/x-ndjson", `{"name":"A","email":"a@example.com","`+long+`":1}`+"\n", nil))
+		if len(res.Errors) != 1 || len(res.Errors[0].Field) > 64 || !utf8.ValidString(res.Errors[0].Field) {
+			t.Errorf("ndjson: got errors %.200v, want one with the field name cut to 64 bytes", res.Errors)
+		}
+	})
 }
