@@ -37,6 +37,8 @@ type serveConfig struct {
 	eventRetention  time.Duration
 	eventKeepAlive  time.Duration
 	importMaxBytes  int64
+	maxBulk         int
+	importIdle      time.Duration
 	db              dbFlags
 	jwt             jwtFlags
 	logLevel        string
@@ -64,6 +66,8 @@ func serveFlags(cfg *serveConfig) *flagSet {
 	fs.DurationVar(&cfg.eventRetention, "event-retention", 24*time.Hour, "how long change-feed events are kept for clients resuming with Last-Event-ID")
 	fs.DurationVar(&cfg.eventKeepAlive, "event-keepalive", 15*time.Second, "interval of keep-alive comments on idle change-feed streams")
 	fs.Int64Var(&cfg.importMaxBytes, "import-max-bytes", httpapi.DefaultImportMaxBytes, "largest body of POST /api/users/import, before and after decompression")
+	fs.IntVar(&cfg.maxBulk, "max-bulk", 2, "imports and exports served at once; more get 503 (0: unlimited)")
+	fs.DurationVar(&cfg.importIdle, "import-idle-timeout", 30*time.Second, "an import whose body makes no progress this long ends with 408 (0: never)")
 	cfg.db.register(fs, true)
 	cfg.jwt.register(fs)
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -277,6 +281,7 @@ func (cfg *serveConfig) limits() (httpapi.Config, error) {
 		RequestTimeout: cfg.requestTimeout,
 		ImportMaxBytes: cfg.importMaxBytes,
 	}
+	c.MaxBulk, c.ImportIdleTimeout = cfg.maxBulk, cfg.importIdle
 	if cfg.importMaxBytes <= 0 {
 		return c, usagef("invalid --import-max-bytes %d: must be positive", cfg.importMaxBytes)
 	}
@@ -307,6 +312,8 @@ func (cfg *serveConfig) limits() (httpapi.Config, error) {
 		return c, usagef("--rate-burst must be at least 1")
 	case cfg.maxInflight < 0:
 		return c, usagef("--max-inflight must not be negative")
+	case cfg.maxBulk < 0 || cfg.importIdle < 0:
+		return c, usagef("--max-bulk and --import-idle-timeout must not be negative")
 	case cfg.inflightWait < 0:
 		return c, usagef("--inflight-wait must not be negative")
 	case cfg.requestTimeout < 0:

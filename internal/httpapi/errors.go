@@ -16,6 +16,7 @@ const (
 	codePayloadTooLarge      roster.Code = "PAYLOAD_TOO_LARGE"
 	codeUnsupportedMediaType roster.Code = "UNSUPPORTED_MEDIA_TYPE"
 	codeTooManyStreams       roster.Code = "TOO_MANY_STREAMS"
+	codeRequestTimeout       roster.Code = "REQUEST_TIMEOUT"
 )
 
 // bearerChallenge is the WWW-Authenticate of every 401; requireAuth adds
@@ -36,6 +37,7 @@ var statusOf = map[roster.Code]int{
 	roster.CodeInternal:          http.StatusInternalServerError,
 	codeMethodNotAllowed:         http.StatusMethodNotAllowed,
 	codePayloadTooLarge:          http.StatusRequestEntityTooLarge,
+	codeRequestTimeout:           http.StatusRequestTimeout,
 	codeUnsupportedMediaType:     http.StatusUnsupportedMediaType,
 	codeRateLimited:              http.StatusTooManyRequests,
 	codeTooManyStreams:           http.StatusTooManyRequests,

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -155,7 +156,15 @@ func appendUserCSV(dst []byte, u roster.User) ([]byte, error) {
 // appendCSVField appends s as csv.Writer writes a field with a comma
 // delimiter and LF line ends: quoted, with quotes doubled, when it holds a
 // comma, a quote, CR or LF, starts with a space character or is `\.`.
+//
+// A field that a spreadsheet would take for a formula (it starts with =,
+// +, -, @, tab or CR) gets a leading ' first, as OWASP's CSV injection
+// advice has it: an export opened in a spreadsheet shows the text instead
+// of running it. An import keeps a leading ' as it is.
 func appendCSVField(dst []byte, s string) []byte {
+	if csvFormulaLike(s) {
+		s = "'" + s
+	}
 	if !csvNeedsQuotes(s) {
 		return append(dst, s...)
 	}
@@ -183,4 +192,9 @@ func csvNeedsQuotes(s string) bool {
 	}
 	r, _ := utf8.DecodeRuneInString(s)
 	return unicode.IsSpace(r)
+}
+
+// csvFormulaLike reports whether s starts like a spreadsheet formula.
+func csvFormulaLike(s string) bool {
+	return s != "" && strings.IndexByte("=+-@\t\r", s[0]) >= 0
 }

@@ -139,12 +139,38 @@ func checkUserCSV(t *testing.T, u roster.User) {
 	t.Helper()
 	var want strings.Builder
 	cw := csv.NewWriter(&want)
-	if err := cw.Write([]string{u.ID.String(), u.Name, u.Email, u.CreatedAt.Format(time.RFC3339Nano), u.UpdatedAt.Format(time.RFC3339Nano)}); err != nil {
+	neutral := func(s string) string { // the OWASP CSV-injection prefix
+		if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+			return "'" + s
+		}
+		return s
+	}
+	if err := cw.Write([]string{u.ID.String(), neutral(u.Name), neutral(u.Email), u.CreatedAt.Format(time.RFC3339Nano), u.UpdatedAt.Format(time.RFC3339Nano)}); err != nil {
 		t.Fatal(err)
 	}
 	cw.Flush()
 	got, err := appendUserCSV([]byte("prefix"), u)
 	if err != nil || string(got) != "prefix"+want.String() {
 		t.Errorf("appendUserCSV(%+v):\n got %q, %v\nwant %q", u, got[len("prefix"):], err, want.String())
+	}
+}
+
+// Cells a spreadsheet would run as formulas are written as text.
+func TestAppendUserCSVFormulas(t *testing.T) {
+	for name, want := range map[string]string{
+		`=HYPERLINK("http://evil.example","x")`: `"'=HYPERLINK(""http://evil.example"",""x"")"`,
+		"+1":                                    "'+1",
+		"-2+3":                                  "'-2+3",
+		"@SUM(A1)":                              "'@SUM(A1)",
+		"\tTab":                                 "'\tTab",
+		"\rCR":                                  "\"'\rCR\"",
+		"'quoted":                               "'quoted",
+		"Ada":                                   "Ada",
+	} {
+		u := exportUser(name, "x@example.com", exportTimes[0], exportTimes[0])
+		got, _ := appendUserCSV(nil, u)
+		if fields := strings.SplitN(string(got), ",", 3); len(fields) < 3 || !strings.HasPrefix(string(got)[len(fields[0])+1:], want+",") {
+			t.Errorf("name %q: got row %q, want the name written as %q", name, got, want)
+		}
 	}
 }

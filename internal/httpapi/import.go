@@ -32,8 +32,11 @@ var importParams = []string{"mode", "on_conflict"}
 
 // handleImport streams an NDJSON, JSON-array or CSV body into the store:
 // valid rows in batches, each bad row reported with its line. The route
-// has no request deadline (an import takes as long as its body), and its
-// read and write timeouts are cleared for the same reason.
+// has no request deadline (an import takes as long as its body) and its
+// write timeout is cleared for the same reason; its read deadline moves
+// with the body instead (see idleReader). The caller's right to import
+// was checked before (Server.bulk): nothing here runs for a caller
+// without it.
 func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 	opts, err := parseImportQuery(r)
 	if err != nil {
@@ -50,13 +53,16 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rc := http.NewResponseController(w)
-	for _, clear := range []func(time.Time) error{rc.SetReadDeadline, rc.SetWriteDeadline} {
-		if err := clear(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			s.error(w, r, fmt.Errorf("clear deadlines: %w", err))
-			return
-		}
+	if err := rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		s.error(w, r, fmt.Errorf("clear write deadline: %w", err))
+		return
 	}
-	body, closeBody, err := decodedBody(r.Body, r.Header.Get("Content-Encoding"), s.importMaxBytes)
+	idle := &idleReader{body: r.Body, rc: rc, idle: s.importIdle}
+	if err := idle.arm(); err != nil {
+		s.error(w, r, fmt.Errorf("arm read deadline: %w", err))
+		return
+	}
+	body, closeBody, err := decodedBody(idle, r.Header.Get("Content-Encoding"), s.importMaxBytes)
 	if err != nil {
 		s.error(w, r, err)
 		return
@@ -80,7 +86,14 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
-	res, gone, err := s.importRecords(r, rc, opts, next)
+	res, gone, err := s.importRecords(r, idle.interrupt, opts, next)
+	if idle.idled() {
+		// The read that timed out cancelled the request's context as a
+		// client that went away would; this one is still there, waiting
+		// for its answer.
+		gone = false
+		err = roster.Errorf(codeRequestTimeout, "The request body made no progress for %s; the import was ended", s.importIdle)
+	}
 	if !gone {
 		// Stopping the read-ahead may have failed a read of the body,
 		// which cancels the request's context as a client that went away
@@ -105,7 +118,7 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 // and returns only once the reading has stopped: net/http must not see the
 // body read while the response is written. gone reports whether the
 // request's context had ended when the import did.
-func (s *Server) importRecords(r *http.Request, rc *http.ResponseController, opts roster.ImportOptions,
+func (s *Server) importRecords(r *http.Request, interrupt func(), opts roster.ImportOptions,
 	read func() (roster.ImportRecord, error)) (res roster.ImportResult, gone bool, err error) {
 	ra := startReadAhead(func() (roster.ImportRecord, error) {
 		rec, err := read()
@@ -114,16 +127,9 @@ func (s *Server) importRecords(r *http.Request, rc *http.ResponseController, opt
 		}
 		return rec, err
 	})
-	defer ra.stop(func() {
-		// The import ended early (a store error, say) while the client
-		// may still be sending, or idling: a read deadline in the past
-		// ends the read, and the connection closes after the response.
-		// Without a connection (in-process, tests) the body is ours to
-		// close.
-		if err := rc.SetReadDeadline(time.Now()); errors.Is(err, http.ErrNotSupported) {
-			_ = r.Body.Close()
-		}
-	})
+	// The import may end early (a store error, say) while the client is
+	// still sending, or idling: interrupt ends the read.
+	defer ra.stop(interrupt)
 	res, err = s.users.ImportUsers(r.Context(), opts, ra.next)
 	return res, r.Context().Err() != nil, err
 }
@@ -199,7 +205,8 @@ func decodedBody(body io.Reader, coding string, limit int64) (io.Reader, func(),
 		}
 		r, close = zr, func() { _ = zr.Close() }
 	case "zstd":
-		zr, err := zstd.NewReader(body, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		zr, err := zstd.NewReader(body, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+			zstd.WithDecoderMaxWindow(8<<20)) // a frame may not ask for a larger window buffer
 		if err != nil {
 			return nil, nil, fmt.Errorf("zstd reader: %w", err)
 		}
@@ -231,9 +238,32 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// rowError is a record that could not be read.
+// rowError is a record that could not be read. Field names come from the
+// client (an unknown field, say) and are cut, as are messages, so that
+// 1,000 listed errors stay small whatever the input.
 func rowError(line int64, field, msg string) roster.ImportRecord {
-	return roster.ImportRecord{Line: line, Err: &roster.ImportError{Line: line, Field: field, Code: roster.CodeBadRequest, Message: msg}}
+	return roster.ImportRecord{Line: line, Err: &roster.ImportError{Line: line, Field: cut(field, maxEchoedName),
+		Code: roster.CodeBadRequest, Message: cut(msg, maxEchoedMessage)}}
+}
+
+// Bounds of client-supplied text echoed in import errors, in bytes.
+const (
+	maxEchoedName    = 64
+	maxEchoedMessage = 256
+)
+
+// cut shortens s to at most max bytes, on a rune boundary, marking the cut
+// with an ellipsis.
+func cut(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	const ellipsis = "…"
+	i := max - len(ellipsis)
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + ellipsis
 }
 
 // importUser is one JSON record. The fields an export writes besides name
@@ -354,6 +384,9 @@ func jsonArrayRecords(br *bufio.Reader) (func() (roster.ImportRecord, error), er
 	}, nil
 }
 
+// maxHeaderErrors bounds the unknown columns listed for a CSV header.
+const maxHeaderErrors = 20
+
 // csvColumns are the columns a CSV import accepts; only name and email
 // are required, the others (an export's) are ignored.
 var csvColumns = []string{"id", "name", "email", "created_at", "updated_at"}
@@ -378,7 +411,9 @@ func csvRecords(br *bufio.Reader) (func() (roster.ImportRecord, error), error) {
 		case col == "email":
 			email = i
 		case !slices.Contains(csvColumns, col):
-			bad = append(bad, roster.FieldError{Field: col, Message: "unknown column"})
+			if len(bad) < maxHeaderErrors {
+				bad = append(bad, roster.FieldError{Field: cut(col, maxEchoedName), Message: "unknown column"})
+			}
 		}
 	}
 	if name < 0 || email < 0 {

@@ -148,6 +148,55 @@ func (s *Server) backpressure(next http.Handler) http.Handler {
 	})
 }
 
+// authorize answers with may's error (403, say) before next runs.
+func (s *Server) authorize(may func(context.Context) error, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := may(r.Context()); err != nil {
+			closeUnread(w, r)
+			s.error(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// closeUnread marks the answer to a request whose body is left unread as
+// the connection's last. Otherwise net/http reads up to 256 KiB of the
+// body before it writes the answer, to keep the connection, and a body
+// that trickles or never ends holds the answer back until the read
+// timeout.
+func closeUnread(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+	}
+}
+
+// bulkCap admits at most MaxBulk imports and exports at once. One more
+// is turned away at once rather than queued: a bulk call holds its slot
+// for as long as its data takes, so a short wait would rarely help.
+func (s *Server) bulkCap(next http.Handler) http.Handler {
+	if s.bulkSlots == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case s.bulkSlots <- struct{}{}:
+		default:
+			s.metrics.count(overloadedCounter)
+			closeUnread(w, r)
+			w.Header().Set("Retry-After", bulkRetryAfter)
+			s.error(w, r, roster.Errorf(codeOverloaded, "Too many imports and exports at once; retry after the time in Retry-After"))
+			return
+		}
+		defer func() { <-s.bulkSlots }()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// bulkRetryAfter is the Retry-After of a bulk call turned away, in
+// seconds: longer than an API call's, since the slots free slowly.
+const bulkRetryAfter = "5"
+
 // errRequestTimeout is the cause of a request context that ran out of
 // time, telling it apart from deadlines of inner layers (pool acquire).
 var errRequestTimeout = errors.New("request timeout")

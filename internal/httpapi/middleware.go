@@ -189,6 +189,7 @@ func (s *Server) requireAuth(next http.HandlerFunc) http.Handler {
 				challenge += `, error="invalid_token", error_description="` + string(reason) + `"`
 			}
 			w.Header().Set("WWW-Authenticate", challenge)
+			closeUnread(w, r)
 			s.error(w, r, roster.Errorf(roster.CodeUnauthorized, "Invalid credentials"))
 			return
 		}

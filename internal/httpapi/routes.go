@@ -11,8 +11,8 @@ func (s *Server) routes() {
 
 	s.handle("GET /api/users", s.api(s.handleListUsers))
 	s.handle("POST /api/users", s.api(s.handleCreateUser))
-	s.handle("POST /api/users/import", s.bulk(s.handleImport))
-	s.handle("GET /api/users/export", s.bulk(s.handleExport))
+	s.handle("POST /api/users/import", s.bulk(s.users.AuthorizeImport, s.handleImport))
+	s.handle("GET /api/users/export", s.bulk(s.users.AuthorizeExport, s.handleExport))
 	s.handle("GET /api/users/{id}", s.api(s.handleGetUser))
 	s.handle("PUT /api/users/{id}", s.api(s.handleUpdateUser))
 	s.handle("PATCH /api/users/{id}", s.api(s.handleUpdateUser))

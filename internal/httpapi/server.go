@@ -56,6 +56,12 @@ type Config struct {
 	// ImportMaxBytes limits an import's body, before and after decoding
 	// (default DefaultImportMaxBytes); other API bodies have 1 MiB.
 	ImportMaxBytes int64
+	// MaxBulk caps the imports and exports served at once (their own cap:
+	// they are long and outside MaxInflight); beyond it 503 OVERLOADED.
+	MaxBulk int
+	// ImportIdleTimeout ends an import whose body makes no progress for
+	// this long (0: never), with 408 and the usual rollback rules.
+	ImportIdleTimeout time.Duration
 	// CursorKey signs list cursors. Instances behind one load balancer
 	// need the same key; empty means a random key for this process.
 	CursorKey []byte
@@ -83,6 +89,8 @@ type Server struct {
 	requestTimeout time.Duration
 	trusted        []netip.Prefix
 	importMaxBytes int64
+	importIdle     time.Duration
+	bulkSlots      chan struct{} // nil: unlimited
 	cursors        cursorCodec
 	feed           *feed.Broker
 	keepAlive      time.Duration
@@ -108,6 +116,7 @@ func NewServer(cfg Config) *Server {
 		feed:           cfg.Feed,
 		keepAlive:      cfg.KeepAlive,
 		importMaxBytes: cfg.ImportMaxBytes,
+		importIdle:     cfg.ImportIdleTimeout,
 		now:            cfg.Now,
 		afterFunc: func(d time.Duration, f func()) func() bool {
 			return time.AfterFunc(d, f).Stop
@@ -115,6 +124,9 @@ func NewServer(cfg Config) *Server {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if cfg.MaxBulk > 0 {
+		s.bulkSlots = make(chan struct{}, cfg.MaxBulk)
 	}
 	if s.importMaxBytes <= 0 {
 		s.importMaxBytes = DefaultImportMaxBytes
@@ -158,10 +170,13 @@ func (s *Server) stream(h http.HandlerFunc) http.Handler {
 	return s.identifyFrom(s.rateLimit(s.requireAuth(h)), true)
 }
 
-// bulk wraps an import or export: like api, but without the in-flight cap
-// and the request deadline, since it takes as long as its data does.
-func (s *Server) bulk(h http.HandlerFunc) http.Handler {
-	return s.identify(s.rateLimit(s.requireAuth(h)))
+// bulk wraps an import or export: like api, but with a cap of its own
+// (MaxBulk) instead of the in-flight cap and without the request
+// deadline, since it takes as long as its data does. may is the domain's
+// rule for who may call it, asked before the handler reads the body or
+// takes a slot, so that a caller without the right costs nothing.
+func (s *Server) bulk(may func(context.Context) error, h http.HandlerFunc) http.Handler {
+	return s.identify(s.rateLimit(s.requireAuth(s.authorize(may, s.bulkCap(h)).ServeHTTP)))
 }
 
 // api wraps an API handler in the per-request layers that public health

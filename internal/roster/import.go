@@ -127,6 +127,21 @@ func (r *ImportResult) flush() {
 // errImportFailed aborts an atomic import in which a row failed.
 var errImportFailed = errors.New("import: a row failed")
 
+// AuthorizeImport reports whether the actor in ctx may import users:
+// admins only. A transport asks before it reads a byte of the body, so
+// that a caller without the right costs nothing; ImportUsers asks again.
+func (s *Service) AuthorizeImport(ctx context.Context) error {
+	_, err := authorize(ctx, RoleAdmin)
+	return err
+}
+
+// AuthorizeExport reports whether the actor in ctx may export users:
+// admins only, asked before any work as AuthorizeImport is.
+func (s *Service) AuthorizeExport(ctx context.Context) error {
+	_, err := authorize(ctx, RoleAdmin)
+	return err
+}
+
 // ImportUsers reads records from next until it returns io.EOF, validates
 // each with the rules of CreateUser, and stores the valid ones in batches.
 // Admins only. Rows that fail are reported in the result, each with its
@@ -144,7 +159,7 @@ var errImportFailed = errors.New("import: a row failed")
 // the import does, and may block until it ends.
 func (s *Service) ImportUsers(ctx context.Context, opts ImportOptions, next func(context.Context) (ImportRecord, error)) (ImportResult, error) {
 	res := ImportResult{Errors: []ImportError{}}
-	if _, err := authorize(ctx, RoleAdmin); err != nil {
+	if err := s.AuthorizeImport(ctx); err != nil {
 		return res, err
 	}
 	switch opts.OnConflict {
