@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rosterhq/roster/internal/auth"
 )
 
 // rosterBin is the binary under test, built once by TestMain.
@@ -279,6 +281,23 @@ func adminToken(t *testing.T) string {
 		t.Fatal(tokenErr)
 	}
 	return tokenVal
+}
+
+// streamTokens mints n admin tokens with distinct subjects, for as many
+// event streams.
+func streamTokens(t *testing.T, n int) []string {
+	t.Helper()
+	a, err := auth.New(auth.Config{Secret: []byte(jwtSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := make([]string, n)
+	for i := range tokens {
+		if tokens[i], err = a.Issue(fmt.Sprintf("stream-%d", i), []string{"admin"}, 2*time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return tokens
 }
 
 var (

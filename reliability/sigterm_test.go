@@ -99,11 +99,14 @@ func sigtermOnce(t *testing.T, dir, dbURL, token string, run int, extra []string
 	streams := make([]*stream, 0, 100)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for range 100 {
+	// One subject per stream, as 100 clients would have: a subject holds
+	// at most --max-subscribers-per-user streams.
+	tokens := streamTokens(t, 100)
+	for i := range 100 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, err := openStream(ctx, srv.base, token, -1)
+			s, err := openStream(ctx, srv.base, tokens[i], -1)
 			if err != nil {
 				t.Errorf("opening a stream: %v", err)
 				return
