@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pressly/goose/v3"
 	"github.com/prometheus/client_golang/prometheus"
@@ -111,7 +114,7 @@ func openDatabase(ctx context.Context, d *dbFlags) (*database, error) {
 	case "postgres":
 		db, err := postgres.Open(ctx, dsn, d.pool)
 		if err != nil {
-			return nil, fmt.Errorf("open PostgreSQL: %w", err)
+			return nil, pgOpenError(dsn, err)
 		}
 		db.SetLogger(d.logger)
 		m, err := db.Migrator()
@@ -147,4 +150,26 @@ func migrateUp(ctx context.Context, db *database) ([]*goose.MigrationResult, err
 		return nil, fmt.Errorf("migrate up: %w", err)
 	}
 	return res, nil
+}
+
+// pgOpenError puts the cause a newcomer can act on first. Without sslmode
+// pgx tries TLS, then plain text, and reports both attempts: the refused
+// TLS, harmless on a local server, came first and hid the real problem.
+func pgOpenError(dsn string, err error) error {
+	cfg, perr := pgx.ParseConfig(dsn)
+	if perr != nil {
+		return fmt.Errorf("open PostgreSQL: %w", err)
+	}
+	where := fmt.Sprintf("%s:%d", cfg.Host, cfg.Port)
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == "3D000": // invalid_catalog_name
+		return fmt.Errorf("PostgreSQL on %s has no database %q: create it (createdb -h %s -p %d -U %s %s, or CREATE DATABASE in psql) or fix the name in the URL",
+			where, cfg.Database, cfg.Host, cfg.Port, cfg.User, cfg.Database)
+	case errors.As(err, &pgErr):
+		return fmt.Errorf("PostgreSQL on %s: %s (SQLSTATE %s)", where, pgErr.Message, pgErr.Code)
+	case strings.Contains(err.Error(), "server refused TLS connection"):
+		return fmt.Errorf("PostgreSQL on %s does not accept TLS, which the URL requires: add ?sslmode=disable for a server on this machine or a private network, or enable ssl on the server (%w)", where, err)
+	}
+	return fmt.Errorf("open PostgreSQL: %w", err)
 }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -118,6 +119,13 @@ func TestMigrateCommand(t *testing.T) {
 	for _, db := range databases(t) {
 		t.Run(db.name, func(t *testing.T) {
 			versions := migrationVersions(t, db.migrations) // oldest first
+			if path, ok := strings.CutPrefix(db.url, "sqlite:"); ok {
+				// An empty file: status on a missing one is an error
+				// (TestMigrateMissingSQLiteFile).
+				if err := os.WriteFile(path, nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
 			type step struct {
 				args []string
 				want string

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -26,8 +29,17 @@ func (*migrateCmd) wantArgs() string { return "want one of up, down, status" }
 func (m *migrateCmd) run(ctx context.Context, _ *flagSources, env environment) error {
 	action, d := m.Action, &m.DB
 	d.oneShot()
-	if _, _, err := d.engine(); err != nil {
+	engine, path, err := d.engine()
+	if err != nil {
 		return err
+	}
+	// Only up may create a database: status or down on a mistyped path
+	// would otherwise leave an empty file there and report it unmigrated.
+	if engine == "sqlite" && action != "up" {
+		file, _, _ := strings.Cut(path, "?")
+		if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("no database at %s: nothing is migrated there yet (roster migrate up creates it)", file)
+		}
 	}
 	db, err := openDatabase(ctx, d)
 	if err != nil {

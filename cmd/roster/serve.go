@@ -85,6 +85,12 @@ func serve(ctx context.Context, cfg *serveConfig, fs *flagSources, env environme
 	if !fs.explicit("drain-delay") && env.getenv("KUBERNETES_SERVICE_HOST") != "" {
 		cfg.DrainDelay = defaultDrainDelay
 	}
+	if _, ok := fs.setEmpty("admin-addr"); ok {
+		cfg.AdminAddr = "" // ROSTER_ADMIN_ADDR= disables it, as --admin-addr= does
+	}
+	if err := checkAddrs(cfg, fs); err != nil {
+		return err
+	}
 	limits, err := cfg.limits()
 	if err != nil {
 		return err
@@ -106,6 +112,14 @@ func serve(ctx context.Context, cfg *serveConfig, fs *flagSources, env environme
 	if err != nil {
 		return err
 	}
+
+	// Both ports are taken before the database is opened: a port in use
+	// is reported before anything is created or migrated.
+	ln, aln, err := listenBoth(cfg.Addr, cfg.AdminAddr)
+	if err != nil {
+		return err
+	}
+	defer closeUnserved(ln, aln)
 
 	cfg.DB.logger = logger
 	db, err := openDatabase(ctx, &cfg.DB)
@@ -149,10 +163,6 @@ func serve(ctx context.Context, cfg *serveConfig, fs *flagSources, env environme
 	base, hardStop := context.WithCancel(context.WithoutCancel(ctx))
 	defer hardStop()
 	hs := newHTTPServer(base, srv, logger)
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
 	// The warning comes before "listening", so that whoever waits for that
 	// line has seen it too.
 	if devMode {
@@ -164,12 +174,7 @@ func serve(ctx context.Context, cfg *serveConfig, fs *flagSources, env environme
 	// The admin listener has no auth: it must stay on a private address.
 	var admin *http.Server
 	adminErr := make(chan error, 1)
-	if cfg.AdminAddr != "" {
-		aln, err := net.Listen("tcp", cfg.AdminAddr)
-		if err != nil {
-			_ = ln.Close() // nothing served on it yet; the listen error is the one to report
-			return fmt.Errorf("listen (admin): %w", err)
-		}
+	if aln != nil {
 		admin = newHTTPServer(base, httpapi.AdminHandler(reg), logger)
 		admin.WriteTimeout = 0 // CPU profiles and traces stream for as long as asked
 		logger.Info("admin listening", "addr", aln.Addr().String())
