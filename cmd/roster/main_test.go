@@ -241,6 +241,33 @@ func TestServe(t *testing.T) {
 				}
 			}
 
+			// The banner says where everything is; the user token is an
+			// ordinary user's; / is the landing page.
+			_, port, _ := net.SplitHostPort(addr)
+			_, adminPort, _ := net.SplitHostPort(adminAddr)
+			for _, want := range []string{"start here  http://localhost:" + port + "/", "API         http://localhost:" + port + "/api/users",
+				"Swagger UI  http://localhost:" + port + "/swagger-ui/", "admin       http://localhost:" + adminPort + "/metrics"} {
+				if !strings.Contains(stdout.String(), want) {
+					t.Errorf("banner lacks %q:\n%s", want, stdout)
+				}
+			}
+			userTok := regexp.MustCompile(`export USER_TOKEN=(\S+)`).FindStringSubmatch(stdout.String())
+			if userTok == nil {
+				t.Fatalf("no user token printed; stdout %q", stdout)
+			}
+			adminTok := tok[1]
+			tok[1] = userTok[1]
+			if code, body := call("GET", "/api/users", ""); code != 200 {
+				t.Errorf("user token, list: got %d %s, want 200", code, body)
+			}
+			if code, body := call("POST", "/api/users", `{"name":"Eve","email":"eve@example.com"}`); code != 403 {
+				t.Errorf("user token, create: got %d %s, want 403", code, body)
+			}
+			tok[1] = adminTok
+			if code, body := call("GET", "/", ""); code != 200 || !strings.Contains(body, "/swagger-ui/") || !strings.Contains(body, "Development mode") {
+				t.Errorf("GET /: got %d %s, want the landing page in development mode", code, body)
+			}
+
 			// Metrics are on the admin listener only.
 			if code, _ := call("GET", "/metrics", ""); code != 404 {
 				t.Errorf("public /metrics: got %d, want 404", code)

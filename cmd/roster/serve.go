@@ -144,6 +144,7 @@ func serve(ctx context.Context, cfg *serveConfig, fs *flagSources, env environme
 	limits.Metrics = httpapi.NewMetrics(reg)
 	limits.CursorKey = deriveKey(cfg.JWT.Secret, "roster list cursor v1")
 	limits.KeepAlive = cfg.EventKeepAlive
+	limits.Version, limits.DevMode = version, devMode
 	broker := feed.New(feed.Config{Store: db.events, Logger: logger, MaxSubscribers: cfg.MaxSubscribers, MaxPerSubject: cfg.MaxPerUser, Retention: cfg.EventRetention})
 	limits.Feed = broker
 	feedCtx, stopFeed := context.WithCancel(context.Background())
@@ -180,10 +181,8 @@ func serve(ctx context.Context, cfg *serveConfig, fs *flagSources, env environme
 		logger.Info("admin listening", "addr", aln.Addr().String())
 		go func() { adminErr <- admin.Serve(aln) }()
 	}
-	if devMode {
-		if err := printDevToken(env.stdout, authority, ln.Addr()); err != nil {
-			return err
-		}
+	if err := printBanner(env.stdout, authority, devMode, ln.Addr(), aln); err != nil {
+		return err
 	}
 
 	serveErr := make(chan error, 1)
@@ -344,40 +343,6 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-// devTokenTTL is long enough for a working day with one server run.
-const devTokenTTL = 24 * time.Hour
-
-// devAddr is where development mode listens unless told otherwise.
-const devAddr = "127.0.0.1:8080"
-
-func printDevToken(w io.Writer, a *auth.Authority, addr net.Addr) error {
-	tok, err := a.Issue("dev-admin", []string{roster.RoleAdmin}, devTokenTTL)
-	if err != nil {
-		return err
-	}
-	base, reach := "http://"+addr.String(), "on "+addr.String()
-	if tcp, ok := addr.(*net.TCPAddr); ok && (tcp.IP.IsUnspecified() || tcp.IP.IsLoopback()) {
-		base = fmt.Sprintf("http://localhost:%d", tcp.Port)
-		reach = "on this machine only (--addr or PORT changes that)"
-		if tcp.IP.IsUnspecified() {
-			reach = "on EVERY network interface, as the address given asks"
-		}
-	}
-	fmt.Fprintf(w, `
-  DEVELOPMENT MODE: JWT_SECRET is not set, so this run signs tokens with a
-  random secret; they stop working when the server restarts. Set JWT_SECRET
-  (32+ bytes) and mint tokens with "roster token" for anything real.
-  The API listens %s.
-
-  Admin token (valid %s):
-
-    export TOKEN=%s
-    curl -H "Authorization: Bearer $TOKEN" %s/api/users
-
-`, reach, devTokenTTL, tok, base)
-	return nil
 }
 
 // jwtFlags are the token settings shared by serve and token.
