@@ -133,7 +133,9 @@ func TestErrors(t *testing.T) {
 			{"email too long", request{method: "POST", path: "/api/users", body: userJSON("A", longEmail)}, 422, "VALIDATION_ERROR", []string{"email"}},
 			{"duplicate email any case", request{method: "POST", path: "/api/users", body: userJSON("T", "TAKEN@example.COM")}, 409, "CONFLICT", []string{"email"}},
 			{"malformed id", request{method: "GET", path: "/api/users/not-a-uuid"}, 400, "BAD_REQUEST", []string{"id"}},
-			{"upper-case id", request{method: "GET", path: "/api/users/" + strings.ToUpper(missing.String())}, 400, "BAD_REQUEST", []string{"id"}},
+			{"upper-case unknown id", request{method: "GET", path: "/api/users/" + strings.ToUpper(missing.String())}, 404, "NOT_FOUND", nil},
+			{"id in braces", request{method: "GET", path: "/api/users/%7B" + missing.String() + "%7D"}, 400, "BAD_REQUEST", []string{"id"}},
+			{"id without hyphens", request{method: "GET", path: "/api/users/" + strings.ReplaceAll(missing.String(), "-", "")}, 400, "BAD_REQUEST", []string{"id"}},
 			{"unknown id", request{method: "GET", path: "/api/users/" + missing.String()}, 404, "NOT_FOUND", nil},
 			{"empty update", request{method: "PATCH", path: otherPath, body: `{}`}, 422, "VALIDATION_ERROR", []string{"body"}},
 			{"null update", request{method: "PUT", path: otherPath, body: `{"name":null}`}, 422, "VALIDATION_ERROR", []string{"body"}},
@@ -146,7 +148,7 @@ func TestErrors(t *testing.T) {
 			{"page negative and per_page text", request{method: "GET", path: "/api/users?page=-1&per_page=x"}, 400, "BAD_REQUEST", []string{"page", "per_page"}},
 			{"unknown query parameter", request{method: "GET", path: "/api/users?order=name"}, 400, "BAD_REQUEST", []string{"order"}},
 			{"unknown route", request{method: "GET", path: "/api/nope"}, 404, "NOT_FOUND", nil},
-			{"unknown root route", request{method: "GET", path: "/"}, 404, "NOT_FOUND", nil},
+			{"unknown root route", request{method: "GET", path: "/nope"}, 404, "NOT_FOUND", nil},
 			{"wrong method", request{method: "DELETE", path: "/api/users"}, 405, "METHOD_NOT_ALLOWED", nil},
 			{"wrong method on health", request{method: "POST", path: "/health"}, 405, "METHOD_NOT_ALLOWED", nil},
 		}
@@ -309,4 +311,28 @@ func TestDeclaredOversizedBodyIsNotRead(t *testing.T) {
 			}
 		})
 	}
+}
+
+// An id in upper case names the same user (RFC 9562: hex digits are
+// case-insensitive); answers carry the lower-case form.
+func TestUpperCaseIDs(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, h *harness) {
+		u := h.createUser("Ada", "ada@example.com")
+		upper := "/api/users/" + strings.ToUpper(u.ID.String())
+		for _, r := range []request{
+			{method: "GET", path: upper, token: h.admin},
+			{method: "PATCH", path: upper, token: h.admin, body: `{"name":"Ada L."}`},
+		} {
+			rec := h.do(r)
+			if rec.Code != http.StatusOK {
+				t.Fatalf("%s %s: got %d %s, want 200", r.method, r.path, rec.Code, rec.Body)
+			}
+			if got := decodeUser(t, rec); got.ID != u.ID || !strings.Contains(rec.Body.String(), `"id":"`+u.ID.String()+`"`) {
+				t.Errorf("%s %s: got id %s in %s, want %s in lower case", r.method, r.path, got.ID, rec.Body, u.ID)
+			}
+		}
+		if rec := h.do(request{method: "DELETE", path: upper, token: h.admin}); rec.Code != http.StatusNoContent {
+			t.Errorf("DELETE %s: got %d, want 204", upper, rec.Code)
+		}
+	})
 }
