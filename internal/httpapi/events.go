@@ -252,7 +252,11 @@ func (st *eventStream) run(ctx context.Context, reset bool) {
 		return
 	}
 	if reset {
-		if send("event: reset\ndata: {\"reason\":\"events after Last-Event-ID are no longer retained; resync\"}\n\n") != nil {
+		reason := "events after Last-Event-ID are no longer retained; resync"
+		if sub.Ahead() {
+			reason = "Last-Event-ID is ahead of the stream: no event has that id yet; resync"
+		}
+		if send("event: reset\ndata: {\"reason\":\""+reason+"\"}\n\n") != nil {
 			return
 		}
 	}
