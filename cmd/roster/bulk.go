@@ -11,9 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"time"
 )
 
 // clientFlags are the flags of the commands that talk to a running
@@ -113,7 +110,7 @@ func (ic *importCmd) run(ctx context.Context, _ *flagSources, env environment) e
 	}
 	defer closeDB()
 	q := url.Values{"mode": {mode}, "on_conflict": {conflict}}
-	p := startProgress(ctx, env.stderr, "imported", "lines", size)
+	p := startProgress(ctx, env.stderr, "sent", rowCounter(form), size)
 	// #nosec G704 -- the operator names the server (--url) to send to.
 	req, err := http.NewRequestWithContext(ctx, "POST", c.URL+"/api/users/import?"+q.Encode(), &countingReader{r: in, p: p})
 	if err != nil {
@@ -125,8 +122,11 @@ func (ic *importCmd) run(ctx context.Context, _ *flagSources, env environment) e
 	}
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Authorization", "Bearer "+c.Token)
+	// The body goes out only once the server has accepted the request: a
+	// bad token is refused before a row is sent, and no progress shows.
+	req.Header.Set("Expect", "100-continue")
 	res, err := client.Do(req) // #nosec G704 -- the operator names the server (--url)
-	p.stop()
+	p.stop(false)
 	if err != nil {
 		return err
 	}
@@ -144,22 +144,29 @@ func (ic *importCmd) run(ctx context.Context, _ *flagSources, env environment) e
 	if err := json.NewDecoder(res.Body).Decode(&sum); err != nil {
 		return fmt.Errorf("reading the summary: %w", err)
 	}
+	// Rows the server accepted, from its summary; a JSON array's rows are
+	// numbered by element, the others' by line.
+	fmt.Fprintf(env.stderr, "imported %s in %s\n", plural(sum.Inserted+sum.Updated+sum.Skipped, "row"), p.elapsed())
+	where := "line"
+	if form == "json" {
+		where = "element"
+	}
 	for _, e := range sum.Errors {
 		field := ""
 		if e.Field != "" {
 			field = " " + e.Field
 		}
-		fmt.Fprintf(env.stderr, "line %d:%s %s (%s)\n", e.Line, field, e.Message, e.Code)
+		fmt.Fprintf(env.stderr, "%s %d:%s %s (%s)\n", where, e.Line, field, e.Message, e.Code)
 	}
 	if int64(len(sum.Errors)) < sum.Failed {
-		fmt.Fprintf(env.stderr, "… and more: the server lists the first %d problems\n", len(sum.Errors))
+		fmt.Fprintf(env.stderr, "… and more: the server lists the first %s\n", plural(int64(len(sum.Errors)), "problem"))
 	}
 	fmt.Fprintf(env.stderr, "inserted %d, updated %d, skipped %d, failed %d\n", sum.Inserted, sum.Updated, sum.Skipped, sum.Failed)
 	if sum.Failed > 0 {
 		if mode == "atomic" {
-			return fmt.Errorf("%d rows failed; nothing was imported (atomic)", sum.Failed)
+			return fmt.Errorf("%s failed; nothing was imported (atomic)", plural(sum.Failed, "row"))
 		}
-		return fmt.Errorf("%d rows failed", sum.Failed)
+		return fmt.Errorf("%s failed", plural(sum.Failed, "row"))
 	}
 	return nil
 }
@@ -179,7 +186,7 @@ func formatOf(name string) string {
 type exportCmd struct {
 	Client        clientFlags `embed:""`
 	Output        string      `short:"o" default:"-" placeholder:"FILE" help:"Output file; - is stdout."`
-	Format        string      `default:"ndjson" placeholder:"FORMAT" help:"ndjson or csv."`
+	Format        string      `placeholder:"FORMAT" help:"ndjson or csv (default: from the -o file's extension, .csv for CSV, else ndjson)."`
 	Email         string      `placeholder:"EMAIL" help:"Only the user with this email (any case)."`
 	Q             string      `name:"q" placeholder:"TEXT" help:"Only users whose name or email starts with this (any case)."`
 	CreatedAfter  string      `placeholder:"TIME" help:"Only users created after this RFC 3339 time."`
@@ -196,6 +203,12 @@ func (ec *exportCmd) run(ctx context.Context, _ *flagSources, env environment) e
 	email, q, createdAfter, createdBefore := ec.Email, ec.Q, ec.CreatedAfter, ec.CreatedBefore
 	if err := c.check(); err != nil {
 		return err
+	}
+	if form == "" {
+		form = "ndjson"
+		if formatOf(out) == "csv" {
+			form = "csv"
+		}
 	}
 	accept := map[string]string{"ndjson": "application/x-ndjson", "csv": "text/csv"}[form]
 	if accept == "" {
@@ -238,9 +251,9 @@ func (ec *exportCmd) run(ctx context.Context, _ *flagSources, env environment) e
 		}
 		w = f
 	}
-	p := startProgress(ctx, env.stderr, "exported", "lines", -1)
+	p := startProgress(ctx, env.stderr, "exported", rowCounter(form), -1)
 	_, err = io.Copy(w, &countingReader{r: res.Body, p: p})
-	p.stop()
+	p.stop(err == nil)
 	if f != nil {
 		if cerr := f.Close(); err == nil {
 			err = cerr
@@ -272,103 +285,4 @@ func serverError(res *http.Response) error {
 		msg += fmt.Sprintf("; %s %s", d.Field, d.Message)
 	}
 	return errors.New(msg)
-}
-
-// progress reports a transfer on stderr: a live line on a terminal,
-// one line per interval otherwise, and a last one when it stops.
-type progress struct {
-	w           io.Writer
-	tty         bool
-	verb, unit  string
-	total       int64 // bytes; < 0 unknown
-	start       time.Time
-	bytes, rows atomic.Int64
-	cancel      context.CancelFunc
-	wg          sync.WaitGroup
-}
-
-func startProgress(ctx context.Context, w io.Writer, verb, unit string, total int64) *progress {
-	p := &progress{w: w, tty: isTerminal(w), verb: verb, unit: unit, total: total, start: time.Now()}
-	interval := 5 * time.Second
-	if p.tty {
-		interval = 250 * time.Millisecond
-	}
-	ctx, p.cancel = context.WithCancel(ctx)
-	p.wg.Go(func() {
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				p.print(false)
-			}
-		}
-	})
-	return p
-}
-
-// stop ends the reports with a final line.
-func (p *progress) stop() {
-	p.cancel()
-	p.wg.Wait()
-	p.print(true)
-}
-
-func (p *progress) print(final bool) {
-	elapsed := time.Since(p.start)
-	rows, n := p.rows.Load(), p.bytes.Load()
-	rate := float64(rows) / max(elapsed.Seconds(), 1e-3)
-	line := fmt.Sprintf("%s %d %s, %.0f %s/s, %s", p.verb, rows, p.unit, rate, p.unit, humanBytes(n))
-	if p.total > 0 {
-		frac := float64(n) / float64(p.total)
-		line += fmt.Sprintf(" of %s (%.0f%%)", humanBytes(p.total), 100*frac)
-		if !final && frac > 0 {
-			eta := time.Duration(float64(elapsed) * (1 - frac) / frac)
-			line += fmt.Sprintf(", ETA %s", eta.Round(time.Second))
-		}
-	}
-	if final {
-		line += fmt.Sprintf(" in %s", elapsed.Round(time.Millisecond))
-	}
-	switch {
-	case p.tty && final:
-		fmt.Fprintf(p.w, "\r\033[K%s\n", line)
-	case p.tty:
-		fmt.Fprintf(p.w, "\r\033[K%s", line)
-	default:
-		fmt.Fprintln(p.w, line)
-	}
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}
-
-// countingReader counts the bytes and lines that pass through it.
-type countingReader struct {
-	r io.Reader
-	p *progress
-}
-
-func (c *countingReader) Read(b []byte) (int, error) {
-	n, err := c.r.Read(b)
-	c.p.bytes.Add(int64(n))
-	lines := 0
-	for _, ch := range b[:n] {
-		if ch == '\n' {
-			lines++
-		}
-	}
-	c.p.rows.Add(int64(lines))
-	return n, err
 }
