@@ -8,8 +8,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/rosterhq/roster/internal/httpapi"
 	"github.com/rosterhq/roster/internal/roster"
 )
 
@@ -333,6 +335,30 @@ func TestUpperCaseIDs(t *testing.T) {
 		}
 		if rec := h.do(request{method: "DELETE", path: upper, token: h.admin}); rec.Code != http.StatusNoContent {
 			t.Errorf("DELETE %s: got %d, want 204", upper, rec.Code)
+		}
+	})
+}
+
+// Every time the API writes has six fractional digits, whole seconds
+// included, so that times sort as strings: users in single answers,
+// lists, exports (NDJSON and CSV) and the change feed.
+func TestTimesHaveSixFractionalDigits(t *testing.T) {
+	at := time.Date(2026, 12, 1, 10, 0, 5, 0, time.UTC) // a whole second: RFC3339Nano would write no fraction
+	forEachEngine(t, func(t *testing.T, h *harness) {
+		svc := roster.NewService(h.store, func() time.Time { return at })
+		h2 := newHarness(t, h.store, func(c *httpapi.Config) { c.Users = svc })
+		u := h2.createUser("Ada", "ada@example.com")
+		want := `2026-12-01T10:00:05.000000Z`
+		for _, r := range []request{
+			{method: "GET", path: "/api/users/" + u.ID.String(), token: h2.admin},
+			{method: "GET", path: "/api/users", token: h2.admin},
+			{method: "GET", path: "/api/users/export", token: h2.admin},
+			{method: "GET", path: "/api/users/export", token: h2.admin, header: http.Header{"Accept": {"text/csv"}}},
+		} {
+			rec := h2.do(r)
+			if rec.Code != http.StatusOK || strings.Count(rec.Body.String(), want) != 2 {
+				t.Errorf("%s %s %v: got %d %s, want created_at and updated_at %s", r.method, r.path, r.header, rec.Code, rec.Body, want)
+			}
 		}
 	})
 }
