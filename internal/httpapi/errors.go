@@ -21,7 +21,7 @@ const (
 
 // bearerChallenge is the WWW-Authenticate of every 401; requireAuth adds
 // the error when a token was refused.
-const bearerChallenge = `Bearer realm="roster"`
+const bearerChallenge = `Bearer realm="roster"` // #nosec G101 -- the challenge of RFC 6750, not a credential
 
 var errMethodNotAllowed = roster.Errorf(codeMethodNotAllowed, "Method not allowed")
 
