@@ -54,7 +54,7 @@ type serveConfig struct {
 
 // Help is the detail of "roster serve --help".
 func (*serveConfig) Help() string {
-	return "Without DATABASE_URL it uses the embedded SQLite database ./roster.db; without JWT_SECRET it runs in development mode with a random secret and prints an admin token."
+	return "Without DATABASE_URL it uses the embedded SQLite database ./roster.db; without JWT_SECRET it runs in development mode with a random secret and prints an admin token and a user token."
 }
 
 func (cfg *serveConfig) run(ctx context.Context, fs *flagSources, env environment) error {
