@@ -11,36 +11,31 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"time"
 )
 
-// clientFlags are the flags of the commands that talk to a running server.
+// clientFlags are the flags of the commands that talk to a running
+// server. Where to connect and with which token may come from the
+// environment (ROSTER_URL, ROSTER_TOKEN: a token in a variable stays out
+// of ps); --db may not: a ROSTER_DB exported for serve must not turn an
+// import into direct writes to that database.
 type clientFlags struct {
-	url   string
-	token string
-	db    string
+	URL   string `name:"url" default:"http://localhost:8080" environ:"" placeholder:"URL" help:"Base URL of the roster server."`
+	Token string `environ:"" placeholder:"JWT" help:"Bearer token with the admin role (see roster token)."`
+	DB    string `name:"db" placeholder:"DB" help:"Work on this database directly instead of a server: a SQLite path, sqlite:PATH or postgres:// URL (migrated first). Flag only."`
 }
 
-func (c *clientFlags) register(fs *flagSet) {
-	fs.StringVar(&c.url, "url", "http://localhost:8080", "base URL of the roster server")
-	fs.StringVar(&c.token, "token", "", "bearer token with the admin role (see roster token)")
-	fs.StringVar(&c.db, "db", "", "work on this database directly instead of a server: a SQLite path, sqlite:PATH or postgres:// URL (migrated first)")
-}
-
-func (c *clientFlags) check(cmd string) error {
-	if c.db != "" {
+func (c *clientFlags) check() error {
+	if c.DB != "" {
 		return nil // direct mode: no server, no token
 	}
-	u, err := url.Parse(c.url)
+	u, err := url.Parse(c.URL)
 	switch {
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		return usagef("%s: invalid --url %q: want http(s)://host[:port]", cmd, c.url)
-	case c.token == "":
-		return usagef("%s: --token (or ROSTER_TOKEN) is required", cmd)
+		return usagef("invalid --url %q: want http(s)://host[:port]", c.URL)
+	case c.Token == "":
+		return usagef("--token (or ROSTER_TOKEN) is required")
 	}
-	c.url = strings.TrimSuffix(c.url, "/")
+	c.URL = strings.TrimSuffix(c.URL, "/")
 	return nil
 }
 
@@ -48,58 +43,60 @@ func (c *clientFlags) check(cmd string) error {
 // or, with --db, one whose requests a handler in this process serves
 // (see direct). closeFn releases what it opened.
 func (c *clientFlags) client(ctx context.Context) (cl *http.Client, closeFn func(), err error) {
-	if c.db == "" {
+	if c.DB == "" {
 		return http.DefaultClient, func() {}, nil
 	}
-	cl, c.token, closeFn, err = direct(ctx, c.db)
-	c.url = "http://roster.in-process"
+	cl, c.Token, closeFn, err = direct(ctx, c.DB)
+	c.URL = "http://roster.in-process"
 	return cl, closeFn, err
 }
 
 // importFormats maps --format to the request's Content-Type.
 var importFormats = map[string]string{"ndjson": "application/x-ndjson", "json": "application/json", "csv": "text/csv"}
 
-func importCmd(ctx context.Context, args []string, env environment) error {
-	var (
-		c                    clientFlags
-		mode, conflict, form string
-	)
-	fs := newFlagSet("import", "roster import [flags] FILE|-\n\nStreams users from FILE (or stdin) to POST /api/users/import of a running\nserver, or, with --db, straight into that database through the same code\nin this process: NDJSON (one {\"name\",\"email\"} per line), a JSON array, or CSV with\na name,email header. Progress goes to stderr (a live line on a terminal),\nthen the summary and every reported row error. Exits 1 when any row failed.")
-	c.register(fs)
-	fs.StringVar(&mode, "mode", "partial", "partial (good rows land, in batches) or atomic (all rows or none)")
-	fs.StringVar(&conflict, "on-conflict", "fail", "for an existing email: fail (the row fails), skip, or update (its name)")
-	fs.StringVar(&form, "format", "", "ndjson, json or csv (default: from the file name's extension, else ndjson)")
-	if err := fs.parse(args, env); err != nil {
-		return helpIsSuccess(err)
-	}
-	if fs.NArg() != 1 {
-		return usagef("import: want one FILE or - (see roster import --help)")
-	}
-	if err := c.check("import"); err != nil {
+// importCmd is "roster import FILE|-".
+type importCmd struct {
+	File     string      `arg:"" placeholder:"FILE|-" help:"The file to import; - reads stdin."`
+	Client   clientFlags `embed:""`
+	Mode     string      `default:"partial" placeholder:"MODE" help:"partial (good rows land, in batches) or atomic (all rows or none)."`
+	Conflict string      `name:"on-conflict" default:"fail" placeholder:"ACTION" help:"For an existing email: fail (the row fails), skip, or update (its name)."`
+	Format   string      `placeholder:"FORMAT" help:"ndjson, json or csv (default: from the file name's extension, else ndjson)."`
+}
+
+// Help is the detail of "roster import --help".
+func (*importCmd) Help() string {
+	return "Streams users from FILE (or stdin) to POST /api/users/import of a running server, or, with --db, straight into that database through the same code in this process: NDJSON (one {\"name\",\"email\"} per line), a JSON array, or CSV with a name,email header. Progress goes to stderr (a live line on a terminal), then the summary and every reported row error. Exits 1 when any row failed."
+}
+
+func (*importCmd) wantArgs() string { return "want one FILE or -" }
+
+func (ic *importCmd) run(ctx context.Context, _ *flagSources, env environment) error {
+	c, mode, conflict, form := &ic.Client, ic.Mode, ic.Conflict, ic.Format
+	if err := c.check(); err != nil {
 		return err
 	}
 	if mode != "partial" && mode != "atomic" {
-		return usagef("import: invalid --mode %q: want partial or atomic", mode)
+		return usagef("invalid --mode %q: want partial or atomic", mode)
 	}
 	if conflict != "fail" && conflict != "skip" && conflict != "update" {
-		return usagef("import: invalid --on-conflict %q: want fail, skip or update", conflict)
+		return usagef("invalid --on-conflict %q: want fail, skip or update", conflict)
 	}
-	name := fs.Arg(0)
+	name := ic.File
 	if form == "" {
 		form = formatOf(name)
 	}
 	contentType, ok := importFormats[form]
 	if !ok {
-		return usagef("import: invalid --format %q: want ndjson, json or csv", form)
+		return usagef("invalid --format %q: want ndjson, json or csv", form)
 	}
 	var (
 		in   io.Reader = env.stdin
 		size int64     = -1
 	)
 	if name != "-" {
-		f, err := os.Open(name) // #nosec G304 -- the operator names the file to import on the command line
+		f, err := os.Open(name) // #nosec G304 G703 -- the operator names the file to import on the command line
 		if err != nil {
-			return fmt.Errorf("import: %w", err)
+			return err
 		}
 		defer f.Close()
 		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
@@ -109,29 +106,33 @@ func importCmd(ctx context.Context, args []string, env environment) error {
 	}
 	client, closeDB, err := c.client(ctx)
 	if err != nil {
-		return fmt.Errorf("import: %w", err)
+		return err
 	}
 	defer closeDB()
 	q := url.Values{"mode": {mode}, "on_conflict": {conflict}}
-	p := startProgress(ctx, env.stderr, "imported", "lines", size)
-	req, err := http.NewRequestWithContext(ctx, "POST", c.url+"/api/users/import?"+q.Encode(), &countingReader{r: in, p: p})
+	p := startProgress(ctx, env.stderr, "sent", rowCounter(form), size)
+	// #nosec G704 -- the operator names the server (--url) to send to.
+	req, err := http.NewRequestWithContext(ctx, "POST", c.URL+"/api/users/import?"+q.Encode(), &countingReader{r: in, p: p})
 	if err != nil {
-		return fmt.Errorf("import: %w", err)
+		return err
 	}
 	req.ContentLength = max(size, 0)
 	if size < 0 {
 		req.ContentLength = -1 // unknown: chunked
 	}
 	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	res, err := client.Do(req)
-	p.stop()
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	// The body goes out only once the server has accepted the request: a
+	// bad token is refused before a row is sent, and no progress shows.
+	req.Header.Set("Expect", "100-continue")
+	res, err := client.Do(req) // #nosec G704 -- the operator names the server (--url)
+	p.stop(false)
 	if err != nil {
-		return fmt.Errorf("import: %w", err)
+		return err
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("import: %w", serverError(res))
+		return serverError(res)
 	}
 	var sum struct {
 		Inserted, Updated, Skipped, Failed int64
@@ -141,24 +142,31 @@ func importCmd(ctx context.Context, args []string, env environment) error {
 		}
 	}
 	if err := json.NewDecoder(res.Body).Decode(&sum); err != nil {
-		return fmt.Errorf("import: reading the summary: %w", err)
+		return fmt.Errorf("reading the summary: %w", err)
+	}
+	// Rows the server accepted, from its summary; a JSON array's rows are
+	// numbered by element, the others' by line.
+	fmt.Fprintf(env.stderr, "imported %s in %s\n", plural(sum.Inserted+sum.Updated+sum.Skipped, "row"), p.elapsed())
+	where := "line"
+	if form == "json" {
+		where = "element"
 	}
 	for _, e := range sum.Errors {
 		field := ""
 		if e.Field != "" {
 			field = " " + e.Field
 		}
-		fmt.Fprintf(env.stderr, "line %d:%s %s (%s)\n", e.Line, field, e.Message, e.Code)
+		fmt.Fprintf(env.stderr, "%s %d:%s %s (%s)\n", where, e.Line, field, e.Message, e.Code)
 	}
 	if int64(len(sum.Errors)) < sum.Failed {
-		fmt.Fprintf(env.stderr, "… and more: the server lists the first %d problems\n", len(sum.Errors))
+		fmt.Fprintf(env.stderr, "… and more: the server lists the first %s\n", plural(int64(len(sum.Errors)), "problem"))
 	}
 	fmt.Fprintf(env.stderr, "inserted %d, updated %d, skipped %d, failed %d\n", sum.Inserted, sum.Updated, sum.Skipped, sum.Failed)
 	if sum.Failed > 0 {
 		if mode == "atomic" {
-			return fmt.Errorf("import: %d rows failed; nothing was imported (atomic)", sum.Failed)
+			return fmt.Errorf("%s failed; nothing was imported (atomic)", plural(sum.Failed, "row"))
 		}
-		return fmt.Errorf("import: %d rows failed", sum.Failed)
+		return fmt.Errorf("%s failed", plural(sum.Failed, "row"))
 	}
 	return nil
 }
@@ -174,32 +182,37 @@ func formatOf(name string) string {
 	return "ndjson"
 }
 
-func exportCmd(ctx context.Context, args []string, env environment) error {
-	var (
-		c                           clientFlags
-		out, form, email, q         string
-		createdAfter, createdBefore string
-	)
-	fs := newFlagSet("export", "roster export [flags] [-o FILE]\n\nStreams every user (or those matching the filters) from GET /api/users/export\nof a running server (or, with --db, straight from that database), oldest first, from one consistent snapshot. Progress\ngoes to stderr (a live line on a terminal).")
-	c.register(fs)
-	fs.StringVar(&out, "o", "-", "output file; - is stdout")
-	fs.StringVar(&form, "format", "ndjson", "ndjson or csv")
-	fs.StringVar(&email, "email", "", "only the user with this email (any case)")
-	fs.StringVar(&q, "q", "", "only users whose name or email starts with this (any case)")
-	fs.StringVar(&createdAfter, "created-after", "", "only users created after this RFC 3339 time")
-	fs.StringVar(&createdBefore, "created-before", "", "only users created before this RFC 3339 time")
-	if err := fs.parse(args, env); err != nil {
-		return helpIsSuccess(err)
-	}
-	if fs.NArg() > 0 {
-		return usagef("export: unexpected argument %q (see roster export --help)", fs.Arg(0))
-	}
-	if err := c.check("export"); err != nil {
+// exportCmd is "roster export [-o FILE]". Its filters are flags only.
+type exportCmd struct {
+	Client        clientFlags `embed:""`
+	Output        string      `short:"o" default:"-" placeholder:"FILE" help:"Output file; - is stdout."`
+	Format        string      `placeholder:"FORMAT" help:"ndjson or csv (default: from the -o file's extension, .csv for CSV, else ndjson)."`
+	Email         string      `placeholder:"EMAIL" help:"Only the user with this email (any case)."`
+	Q             string      `name:"q" placeholder:"TEXT" help:"Only users whose name or email starts with this (any case)."`
+	CreatedAfter  string      `placeholder:"TIME" help:"Only users created after this RFC 3339 time."`
+	CreatedBefore string      `placeholder:"TIME" help:"Only users created before this RFC 3339 time."`
+}
+
+// Help is the detail of "roster export --help".
+func (*exportCmd) Help() string {
+	return "Streams every user (or those matching the filters) from GET /api/users/export of a running server (or, with --db, straight from that database), oldest first, from one consistent snapshot. Progress goes to stderr (a live line on a terminal)."
+}
+
+func (ec *exportCmd) run(ctx context.Context, _ *flagSources, env environment) error {
+	c, out, form := &ec.Client, ec.Output, ec.Format
+	email, q, createdAfter, createdBefore := ec.Email, ec.Q, ec.CreatedAfter, ec.CreatedBefore
+	if err := c.check(); err != nil {
 		return err
+	}
+	if form == "" {
+		form = "ndjson"
+		if formatOf(out) == "csv" {
+			form = "csv"
+		}
 	}
 	accept := map[string]string{"ndjson": "application/x-ndjson", "csv": "text/csv"}[form]
 	if accept == "" {
-		return usagef("export: invalid --format %q: want ndjson or csv", form)
+		return usagef("invalid --format %q: want ndjson or csv", form)
 	}
 	params := url.Values{}
 	for k, v := range map[string]string{"email": email, "q": q, "created_after": createdAfter, "created_before": createdBefore} {
@@ -209,48 +222,48 @@ func exportCmd(ctx context.Context, args []string, env environment) error {
 	}
 	client, closeDB, err := c.client(ctx)
 	if err != nil {
-		return fmt.Errorf("export: %w", err)
+		return err
 	}
 	defer closeDB()
-	u := c.url + "/api/users/export"
+	u := c.URL + "/api/users/export"
 	if len(params) > 0 {
 		u += "?" + params.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", u, nil) // #nosec G704 -- the operator names the server (--url)
 	if err != nil {
-		return fmt.Errorf("export: %w", err)
+		return err
 	}
 	req.Header.Set("Accept", accept)
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	res, err := client.Do(req)
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	res, err := client.Do(req) // #nosec G704 -- the operator names the server (--url)
 	if err != nil {
-		return fmt.Errorf("export: %w", err)
+		return err
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("export: %w", serverError(res))
+		return serverError(res)
 	}
 	w := env.stdout
 	var f *os.File
 	if out != "-" {
-		if f, err = os.Create(out); err != nil { // #nosec G304 -- the operator names the output file on the command line
-			return fmt.Errorf("export: %w", err)
+		if f, err = os.Create(out); err != nil { // #nosec G304 G703 -- the operator names the output file on the command line
+			return err
 		}
 		w = f
 	}
-	p := startProgress(ctx, env.stderr, "exported", "lines", -1)
+	p := startProgress(ctx, env.stderr, "exported", rowCounter(form), -1)
 	_, err = io.Copy(w, &countingReader{r: res.Body, p: p})
-	p.stop()
+	p.stop(err == nil)
 	if f != nil {
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
 		if err != nil {
-			_ = os.Remove(out) // never leave a short file that looks complete
+			_ = os.Remove(out) // #nosec G703 -- the file this command just created; never leave a short file that looks complete
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("export: %w", err)
+		return err
 	}
 	return nil
 }
@@ -272,103 +285,4 @@ func serverError(res *http.Response) error {
 		msg += fmt.Sprintf("; %s %s", d.Field, d.Message)
 	}
 	return errors.New(msg)
-}
-
-// progress reports a transfer on stderr: a live line on a terminal,
-// one line per interval otherwise, and a last one when it stops.
-type progress struct {
-	w           io.Writer
-	tty         bool
-	verb, unit  string
-	total       int64 // bytes; < 0 unknown
-	start       time.Time
-	bytes, rows atomic.Int64
-	cancel      context.CancelFunc
-	wg          sync.WaitGroup
-}
-
-func startProgress(ctx context.Context, w io.Writer, verb, unit string, total int64) *progress {
-	p := &progress{w: w, tty: isTerminal(w), verb: verb, unit: unit, total: total, start: time.Now()}
-	interval := 5 * time.Second
-	if p.tty {
-		interval = 250 * time.Millisecond
-	}
-	ctx, p.cancel = context.WithCancel(ctx)
-	p.wg.Go(func() {
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				p.print(false)
-			}
-		}
-	})
-	return p
-}
-
-// stop ends the reports with a final line.
-func (p *progress) stop() {
-	p.cancel()
-	p.wg.Wait()
-	p.print(true)
-}
-
-func (p *progress) print(final bool) {
-	elapsed := time.Since(p.start)
-	rows, n := p.rows.Load(), p.bytes.Load()
-	rate := float64(rows) / max(elapsed.Seconds(), 1e-3)
-	line := fmt.Sprintf("%s %d %s, %.0f %s/s, %s", p.verb, rows, p.unit, rate, p.unit, humanBytes(n))
-	if p.total > 0 {
-		frac := float64(n) / float64(p.total)
-		line += fmt.Sprintf(" of %s (%.0f%%)", humanBytes(p.total), 100*frac)
-		if !final && frac > 0 {
-			eta := time.Duration(float64(elapsed) * (1 - frac) / frac)
-			line += fmt.Sprintf(", ETA %s", eta.Round(time.Second))
-		}
-	}
-	if final {
-		line += fmt.Sprintf(" in %s", elapsed.Round(time.Millisecond))
-	}
-	switch {
-	case p.tty && final:
-		fmt.Fprintf(p.w, "\r\033[K%s\n", line)
-	case p.tty:
-		fmt.Fprintf(p.w, "\r\033[K%s", line)
-	default:
-		fmt.Fprintln(p.w, line)
-	}
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}
-
-// countingReader counts the bytes and lines that pass through it.
-type countingReader struct {
-	r io.Reader
-	p *progress
-}
-
-func (c *countingReader) Read(b []byte) (int, error) {
-	n, err := c.r.Read(b)
-	c.p.bytes.Add(int64(n))
-	lines := 0
-	for _, ch := range b[:n] {
-		if ch == '\n' {
-			lines++
-		}
-	}
-	c.p.rows.Add(int64(lines))
-	return n, err
 }

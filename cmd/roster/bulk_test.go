@@ -46,14 +46,14 @@ func TestImportExport(t *testing.T) {
 			code, _, errOut := runCmd(t, getenv, "import", in)
 			if code != 1 || !strings.Contains(errOut, "line 2501: email must be a valid email address (VALIDATION_ERROR)") ||
 				!strings.Contains(errOut, "inserted 2500, updated 0, skipped 0, failed 1") ||
-				!strings.Contains(errOut, "imported 2501 lines") || !strings.Contains(errOut, "(100%)") {
-				t.Errorf("import: got exit %d, stderr %q; want 1, the bad line, the summary and a progress line", code, errOut)
+				!strings.Contains(errOut, "imported 2500 rows in ") || !strings.Contains(errOut, "roster import: 1 row failed") {
+				t.Errorf("import: got exit %d, stderr %q; want 1, the bad line, the accepted rows and the summary", code, errOut)
 			}
 
 			out := filepath.Join(dir, "export.ndjson")
 			code, _, errOut = runCmd(t, getenv, "export", "-o", out)
 			exported, _ := os.ReadFile(out)
-			if code != 0 || bytes.Count(exported, []byte("\n")) != 2500 || !strings.Contains(errOut, "exported 2500 lines") {
+			if code != 0 || bytes.Count(exported, []byte("\n")) != 2500 || !strings.Contains(errOut, "exported 2500 rows") {
 				t.Fatalf("export: got exit %d, %d lines, stderr %q; want 0 and 2500", code, bytes.Count(exported, []byte("\n")), errOut)
 			}
 			code, _, errOut = runCmd(t, getenv, "import", "--on-conflict", "skip", out)
@@ -75,6 +75,12 @@ func TestImportExport(t *testing.T) {
 			code, _, errOut = runCmd(t, env("ROSTER_TOKEN", "not-a-token", "ROSTER_URL", base), "export")
 			if code != 1 || !strings.Contains(errOut, "UNAUTHORIZED") {
 				t.Errorf("bad token: got exit %d, stderr %q; want 1 and UNAUTHORIZED", code, errOut)
+			}
+			// A refused import sends no row and reports no progress: the
+			// body waits for the server's 100 Continue.
+			code, _, errOut = runCmd(t, env("ROSTER_TOKEN", "not-a-token", "ROSTER_URL", base), "import", in)
+			if code != 1 || !strings.Contains(errOut, "UNAUTHORIZED") || strings.Contains(errOut, "imported") || strings.Contains(errOut, "sent") {
+				t.Errorf("import with a bad token: got exit %d, stderr %q; want 1, UNAUTHORIZED and no progress", code, errOut)
 			}
 			cancel()
 			if err := <-done; err != nil {
@@ -107,9 +113,38 @@ func TestImportExportDirect(t *testing.T) {
 			if err != nil || strings.Count(string(b), "\n") != 2 || !strings.Contains(string(b), "bo@example.com") {
 				t.Fatalf("export file %q, %v", b, err)
 			}
+			// The format follows -o's extension unless --format says otherwise.
+			for _, tt := range []struct {
+				name   string
+				args   []string
+				prefix string
+			}{
+				{"out.csv", nil, "id,name,email,created_at,updated_at\n"},
+				{"OUT.CSV", nil, "id,name,email,created_at,updated_at\n"},
+				{"forced.csv", []string{"--format", "ndjson"}, `{"id":`},
+				{"out.txt", []string{"--format", "csv"}, "id,name,email"},
+			} {
+				path := filepath.Join(dir, tt.name)
+				if code, _, errOut := runCmd(t, env(), append([]string{"export", "--db", db.url, "-o", path}, tt.args...)...); code != 0 {
+					t.Fatalf("export -o %s %v: exit %d, %s", tt.name, tt.args, code, errOut)
+				}
+				if b, _ := os.ReadFile(path); !strings.HasPrefix(string(b), tt.prefix) {
+					t.Errorf("export -o %s %v: got %q, want it to start with %q", tt.name, tt.args, b, tt.prefix)
+				}
+			}
 			code, _, errOut = runCmd(t, env(), "import", "--db", db.url, "--on-conflict", "skip", out)
 			if code != 0 || !strings.Contains(errOut, "inserted 0, updated 0, skipped 2, failed 0") {
 				t.Errorf("re-import: exit %d, stderr %s", code, errOut)
+			}
+			// A JSON array's rows are elements; one row is singular.
+			arr := filepath.Join(dir, "users.json")
+			if err := os.WriteFile(arr, []byte(`[{"name":"Cy","email":"cy@example.com"},{"name":"","email":"x"}]`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, _, errOut = runCmd(t, env(), "import", arr, "--db", db.url)
+			if code != 1 || !strings.Contains(errOut, "element 2:") || !strings.Contains(errOut, "imported 1 row in") ||
+				!strings.Contains(errOut, "roster import: 1 row failed") || strings.Contains(errOut, "line 2:") {
+				t.Errorf("JSON array import: exit %d, stderr %s; want element 2, 1 row imported, 1 row failed", code, errOut)
 			}
 			// Without --db, a server is needed: no token is a usage error.
 			if code, _, _ := runCmd(t, env(), "export"); code != 2 {

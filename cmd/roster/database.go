@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pressly/goose/v3"
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,31 +21,45 @@ import (
 
 // dbFlags are the database settings shared by serve and migrate.
 type dbFlags struct {
+	Target             string       `name:"db" default:"roster.db" environ:"DATABASE_URL" placeholder:"DB" help:"Database: a SQLite file path, a sqlite:PATH URL or a postgres:// URL."`
 	logger             *slog.Logger // where outages are logged; nil: nowhere
-	target             string
 	maxConns, minConns int
 	pool               postgres.Options
 }
 
-func (d *dbFlags) register(fs *flagSet, withPool bool) {
-	fs.StringVar(&d.target, "db", "roster.db", "database: a SQLite file path, a sqlite:PATH URL or a postgres:// URL")
-	fs.alias("db", "DATABASE_URL")
+// oneShot sizes the pool of a command that runs and exits: no
+// connections kept idle.
+func (d *dbFlags) oneShot() {
+	d.maxConns, d.minConns = int(postgres.DefaultOptions().MaxConns), 0
+}
+
+// poolFlags size serve's PostgreSQL pool.
+type poolFlags struct {
+	MaxConns        int           `name:"db-max-conns" default:"${db_max_conns}" environ:"" help:"PostgreSQL pool: maximum connections."`
+	MinConns        int           `name:"db-min-conns" default:"${db_min_conns}" environ:"" help:"PostgreSQL pool: connections kept open when idle."`
+	AcquireTimeout  time.Duration `name:"db-acquire-timeout" default:"${db_acquire_timeout}" environ:"" help:"PostgreSQL pool: longest wait for a free connection."`
+	MaxConnIdleTime time.Duration `name:"db-max-conn-idle-time" default:"${db_max_conn_idle_time}" environ:"" help:"PostgreSQL pool: close connections idle this long."`
+	MaxConnLifetime time.Duration `name:"db-max-conn-lifetime" default:"${db_max_conn_lifetime}" environ:"" help:"PostgreSQL pool: recycle connections this old."`
+}
+
+func (p poolFlags) apply(d *dbFlags) {
+	d.maxConns, d.minConns = p.MaxConns, p.MinConns
+	d.pool.AcquireTimeout, d.pool.MaxConnIdleTime, d.pool.MaxConnLifetime = p.AcquireTimeout, p.MaxConnIdleTime, p.MaxConnLifetime
+}
+
+// poolDefaults are the pool flags' defaults, from the store's own.
+func poolDefaults() map[string]string {
 	def := postgres.DefaultOptions()
-	// One-shot commands keep no idle connections.
-	d.maxConns, d.minConns = int(def.MaxConns), 0
-	if !withPool {
-		return
+	return map[string]string{
+		"db_max_conns": fmt.Sprint(def.MaxConns), "db_min_conns": fmt.Sprint(def.MinConns),
+		"db_acquire_timeout": def.AcquireTimeout.String(), "db_max_conn_idle_time": def.MaxConnIdleTime.String(),
+		"db_max_conn_lifetime": def.MaxConnLifetime.String(),
 	}
-	fs.IntVar(&d.maxConns, "db-max-conns", int(def.MaxConns), "PostgreSQL pool: maximum connections")
-	fs.IntVar(&d.minConns, "db-min-conns", int(def.MinConns), "PostgreSQL pool: connections kept open when idle")
-	fs.DurationVar(&d.pool.AcquireTimeout, "db-acquire-timeout", def.AcquireTimeout, "PostgreSQL pool: longest wait for a free connection")
-	fs.DurationVar(&d.pool.MaxConnIdleTime, "db-max-conn-idle-time", def.MaxConnIdleTime, "PostgreSQL pool: close connections idle this long")
-	fs.DurationVar(&d.pool.MaxConnLifetime, "db-max-conn-lifetime", def.MaxConnLifetime, "PostgreSQL pool: recycle connections this old")
 }
 
 // engine classifies the target and checks it without opening anything.
 func (d *dbFlags) engine() (string, string, error) {
-	t := d.target
+	t := d.Target
 	switch {
 	case strings.HasPrefix(t, "postgres://"), strings.HasPrefix(t, "postgresql://"):
 		if _, err := pgxpool.ParseConfig(t); err != nil {
@@ -97,7 +114,7 @@ func openDatabase(ctx context.Context, d *dbFlags) (*database, error) {
 	case "postgres":
 		db, err := postgres.Open(ctx, dsn, d.pool)
 		if err != nil {
-			return nil, fmt.Errorf("open PostgreSQL: %w", err)
+			return nil, pgOpenError(dsn, err)
 		}
 		db.SetLogger(d.logger)
 		m, err := db.Migrator()
@@ -133,4 +150,26 @@ func migrateUp(ctx context.Context, db *database) ([]*goose.MigrationResult, err
 		return nil, fmt.Errorf("migrate up: %w", err)
 	}
 	return res, nil
+}
+
+// pgOpenError puts the cause a newcomer can act on first. Without sslmode
+// pgx tries TLS, then plain text, and reports both attempts: the refused
+// TLS, harmless on a local server, came first and hid the real problem.
+func pgOpenError(dsn string, err error) error {
+	cfg, perr := pgx.ParseConfig(dsn)
+	if perr != nil {
+		return fmt.Errorf("open PostgreSQL: %w", err)
+	}
+	where := fmt.Sprintf("%s:%d", cfg.Host, cfg.Port)
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == "3D000": // invalid_catalog_name
+		return fmt.Errorf("PostgreSQL on %s has no database %q: create it (createdb -h %s -p %d -U %s %s, or CREATE DATABASE in psql) or fix the name in the URL",
+			where, cfg.Database, cfg.Host, cfg.Port, cfg.User, cfg.Database)
+	case errors.As(err, &pgErr):
+		return fmt.Errorf("PostgreSQL on %s: %s (SQLSTATE %s)", where, pgErr.Message, pgErr.Code)
+	case strings.Contains(err.Error(), "server refused TLS connection"):
+		return fmt.Errorf("PostgreSQL on %s does not accept TLS, which the URL requires: add ?sslmode=disable for a server on this machine or a private network, or enable ssl on the server (%w)", where, err)
+	}
+	return fmt.Errorf("open PostgreSQL: %w", err)
 }

@@ -148,8 +148,9 @@ func (b *watchedBuffer) Write(p []byte) (int, error) {
 }
 
 // The flag layer tells a value given from the default, and a value given
-// empty from one not given, in the precedence order of parse.
-func TestFlagSetExplicitAndBlank(t *testing.T) {
+// empty from one not given, in the precedence order: command line,
+// ROSTER_<FLAG>, then the conventional names (PORT for --addr).
+func TestFlagSourcesExplicitAndBlank(t *testing.T) {
 	tests := []struct {
 		name     string
 		args     []string
@@ -158,28 +159,26 @@ func TestFlagSetExplicitAndBlank(t *testing.T) {
 		explicit bool
 		blank    string // "" when not blank
 	}{
-		{"default", nil, env(), "d", false, ""},
-		{"flag", []string{"--x", "v"}, env(), "v", true, ""},
-		{"flag equal to the default", []string{"--x", "d"}, env(), "d", true, ""},
-		{"flag empty", []string{"--x="}, env("ROSTER_X", "v"), "", true, "--x"},
-		{"own variable", nil, env("ROSTER_X", "v"), "v", true, ""},
-		{"alias", nil, env("X", "v"), "v", true, ""},
-		{"own variable empty", nil, env("ROSTER_X", ""), "d", false, "ROSTER_X"},
-		{"alias empty", nil, env("X", ""), "d", false, "X"},
-		{"empty, then a value", nil, env("ROSTER_X", "", "X", "v"), "v", true, ""},
+		{"default", nil, env(), ":8080", false, ""},
+		{"flag", []string{"--addr", "h:1"}, env(), "h:1", true, ""},
+		{"flag equal to the default", []string{"--addr", ":8080"}, env(), ":8080", true, ""},
+		{"flag empty", []string{"--addr="}, env("ROSTER_ADDR", "h:1"), "", true, "--addr"},
+		{"own variable", nil, env("ROSTER_ADDR", "h:1"), "h:1", true, ""},
+		{"alias", nil, env("PORT", "9"), ":9", true, ""},
+		{"own variable empty", nil, env("ROSTER_ADDR", ""), ":8080", false, "ROSTER_ADDR"},
+		{"alias empty", nil, env("PORT", ""), ":8080", false, "PORT"},
+		{"empty, then a value", nil, env("ROSTER_ADDR", "", "PORT", "9"), ":9", true, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var x string
-			fs := newFlagSet("test", "")
-			fs.StringVar(&x, "x", "d", "")
-			fs.alias("x", "X")
-			if err := fs.parse(tt.args, environment{lookupEnv: tt.getenv}); err != nil {
+			cmd, _, src, err := parse(append([]string{"serve"}, tt.args...), environment{lookupEnv: tt.getenv})
+			if err != nil {
 				t.Fatal(err)
 			}
-			blank, _ := fs.setEmpty("x")
-			if x != tt.value || fs.explicit("x") != tt.explicit || blank != tt.blank {
-				t.Errorf("got value %q, explicit %v, blank %q; want %q, %v, %q", x, fs.explicit("x"), blank, tt.value, tt.explicit, tt.blank)
+			got := cmd.(*serveConfig).Addr
+			blank, _ := src.setEmpty("addr")
+			if got != tt.value || src.explicit("addr") != tt.explicit || blank != tt.blank {
+				t.Errorf("got value %q, explicit %v, blank %q; want %q, %v, %q", got, src.explicit("addr"), blank, tt.value, tt.explicit, tt.blank)
 			}
 		})
 	}

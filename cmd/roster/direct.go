@@ -9,7 +9,6 @@ import (
 
 	"github.com/rosterhq/roster/internal/auth"
 	"github.com/rosterhq/roster/internal/httpapi"
-	"github.com/rosterhq/roster/internal/postgres"
 	"github.com/rosterhq/roster/internal/roster"
 )
 
@@ -19,8 +18,8 @@ import (
 // modes share every rule, format and error. The database is migrated
 // first, as serve would.
 func direct(ctx context.Context, dbArg string) (c *http.Client, token string, closeDB func(), err error) {
-	def := postgres.DefaultOptions()
-	d := dbFlags{target: dbArg, maxConns: int(def.MaxConns)}
+	d := dbFlags{Target: dbArg}
+	d.oneShot()
 	if _, _, err := d.engine(); err != nil {
 		return nil, "", nil, err
 	}

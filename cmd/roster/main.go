@@ -30,11 +30,19 @@ func usagef(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
 
+// exitCode prints err on one line of stderr, prefixed by the command
+// that failed ("roster serve: …", or "roster: …" before one is known),
+// and returns the exit status: 2 for usage errors, 1 for the rest.
 func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(stderr, "roster:", err)
+	prefix := "roster"
+	var ce *commandError
+	if errors.As(err, &ce) {
+		prefix += " " + ce.cmd
+	}
+	fmt.Fprintf(stderr, "%s: %v\n", prefix, err)
 	var ue *usageError
 	if errors.As(err, &ue) {
 		return 2
@@ -52,27 +60,23 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 // runEnv is run with the whole environment given, clock included.
 func runEnv(ctx context.Context, args []string, env environment) error {
 	if len(args) == 0 {
-		printUsage(env.stdout)
-		return nil
+		// Not a request for help: a script that runs "roster $CMD" with
+		// $CMD unset must fail.
+		_ = runEnv(ctx, []string{"--help"}, environment{lookupEnv: env.lookupEnv, stdin: env.stdin, stdout: env.stderr, stderr: env.stderr})
+		return usagef("no command given")
 	}
-	name, rest := args[0], args[1:]
-	switch name {
-	case "serve":
-		return serve(ctx, rest, env)
-	case "migrate":
-		return migrate(ctx, rest, env)
-	case "token":
-		return token(rest, env)
-	case "import":
-		return importCmd(ctx, rest, env)
-	case "export":
-		return exportCmd(ctx, rest, env)
-	case "version", "--version":
-		return showVersion(rest, env)
-	case "help", "-h", "-help", "--help":
-		return help(rest, env)
+	cmd, name, src, err := parse(args, env)
+	if err != nil || cmd == nil {
+		return err
 	}
-	return usagef("unknown command %q (see roster help)", name)
+	if err := cmd.run(ctx, src, env); err != nil {
+		var ce *commandError
+		if errors.As(err, &ce) {
+			return err
+		}
+		return &commandError{cmd: name, err: err}
+	}
+	return nil
 }
 
 // environment is what a subcommand may touch of the outside world.
@@ -97,36 +101,4 @@ func (e environment) timer(d time.Duration) <-chan time.Time {
 func (e environment) getenv(name string) string {
 	v, _ := e.lookupEnv(name)
 	return v
-}
-
-const usageText = `roster — a users service.
-
-Usage:
-  roster <command> [flags]
-
-Commands:
-  serve     run the HTTP API (SQLite in ./roster.db unless DATABASE_URL is set)
-  migrate   apply, roll back or show database migrations (up|down|status)
-  token     print a signed JWT for the API
-  import    import users from an NDJSON, JSON or CSV file (into a server, or a database with --db)
-  export    export users as NDJSON or CSV (from a server, or a database with --db)
-  version   print version, commit and Go version
-  help      show help for a command
-
-Every flag can also be set by an environment variable, shown in each
-command's help ("roster <command> --help").
-`
-
-func printUsage(w io.Writer) { fmt.Fprint(w, usageText) }
-
-func help(args []string, env environment) error {
-	if len(args) == 0 {
-		printUsage(env.stdout)
-		return nil
-	}
-	switch args[0] {
-	case "serve", "migrate", "token", "version", "import", "export":
-		return run(context.Background(), []string{args[0], "--help"}, env.lookupEnv, env.stdin, env.stdout, env.stderr)
-	}
-	return usagef("unknown command %q (see roster help)", args[0])
 }

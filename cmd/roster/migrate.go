@@ -4,30 +4,44 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/pressly/goose/v3"
 )
 
-func migrate(ctx context.Context, args []string, env environment) error {
-	var d dbFlags
-	fs := newFlagSet("migrate", "Usage: roster migrate up|down|status [flags]\n\nup applies every pending migration, down rolls back the newest one,\nstatus lists each migration and whether it is applied. On PostgreSQL an\nadvisory lock keeps concurrent runs (several instances starting) apart.")
-	d.register(fs, false)
-	if err := fs.parse(args, env); err != nil {
-		return helpIsSuccess(err)
-	}
-	if fs.NArg() != 1 {
-		return usagef("migrate: want one of up, down, status (see roster migrate --help)")
-	}
-	action := fs.Arg(0)
-	if action != "up" && action != "down" && action != "status" {
-		return usagef("migrate: unknown action %q: want up, down or status", action)
-	}
-	if _, _, err := d.engine(); err != nil {
+// migrateCmd is "roster migrate up|down|status".
+type migrateCmd struct {
+	Action string  `arg:"" enum:"up,down,status" help:"up applies every pending migration, down rolls back the newest one, status lists each migration and whether it is applied."`
+	DB     dbFlags `embed:""`
+}
+
+// Help is the detail of "roster migrate --help".
+func (*migrateCmd) Help() string {
+	return "On PostgreSQL an advisory lock keeps concurrent runs (several instances starting) apart."
+}
+
+func (*migrateCmd) wantArgs() string { return "want one of up, down, status" }
+
+func (m *migrateCmd) run(ctx context.Context, _ *flagSources, env environment) error {
+	action, d := m.Action, &m.DB
+	d.oneShot()
+	engine, path, err := d.engine()
+	if err != nil {
 		return err
 	}
-	db, err := openDatabase(ctx, &d)
+	// Only up may create a database: status or down on a mistyped path
+	// would otherwise leave an empty file there and report it unmigrated.
+	if engine == "sqlite" && action != "up" {
+		file, _, _ := strings.Cut(path, "?")
+		if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) { // #nosec G703 -- the operator names the database on the command line
+			return fmt.Errorf("no database at %s: nothing is migrated there yet (roster migrate up creates it)", file)
+		}
+	}
+	db, err := openDatabase(ctx, d)
 	if err != nil {
 		return err
 	}

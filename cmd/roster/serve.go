@@ -22,63 +22,43 @@ import (
 	"github.com/rosterhq/roster/internal/roster"
 )
 
+// serveConfig is the flags of serve: every one is a server setting, also
+// read from ROSTER_<FLAG> and the names in its environ tag.
 type serveConfig struct {
-	addr            string
-	adminAddr       string
-	corsOrigins     stringList
-	rateLimit       float64
-	rateBurst       int
-	trustedProxies  stringList
-	maxInflight     int
-	inflightWait    time.Duration
-	requestTimeout  time.Duration
-	maxSubscribers  int
-	maxPerUser      int
-	eventRetention  time.Duration
-	eventKeepAlive  time.Duration
-	importMaxBytes  int64
-	maxBulk         int
-	importIdle      time.Duration
-	db              dbFlags
-	jwt             jwtFlags
-	logLevel        string
-	logFormat       string
-	migrate         bool
-	shutdownTimeout time.Duration
-	drainDelay      time.Duration
-	emailVisibility roster.EmailVisibility
+	Addr            string                 `default:":8080" environ:"PORT" placeholder:"ADDR" help:"Address to listen on; in development mode (no JWT_SECRET) 127.0.0.1:8080 unless set."`
+	AdminAddr       string                 `default:"127.0.0.1:9090" environ:"" placeholder:"ADDR" help:"Admin listener for /metrics and /debug/pprof; keep it private (empty disables)."`
+	CORSOrigins     stringList             `name:"cors-origins" environ:"" placeholder:"ORIGINS" help:"Origins allowed to call the API from a browser, comma-separated, or * (empty: CORS off)."`
+	RateLimit       float64                `default:"50" environ:"" help:"Requests per second per client (token subject, else IP); 0 disables."`
+	RateBurst       int                    `default:"100" environ:"" help:"Requests a client may make at once before the rate applies."`
+	TrustedProxies  stringList             `environ:"" placeholder:"CIDRS" help:"CIDRs of proxies whose X-Forwarded-For/Forwarded name the client, comma-separated."`
+	MaxInflight     int                    `default:"512" environ:"" help:"API requests served at once; more wait --inflight-wait, then get 503 (0: unlimited)."`
+	InflightWait    time.Duration          `default:"100ms" environ:"" help:"How long a request waits for an in-flight slot before 503."`
+	RequestTimeout  time.Duration          `default:"10s" environ:"" help:"Deadline of each API request, database work included (503 TIMEOUT)."`
+	MaxSubscribers  int                    `default:"10000" environ:"" help:"Open change-feed streams (GET /api/events) at once; more get 503 (0: unlimited)."`
+	MaxPerUser      int                    `name:"max-subscribers-per-user" default:"5" environ:"" help:"Open change-feed streams of one token subject, admins too; more get 429 TOO_MANY_STREAMS (0: unlimited)."`
+	EventRetention  time.Duration          `default:"24h" environ:"" help:"How long change-feed events are kept for clients resuming with Last-Event-ID."`
+	EventKeepAlive  time.Duration          `name:"event-keepalive" default:"15s" environ:"" help:"Interval of keep-alive comments on idle change-feed streams."`
+	ImportMaxBytes  int64                  `default:"${import_max_bytes}" environ:"" help:"Largest body of POST /api/users/import, before and after decompression."`
+	MaxBulk         int                    `default:"2" environ:"" help:"Imports and exports served at once; more get 503 (0: unlimited)."`
+	ImportIdle      time.Duration          `name:"import-idle-timeout" default:"30s" environ:"" help:"An import whose body makes no progress this long ends with 408 (0: never)."`
+	DB              dbFlags                `embed:""`
+	Pool            poolFlags              `embed:""`
+	JWT             jwtFlags               `embed:""`
+	LogLevel        string                 `default:"info" environ:"LOG_LEVEL" placeholder:"LEVEL" help:"Log level: debug, info, warn or error."`
+	LogFormat       string                 `default:"auto" environ:"LOG_FORMAT" placeholder:"FORMAT" help:"Log format: json, text, or auto (text on a terminal, else json)."`
+	Migrate         bool                   `default:"true" negatable:"" environ:"" help:"Apply pending migrations at start."`
+	ShutdownTimeout time.Duration          `default:"15s" environ:"" help:"How long in-flight requests may take to finish on SIGINT/SIGTERM, after --drain-delay."`
+	DrainDelay      time.Duration          `environ:"" help:"On SIGINT/SIGTERM, how long to keep serving (readiness 503, Connection: close) before the listener closes, so balancers stop routing here first (default 5s when KUBERNETES_SERVICE_HOST is set, else 0)."`
+	EmailVisibility roster.EmailVisibility `default:"self" environ:"" placeholder:"self|all" help:"Whose emails tokens without the admin role see (self: their own only; all: every email, a shared directory)."`
 }
 
-func serveFlags(cfg *serveConfig) *flagSet {
-	fs := newFlagSet("serve", "Runs the HTTP API. Without DATABASE_URL it uses the embedded SQLite\ndatabase ./roster.db; without JWT_SECRET it runs in development mode\nwith a random secret and prints an admin token.")
-	fs.StringVar(&cfg.addr, "addr", ":8080", "address to listen on; in development mode (no JWT_SECRET) 127.0.0.1:8080 unless set")
-	fs.alias("addr", "PORT")
-	fs.StringVar(&cfg.adminAddr, "admin-addr", "127.0.0.1:9090", "admin listener for /metrics and /debug/pprof; keep it private (empty disables)")
-	fs.Var(&cfg.corsOrigins, "cors-origins", "origins allowed to call the API from a browser, comma-separated, or * (empty: CORS off)")
-	fs.Float64Var(&cfg.rateLimit, "rate-limit", 50, "requests per second per client (token subject, else IP); 0 disables")
-	fs.IntVar(&cfg.rateBurst, "rate-burst", 100, "requests a client may make at once before the rate applies")
-	fs.Var(&cfg.trustedProxies, "trusted-proxies", "CIDRs of proxies whose X-Forwarded-For/Forwarded name the client, comma-separated")
-	fs.IntVar(&cfg.maxInflight, "max-inflight", 512, "API requests served at once; more wait --inflight-wait, then get 503 (0: unlimited)")
-	fs.DurationVar(&cfg.inflightWait, "inflight-wait", 100*time.Millisecond, "how long a request waits for an in-flight slot before 503")
-	fs.DurationVar(&cfg.requestTimeout, "request-timeout", 10*time.Second, "deadline of each API request, database work included (503 TIMEOUT)")
-	fs.IntVar(&cfg.maxSubscribers, "max-subscribers", 10000, "open change-feed streams (GET /api/events) at once; more get 503 (0: unlimited)")
-	fs.IntVar(&cfg.maxPerUser, "max-subscribers-per-user", 5, "open change-feed streams of one token subject, admins too; more get 429 TOO_MANY_STREAMS (0: unlimited)")
-	fs.DurationVar(&cfg.eventRetention, "event-retention", 24*time.Hour, "how long change-feed events are kept for clients resuming with Last-Event-ID")
-	fs.DurationVar(&cfg.eventKeepAlive, "event-keepalive", 15*time.Second, "interval of keep-alive comments on idle change-feed streams")
-	fs.Int64Var(&cfg.importMaxBytes, "import-max-bytes", httpapi.DefaultImportMaxBytes, "largest body of POST /api/users/import, before and after decompression")
-	fs.IntVar(&cfg.maxBulk, "max-bulk", 2, "imports and exports served at once; more get 503 (0: unlimited)")
-	fs.DurationVar(&cfg.importIdle, "import-idle-timeout", 30*time.Second, "an import whose body makes no progress this long ends with 408 (0: never)")
-	cfg.db.register(fs, true)
-	cfg.jwt.register(fs)
-	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fs.alias("log-level", "LOG_LEVEL")
-	fs.StringVar(&cfg.logFormat, "log-format", "auto", "log format: json, text, or auto (text on a terminal, else json)")
-	fs.alias("log-format", "LOG_FORMAT")
-	fs.BoolVar(&cfg.migrate, "migrate", true, "apply pending migrations at start")
-	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGINT/SIGTERM, after --drain-delay")
-	fs.DurationVar(&cfg.drainDelay, "drain-delay", 0, "on SIGINT/SIGTERM, how long to keep serving (readiness 503, Connection: close) before the listener closes, so balancers stop routing here first (default 5s when KUBERNETES_SERVICE_HOST is set)")
-	fs.TextVar(&cfg.emailVisibility, "email-visibility", roster.EmailsSelf, "whose emails tokens without the admin role see: `self|all` (self: their own only; all: every email, a shared directory)")
-	return fs
+// Help is the detail of "roster serve --help".
+func (*serveConfig) Help() string {
+	return "Without DATABASE_URL it uses the embedded SQLite database ./roster.db; without JWT_SECRET it runs in development mode with a random secret and prints an admin token and a user token."
+}
+
+func (cfg *serveConfig) run(ctx context.Context, fs *flagSources, env environment) error {
+	return serve(ctx, cfg, fs, env)
 }
 
 // defaultDrainDelay covers the seconds Kubernetes takes to remove a
@@ -86,61 +66,68 @@ func serveFlags(cfg *serveConfig) *flagSet {
 // still arrive, and a closed listener would refuse them.
 const defaultDrainDelay = 5 * time.Second
 
-func serve(ctx context.Context, args []string, env environment) error {
-	var cfg serveConfig
-	fs := serveFlags(&cfg)
-	if err := fs.parse(args, env); err != nil {
-		return helpIsSuccess(err)
-	}
-	if fs.NArg() > 0 {
-		return usagef("serve: unexpected argument %q", fs.Arg(0))
-	}
+func serve(ctx context.Context, cfg *serveConfig, fs *flagSources, env environment) error {
 	// Everything is checked before anything is opened.
-	logger, err := newLogger(env.stderr, cfg.logLevel, cfg.logFormat)
+	logger, err := newLogger(env.stderr, cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
 		return err
 	}
-	if _, _, err := cfg.db.engine(); err != nil {
+	cfg.Pool.apply(&cfg.DB)
+	if _, _, err := cfg.DB.engine(); err != nil {
 		return err
 	}
-	if cfg.shutdownTimeout <= 0 {
+	if cfg.ShutdownTimeout <= 0 {
 		return usagef("--shutdown-timeout must be positive")
 	}
-	if cfg.drainDelay < 0 {
+	if cfg.DrainDelay < 0 {
 		return usagef("--drain-delay must not be negative")
 	}
 	if !fs.explicit("drain-delay") && env.getenv("KUBERNETES_SERVICE_HOST") != "" {
-		cfg.drainDelay = defaultDrainDelay
+		cfg.DrainDelay = defaultDrainDelay
+	}
+	if _, ok := fs.setEmpty("admin-addr"); ok {
+		cfg.AdminAddr = "" // ROSTER_ADMIN_ADDR= disables it, as --admin-addr= does
+	}
+	if err := checkAddrs(cfg, fs); err != nil {
+		return err
 	}
 	limits, err := cfg.limits()
 	if err != nil {
 		return err
 	}
-	if src, ok := fs.setEmpty("jwt-secret"); ok && cfg.jwt.secret == "" {
+	if src, ok := fs.setEmpty("jwt-secret"); ok && cfg.JWT.Secret == "" {
 		return usagef("%s is set but empty: give a secret of at least %d bytes, or unset it for development mode", src, auth.MinSecretLength)
 	}
-	devMode := cfg.jwt.secret == ""
+	devMode := cfg.JWT.Secret == ""
 	if devMode {
-		if cfg.jwt.secret, err = auth.GenerateSecret(); err != nil {
+		if cfg.JWT.Secret, err = auth.GenerateSecret(); err != nil {
 			return err
 		}
 		// Its printed admin token opens everything: keep it to this machine.
 		if !fs.explicit("addr") {
-			cfg.addr = devAddr
+			cfg.Addr = devAddr
 		}
 	}
-	authority, err := cfg.jwt.authority()
+	authority, err := cfg.JWT.authority()
 	if err != nil {
 		return err
 	}
 
-	cfg.db.logger = logger
-	db, err := openDatabase(ctx, &cfg.db)
+	// Both ports are taken before the database is opened: a port in use
+	// is reported before anything is created or migrated.
+	ln, aln, err := listenBoth(cfg.Addr, cfg.AdminAddr)
+	if err != nil {
+		return err
+	}
+	defer closeUnserved(ln, aln)
+
+	cfg.DB.logger = logger
+	db, err := openDatabase(ctx, &cfg.DB)
 	if err != nil {
 		return err
 	}
 	defer db.close()
-	if cfg.migrate {
+	if cfg.Migrate {
 		res, err := migrateUp(ctx, db)
 		if err != nil {
 			return err
@@ -151,13 +138,14 @@ func serve(ctx context.Context, args []string, env environment) error {
 	}
 
 	reg := newRegistry(db)
-	limits.Users = roster.NewService(db.users, nil, roster.WithEmailVisibility(cfg.emailVisibility))
+	limits.Users = roster.NewService(db.users, nil, roster.WithEmailVisibility(cfg.EmailVisibility))
 	limits.Auth = authority
 	limits.Logger = logger
 	limits.Metrics = httpapi.NewMetrics(reg)
-	limits.CursorKey = deriveKey(cfg.jwt.secret, "roster list cursor v1")
-	limits.KeepAlive = cfg.eventKeepAlive
-	broker := feed.New(feed.Config{Store: db.events, Logger: logger, MaxSubscribers: cfg.maxSubscribers, MaxPerSubject: cfg.maxPerUser, Retention: cfg.eventRetention})
+	limits.CursorKey = deriveKey(cfg.JWT.Secret, "roster list cursor v1")
+	limits.KeepAlive = cfg.EventKeepAlive
+	limits.Version, limits.DevMode = version, devMode
+	broker := feed.New(feed.Config{Store: db.events, Logger: logger, MaxSubscribers: cfg.MaxSubscribers, MaxPerSubject: cfg.MaxPerUser, Retention: cfg.EventRetention})
 	limits.Feed = broker
 	feedCtx, stopFeed := context.WithCancel(context.Background())
 	feedDone := make(chan error, 1)
@@ -176,10 +164,6 @@ func serve(ctx context.Context, args []string, env environment) error {
 	base, hardStop := context.WithCancel(context.WithoutCancel(ctx))
 	defer hardStop()
 	hs := newHTTPServer(base, srv, logger)
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
 	// The warning comes before "listening", so that whoever waits for that
 	// line has seen it too.
 	if devMode {
@@ -191,21 +175,14 @@ func serve(ctx context.Context, args []string, env environment) error {
 	// The admin listener has no auth: it must stay on a private address.
 	var admin *http.Server
 	adminErr := make(chan error, 1)
-	if cfg.adminAddr != "" {
-		aln, err := net.Listen("tcp", cfg.adminAddr)
-		if err != nil {
-			_ = ln.Close() // nothing served on it yet; the listen error is the one to report
-			return fmt.Errorf("listen (admin): %w", err)
-		}
+	if aln != nil {
 		admin = newHTTPServer(base, httpapi.AdminHandler(reg), logger)
 		admin.WriteTimeout = 0 // CPU profiles and traces stream for as long as asked
 		logger.Info("admin listening", "addr", aln.Addr().String())
 		go func() { adminErr <- admin.Serve(aln) }()
 	}
-	if devMode {
-		if err := printDevToken(env.stdout, authority, ln.Addr()); err != nil {
-			return err
-		}
+	if err := printBanner(env.stdout, authority, devMode, ln.Addr(), aln); err != nil {
+		return err
 	}
 
 	serveErr := make(chan error, 1)
@@ -221,12 +198,12 @@ func serve(ctx context.Context, args []string, env environment) error {
 	// then close. Then the listener and idle connections close, streams
 	// end with a final event, and in-flight requests get shutdownTimeout
 	// to finish. The change feed and the pool close after them (defers).
-	logger.Info("shutting down", "drain_delay", cfg.drainDelay.String(), "timeout", cfg.shutdownTimeout.String())
+	logger.Info("shutting down", "drain_delay", cfg.DrainDelay.String(), "timeout", cfg.ShutdownTimeout.String())
 	srv.BeginDrain()
-	if cfg.drainDelay > 0 {
-		<-env.timer(cfg.drainDelay)
+	if cfg.DrainDelay > 0 {
+		<-env.timer(cfg.DrainDelay)
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	srv.Drain()
 	err = hs.Shutdown(sctx)
@@ -273,19 +250,19 @@ func newHTTPServer(ctx context.Context, h http.Handler, logger *slog.Logger) *ht
 // server's configuration.
 func (cfg *serveConfig) limits() (httpapi.Config, error) {
 	c := httpapi.Config{
-		CORSOrigins:    cfg.corsOrigins,
-		RateLimit:      cfg.rateLimit,
-		RateBurst:      cfg.rateBurst,
-		MaxInflight:    cfg.maxInflight,
-		InflightWait:   cfg.inflightWait,
-		RequestTimeout: cfg.requestTimeout,
-		ImportMaxBytes: cfg.importMaxBytes,
+		CORSOrigins:    cfg.CORSOrigins,
+		RateLimit:      cfg.RateLimit,
+		RateBurst:      cfg.RateBurst,
+		MaxInflight:    cfg.MaxInflight,
+		InflightWait:   cfg.InflightWait,
+		RequestTimeout: cfg.RequestTimeout,
+		ImportMaxBytes: cfg.ImportMaxBytes,
 	}
-	c.MaxBulk, c.ImportIdleTimeout = cfg.maxBulk, cfg.importIdle
-	if cfg.importMaxBytes <= 0 {
-		return c, usagef("invalid --import-max-bytes %d: must be positive", cfg.importMaxBytes)
+	c.MaxBulk, c.ImportIdleTimeout = cfg.MaxBulk, cfg.ImportIdle
+	if cfg.ImportMaxBytes <= 0 {
+		return c, usagef("invalid --import-max-bytes %d: must be positive", cfg.ImportMaxBytes)
 	}
-	for _, o := range cfg.corsOrigins {
+	for _, o := range cfg.CORSOrigins {
 		if o == "*" {
 			continue
 		}
@@ -294,7 +271,7 @@ func (cfg *serveConfig) limits() (httpapi.Config, error) {
 			return c, usagef("invalid --cors-origins entry %q: want scheme://host[:port] or *", o)
 		}
 	}
-	for _, p := range cfg.trustedProxies {
+	for _, p := range cfg.TrustedProxies {
 		prefix, err := netip.ParsePrefix(p)
 		if err != nil {
 			a, aerr := netip.ParseAddr(p)
@@ -306,25 +283,25 @@ func (cfg *serveConfig) limits() (httpapi.Config, error) {
 		c.TrustedProxies = append(c.TrustedProxies, prefix.Masked())
 	}
 	switch {
-	case cfg.rateLimit < 0:
+	case cfg.RateLimit < 0:
 		return c, usagef("--rate-limit must not be negative")
-	case cfg.rateLimit > 0 && cfg.rateBurst < 1:
+	case cfg.RateLimit > 0 && cfg.RateBurst < 1:
 		return c, usagef("--rate-burst must be at least 1")
-	case cfg.maxInflight < 0:
+	case cfg.MaxInflight < 0:
 		return c, usagef("--max-inflight must not be negative")
-	case cfg.maxBulk < 0 || cfg.importIdle < 0:
+	case cfg.MaxBulk < 0 || cfg.ImportIdle < 0:
 		return c, usagef("--max-bulk and --import-idle-timeout must not be negative")
-	case cfg.inflightWait < 0:
+	case cfg.InflightWait < 0:
 		return c, usagef("--inflight-wait must not be negative")
-	case cfg.requestTimeout < 0:
+	case cfg.RequestTimeout < 0:
 		return c, usagef("--request-timeout must not be negative")
-	case cfg.maxSubscribers < 0:
+	case cfg.MaxSubscribers < 0:
 		return c, usagef("--max-subscribers must not be negative")
-	case cfg.maxPerUser < 0:
+	case cfg.MaxPerUser < 0:
 		return c, usagef("--max-subscribers-per-user must not be negative")
-	case cfg.eventRetention <= 0:
+	case cfg.EventRetention <= 0:
 		return c, usagef("--event-retention must be positive")
-	case cfg.eventKeepAlive <= 0:
+	case cfg.EventKeepAlive <= 0:
 		return c, usagef("--event-keepalive must be positive")
 	}
 	return c, nil
@@ -337,14 +314,6 @@ func deriveKey(secret, purpose string) []byte {
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write([]byte(purpose))
 	return m.Sum(nil)
-}
-
-// helpIsSuccess turns the help sentinel into a clean exit.
-func helpIsSuccess(err error) error {
-	if errors.Is(err, errHelp) {
-		return nil
-	}
-	return err
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
@@ -376,56 +345,15 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// devTokenTTL is long enough for a working day with one server run.
-const devTokenTTL = 24 * time.Hour
-
-// devAddr is where development mode listens unless told otherwise.
-const devAddr = "127.0.0.1:8080"
-
-func printDevToken(w io.Writer, a *auth.Authority, addr net.Addr) error {
-	tok, err := a.Issue("dev-admin", []string{roster.RoleAdmin}, devTokenTTL)
-	if err != nil {
-		return err
-	}
-	base, reach := "http://"+addr.String(), "on "+addr.String()
-	if tcp, ok := addr.(*net.TCPAddr); ok && (tcp.IP.IsUnspecified() || tcp.IP.IsLoopback()) {
-		base = fmt.Sprintf("http://localhost:%d", tcp.Port)
-		reach = "on this machine only (--addr or PORT changes that)"
-		if tcp.IP.IsUnspecified() {
-			reach = "on EVERY network interface, as the address given asks"
-		}
-	}
-	fmt.Fprintf(w, `
-  DEVELOPMENT MODE: JWT_SECRET is not set, so this run signs tokens with a
-  random secret; they stop working when the server restarts. Set JWT_SECRET
-  (32+ bytes) and mint tokens with "roster token" for anything real.
-  The API listens %s.
-
-  Admin token (valid %s):
-
-    export TOKEN=%s
-    curl -H "Authorization: Bearer $TOKEN" %s/api/users
-
-`, reach, devTokenTTL, tok, base)
-	return nil
-}
-
 // jwtFlags are the token settings shared by serve and token.
 type jwtFlags struct {
-	secret   string
-	issuer   string
-	audience string
-}
-
-func (j *jwtFlags) register(fs *flagSet) {
-	fs.StringVar(&j.secret, "jwt-secret", "", "HS256 signing secret, at least 32 bytes; set it in the environment, not on the command line (ps shows it)")
-	fs.alias("jwt-secret", "JWT_SECRET")
-	fs.StringVar(&j.issuer, "jwt-issuer", "", `when set, tokens must carry this "iss"`)
-	fs.StringVar(&j.audience, "jwt-audience", "", `when set, tokens must list this "aud"`)
+	Secret   string `name:"jwt-secret" environ:"JWT_SECRET" placeholder:"SECRET" help:"HS256 signing secret, at least 32 bytes; set it in the environment, not on the command line (ps shows it)."`
+	Issuer   string `name:"jwt-issuer" environ:"" placeholder:"ISS" help:"When set, tokens must carry this \"iss\"."`
+	Audience string `name:"jwt-audience" environ:"" placeholder:"AUD" help:"When set, tokens must list this \"aud\"."`
 }
 
 func (j *jwtFlags) authority() (*auth.Authority, error) {
-	a, err := auth.New(auth.Config{Secret: []byte(j.secret), Issuer: j.issuer, Audience: j.audience})
+	a, err := auth.New(auth.Config{Secret: []byte(j.Secret), Issuer: j.Issuer, Audience: j.Audience})
 	if err != nil {
 		return nil, usagef("%s", strings.TrimPrefix(err.Error(), "auth: "))
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -12,13 +13,16 @@ var (
 	commit  = ""
 )
 
-func showVersion(args []string, env environment) error {
-	fs := newFlagSet("version", "Prints the version, commit and Go version of this binary.")
-	if err := fs.parse(args, env); err != nil {
-		return helpIsSuccess(err)
-	}
-	fmt.Fprintf(env.stdout, "roster %s (commit %s, %s %s/%s)\n", version, buildCommit(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	return nil
+// versionCmd is "roster version".
+type versionCmd struct{}
+
+func (versionCmd) run(_ context.Context, _ *flagSources, env environment) error {
+	_, err := fmt.Fprintln(env.stdout, versionLine())
+	return err
+}
+
+func versionLine() string {
+	return fmt.Sprintf("roster %s (commit %s, %s %s/%s)", version, buildCommit(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
 // buildCommit prefers the linker-set commit, then the VCS stamp Go records.

@@ -218,6 +218,9 @@ type Subscription struct {
 	horizon int64 // events up to here come from the store, later ones live
 	next    int64 // the id after which Next continues
 	backlog []roster.Event
+	// ahead is set on a reset whose Last-Event-ID is beyond the newest
+	// event: no lost history, but an id this stream never sent.
+	ahead bool
 }
 
 // Subscribe starts a subscription for subject (who asks: the per-subject
@@ -252,6 +255,7 @@ func (b *Broker) Subscribe(ctx context.Context, subject string, after int64) (s 
 	// an id from the future (another database), mean a gap we cannot fill.
 	if after >= 0 && (after+1 < oldest || after > newest) {
 		reset = true
+		s.ahead = after > newest
 	}
 	if after < 0 || reset {
 		after = b.last
@@ -316,6 +320,11 @@ func (s *Subscription) Next(ctx context.Context, idle <-chan time.Time) (roster.
 
 // LastID is the id of the last event Next returned (or the starting point).
 func (s *Subscription) LastID() int64 { return s.next }
+
+// Ahead reports whether Subscribe reset the subscription because the id
+// it was given is beyond the newest event (another database, or a
+// client's made-up id), rather than because events were purged.
+func (s *Subscription) Ahead() bool { return s.ahead }
 
 // Pending is how many events Next can return without waiting.
 func (s *Subscription) Pending() int {

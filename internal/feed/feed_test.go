@@ -210,12 +210,12 @@ func TestResetWhenHistoryIsGone(t *testing.T) {
 	store.purgeThrough(5) // 6..10 retained
 	b := start(t, store, Config{})
 	for _, tt := range []struct {
-		after int64
-		reset bool
-	}{{-1, false}, {5, false}, {10, false}, {4, true}, {0, true}, {11, true}} {
+		after        int64
+		reset, ahead bool
+	}{{-1, false, false}, {5, false, false}, {10, false, false}, {4, true, false}, {0, true, false}, {11, true, true}} {
 		s, reset, err := b.Subscribe(context.Background(), "sub", tt.after)
-		if err != nil || reset != tt.reset {
-			t.Errorf("Subscribe(%d): reset %v, err %v; want reset %v", tt.after, reset, err, tt.reset)
+		if err != nil || reset != tt.reset || s.Ahead() != tt.ahead {
+			t.Errorf("Subscribe(%d): reset %v, ahead %v, err %v; want reset %v, ahead %v", tt.after, reset, s.Ahead(), err, tt.reset, tt.ahead)
 			continue
 		}
 		s.Close()

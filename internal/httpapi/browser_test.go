@@ -49,6 +49,17 @@ func TestSwaggerUI(t *testing.T) {
 	op := "#operations-users-listUsers"
 	step("open the page", chromedp.Navigate(ts.URL+"/swagger-ui/"),
 		chromedp.WaitVisible(chromedp.CSS(op)))
+	// A newcomer sees the Authorize button without scrolling on a
+	// 1280×900 screen: the document's description must stay short.
+	bottom, err := chromedp.Run(ctx, chromedp.Evaluate[float64](
+		`window.scrollY + document.querySelector(".auth-wrapper .authorize").getBoundingClientRect().bottom`))
+	if err != nil {
+		t.Fatalf("locate Authorize: %v", err)
+	}
+	if bottom > 900 {
+		screenshot(t, ctx, "authorize-below-the-fold")
+		t.Errorf("the Authorize button ends %.0f px down the page, want within the first 900 px at 1280 px wide", bottom)
+	}
 	count, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(".opblock").length`))
 	if err != nil {
 		t.Fatalf("count operations: %v", err)

@@ -46,7 +46,18 @@ type eventData struct {
 	Type roster.EventType `json:"type"`
 	User *roster.User     `json:"user,omitempty"`
 	ID   *uuid.UUID       `json:"id,omitempty"`
-	At   time.Time        `json:"at"`
+	At   jsonTime         `json:"at"`
+}
+
+// jsonTime is a time written in roster.TimeLayout, as users' times are.
+type jsonTime time.Time
+
+func (t jsonTime) MarshalJSON() ([]byte, error) {
+	b, ok := appendJSONTime(nil, time.Time(t))
+	if !ok {
+		return time.Time(t).MarshalJSON() // the error time.Time gives
+	}
+	return b, nil
 }
 
 // handleEvents streams the change feed as Server-Sent Events.
@@ -252,7 +263,11 @@ func (st *eventStream) run(ctx context.Context, reset bool) {
 		return
 	}
 	if reset {
-		if send("event: reset\ndata: {\"reason\":\"events after Last-Event-ID are no longer retained; resync\"}\n\n") != nil {
+		reason := "events after Last-Event-ID are no longer retained; resync"
+		if sub.Ahead() {
+			reason = "Last-Event-ID is ahead of the stream: no event has that id yet; resync"
+		}
+		if send("event: reset\ndata: {\"reason\":\""+reason+"\"}\n\n") != nil {
 			return
 		}
 	}
@@ -319,9 +334,9 @@ func (st *eventStream) end(ctx context.Context) {
 // service shows them to actor.
 func (s *Server) eventPayload(ev roster.Event, actor roster.Actor) any {
 	if ev.Import != nil {
-		return importEventData{Type: ev.Type, At: ev.At, ImportSummary: *ev.Import}
+		return importEventData{Type: ev.Type, At: jsonTime(ev.At), ImportSummary: *ev.Import}
 	}
-	d := eventData{Type: ev.Type, At: ev.At}
+	d := eventData{Type: ev.Type, At: jsonTime(ev.At)}
 	if ev.User == nil {
 		id := ev.UserID
 		d.ID = &id

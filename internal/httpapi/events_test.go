@@ -259,8 +259,8 @@ func TestEventStreamOptions(t *testing.T) {
 
 	// A Last-Event-ID from beyond the history gets a reset, then live events.
 	reset := openStream(t, srv.URL, h.admin, http.Header{"Last-Event-Id": {"999999"}}, "")
-	if ev := reset.next(); ev.event != "reset" {
-		t.Errorf("got %+v, want event: reset", ev)
+	if ev := reset.next(); ev.event != "reset" || !strings.Contains(ev.data, "ahead of the stream") {
+		t.Errorf("got %+v, want event: reset saying the id is ahead of the stream", ev)
 	}
 	// The cap: three streams are open.
 	rec := h.do(request{method: "GET", path: "/api/events", token: h.admin})

@@ -43,20 +43,20 @@ func appendUserJSON(dst []byte, u roster.User) ([]byte, error) {
 	dst = append(dst, `,"updated_at":`...)
 	dst, ok2 := appendJSONTime(dst, u.UpdatedAt)
 	if !ok1 || !ok2 {
-		// time.Time.MarshalJSON refuses it; let encoding/json say so.
+		// roster.User.MarshalJSON refuses it; let it say so.
 		_, err := json.Marshal(u)
 		return dst[:n0], err
 	}
 	return append(dst, '}'), nil
 }
 
-// appendJSONTime appends t as time.Time.MarshalJSON does, and reports
-// whether MarshalJSON would accept t: a year of four digits and a zone
+// appendJSONTime appends t in roster.TimeLayout, quoted, as
+// roster.User.MarshalJSON does, and reports whether it would accept t: a year of four digits and a zone
 // offset under 24 hours. Stored times are UTC and always pass.
 func appendJSONTime(dst []byte, t time.Time) ([]byte, bool) {
 	dst = append(dst, '"')
 	n0 := len(dst)
-	dst = t.AppendFormat(dst, time.RFC3339Nano)
+	dst = t.AppendFormat(dst, roster.TimeLayout)
 	ok := len(dst) > n0+4 && dst[n0+4] == '-'
 	if last := dst[len(dst)-1]; ok && last != 'Z' {
 		zone := dst[len(dst)-len("Z07:00"):]
@@ -137,8 +137,8 @@ func appendJSONString(dst []byte, s string) []byte {
 const csvHeader = "id,name,email,created_at,updated_at\n"
 
 // appendUserCSV appends u as one CSV row, as csv.Writer.Write would write
-// its id, name, email, created_at and updated_at (times in RFC 3339 with
-// nanoseconds).
+// its id, name, email, created_at and updated_at (times in
+// roster.TimeLayout).
 func appendUserCSV(dst []byte, u roster.User) ([]byte, error) {
 	dst = appendUUID(dst, u.ID)
 	dst = append(dst, ',')
@@ -147,9 +147,9 @@ func appendUserCSV(dst []byte, u roster.User) ([]byte, error) {
 	dst = appendCSVField(dst, u.Email)
 	dst = append(dst, ',')
 	// An RFC 3339 time never needs quotes.
-	dst = u.CreatedAt.AppendFormat(dst, time.RFC3339Nano)
+	dst = u.CreatedAt.AppendFormat(dst, roster.TimeLayout)
 	dst = append(dst, ',')
-	dst = u.UpdatedAt.AppendFormat(dst, time.RFC3339Nano)
+	dst = u.UpdatedAt.AppendFormat(dst, roster.TimeLayout)
 	return append(dst, '\n'), nil
 }
 

@@ -145,7 +145,7 @@ func checkUserCSV(t *testing.T, u roster.User) {
 		}
 		return s
 	}
-	if err := cw.Write([]string{u.ID.String(), neutral(u.Name), neutral(u.Email), u.CreatedAt.Format(time.RFC3339Nano), u.UpdatedAt.Format(time.RFC3339Nano)}); err != nil {
+	if err := cw.Write([]string{u.ID.String(), neutral(u.Name), neutral(u.Email), u.CreatedAt.Format(roster.TimeLayout), u.UpdatedAt.Format(roster.TimeLayout)}); err != nil {
 		t.Fatal(err)
 	}
 	cw.Flush()

@@ -441,5 +441,5 @@ func csvRecords(br *bufio.Reader) (func() (roster.ImportRecord, error), error) {
 type importEventData struct {
 	Type roster.EventType `json:"type"`
 	roster.ImportSummary
-	At time.Time `json:"at"`
+	At jsonTime `json:"at"`
 }

@@ -1,11 +1,15 @@
 package httpapi
 
-import "net/http"
+import (
+	"net/http"
+	"strings"
+)
 
 // routes registers every endpoint. This is the one place to read the API's
 // surface; api/openapi.yaml documents the same set, and a test holds the
 // two equal.
 func (s *Server) routes() {
+	s.handle("GET /{$}", s.handleHome())
 	s.handle("GET /health", http.HandlerFunc(s.handleHealth))
 	s.handle("GET /health/ready", http.HandlerFunc(s.handleReady))
 
@@ -28,7 +32,8 @@ func (s *Server) routes() {
 // handle registers h for pattern and remembers the pattern for Routes.
 func (s *Server) handle(pattern string, h http.Handler) {
 	s.mux.Handle(pattern, h)
-	s.patterns = append(s.patterns, pattern)
+	// "/{$}" is the exact path "/", as every path in the document is.
+	s.patterns = append(s.patterns, strings.TrimSuffix(pattern, "{$}"))
 }
 
 // Routes lists the registered patterns ("METHOD /path"), in order.

@@ -62,6 +62,11 @@ type Config struct {
 	// ImportIdleTimeout ends an import whose body makes no progress for
 	// this long (0: never), with 408 and the usual rollback rules.
 	ImportIdleTimeout time.Duration
+	// Version is shown on the landing page, GET /.
+	Version string
+	// DevMode says on the landing page how to use the tokens that
+	// development mode prints.
+	DevMode bool
 	// CursorKey signs list cursors. Instances behind one load balancer
 	// need the same key; empty means a random key for this process.
 	CursorKey []byte
@@ -96,6 +101,8 @@ type Server struct {
 	keepAlive      time.Duration
 	encodedEvents  eventCache
 	now            func() time.Time
+	version        string
+	devMode        bool
 	// afterFunc runs f after d (time.AfterFunc; tests use a fake) and
 	// returns the function that stops it.
 	afterFunc func(d time.Duration, f func()) (stop func() bool)
@@ -118,6 +125,8 @@ func NewServer(cfg Config) *Server {
 		importMaxBytes: cfg.ImportMaxBytes,
 		importIdle:     cfg.ImportIdleTimeout,
 		now:            cfg.Now,
+		version:        cfg.Version,
+		devMode:        cfg.DevMode,
 		afterFunc: func(d time.Duration, f func()) func() bool {
 			return time.AfterFunc(d, f).Stop
 		},

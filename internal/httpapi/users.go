@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/rosterhq/roster/internal/roster"
@@ -129,12 +130,14 @@ func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
 // emails it shows), for caches that would otherwise share it.
 func varyByCaller(w http.ResponseWriter) { w.Header().Add("Vary", "Authorization") }
 
-// userID parses the {id} path segment; only the canonical form (36
-// characters, lower-case hex) is accepted, so every user has exactly one URL.
+// userID parses the {id} path segment: the 36-character hyphenated form,
+// in either case (RFC 9562 §4: hex digits are case-insensitive on input).
+// Other forms uuid.Parse takes (braces, urn:uuid:, 32 bare digits) are
+// refused. Answers always carry the lower-case form.
 func userID(r *http.Request) (uuid.UUID, error) {
 	raw := r.PathValue("id")
 	id, err := uuid.Parse(raw)
-	if err != nil || raw != id.String() {
+	if err != nil || !strings.EqualFold(raw, id.String()) {
 		return uuid.Nil, &roster.Error{Code: roster.CodeBadRequest, Message: "Invalid user id",
 			Details: []roster.FieldError{{Field: "id", Message: "must be a UUID"}}}
 	}

@@ -8,8 +8,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/rosterhq/roster/internal/httpapi"
 	"github.com/rosterhq/roster/internal/roster"
 )
 
@@ -133,7 +135,9 @@ func TestErrors(t *testing.T) {
 			{"email too long", request{method: "POST", path: "/api/users", body: userJSON("A", longEmail)}, 422, "VALIDATION_ERROR", []string{"email"}},
 			{"duplicate email any case", request{method: "POST", path: "/api/users", body: userJSON("T", "TAKEN@example.COM")}, 409, "CONFLICT", []string{"email"}},
 			{"malformed id", request{method: "GET", path: "/api/users/not-a-uuid"}, 400, "BAD_REQUEST", []string{"id"}},
-			{"upper-case id", request{method: "GET", path: "/api/users/" + strings.ToUpper(missing.String())}, 400, "BAD_REQUEST", []string{"id"}},
+			{"upper-case unknown id", request{method: "GET", path: "/api/users/" + strings.ToUpper(missing.String())}, 404, "NOT_FOUND", nil},
+			{"id in braces", request{method: "GET", path: "/api/users/%7B" + missing.String() + "%7D"}, 400, "BAD_REQUEST", []string{"id"}},
+			{"id without hyphens", request{method: "GET", path: "/api/users/" + strings.ReplaceAll(missing.String(), "-", "")}, 400, "BAD_REQUEST", []string{"id"}},
 			{"unknown id", request{method: "GET", path: "/api/users/" + missing.String()}, 404, "NOT_FOUND", nil},
 			{"empty update", request{method: "PATCH", path: otherPath, body: `{}`}, 422, "VALIDATION_ERROR", []string{"body"}},
 			{"null update", request{method: "PUT", path: otherPath, body: `{"name":null}`}, 422, "VALIDATION_ERROR", []string{"body"}},
@@ -146,7 +150,7 @@ func TestErrors(t *testing.T) {
 			{"page negative and per_page text", request{method: "GET", path: "/api/users?page=-1&per_page=x"}, 400, "BAD_REQUEST", []string{"page", "per_page"}},
 			{"unknown query parameter", request{method: "GET", path: "/api/users?order=name"}, 400, "BAD_REQUEST", []string{"order"}},
 			{"unknown route", request{method: "GET", path: "/api/nope"}, 404, "NOT_FOUND", nil},
-			{"unknown root route", request{method: "GET", path: "/"}, 404, "NOT_FOUND", nil},
+			{"unknown root route", request{method: "GET", path: "/nope"}, 404, "NOT_FOUND", nil},
 			{"wrong method", request{method: "DELETE", path: "/api/users"}, 405, "METHOD_NOT_ALLOWED", nil},
 			{"wrong method on health", request{method: "POST", path: "/health"}, 405, "METHOD_NOT_ALLOWED", nil},
 		}
@@ -309,4 +313,52 @@ func TestDeclaredOversizedBodyIsNotRead(t *testing.T) {
 			}
 		})
 	}
+}
+
+// An id in upper case names the same user (RFC 9562: hex digits are
+// case-insensitive); answers carry the lower-case form.
+func TestUpperCaseIDs(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, h *harness) {
+		u := h.createUser("Ada", "ada@example.com")
+		upper := "/api/users/" + strings.ToUpper(u.ID.String())
+		for _, r := range []request{
+			{method: "GET", path: upper, token: h.admin},
+			{method: "PATCH", path: upper, token: h.admin, body: `{"name":"Ada L."}`},
+		} {
+			rec := h.do(r)
+			if rec.Code != http.StatusOK {
+				t.Fatalf("%s %s: got %d %s, want 200", r.method, r.path, rec.Code, rec.Body)
+			}
+			if got := decodeUser(t, rec); got.ID != u.ID || !strings.Contains(rec.Body.String(), `"id":"`+u.ID.String()+`"`) {
+				t.Errorf("%s %s: got id %s in %s, want %s in lower case", r.method, r.path, got.ID, rec.Body, u.ID)
+			}
+		}
+		if rec := h.do(request{method: "DELETE", path: upper, token: h.admin}); rec.Code != http.StatusNoContent {
+			t.Errorf("DELETE %s: got %d, want 204", upper, rec.Code)
+		}
+	})
+}
+
+// Every time the API writes has six fractional digits, whole seconds
+// included, so that times sort as strings: users in single answers,
+// lists, exports (NDJSON and CSV) and the change feed.
+func TestTimesHaveSixFractionalDigits(t *testing.T) {
+	at := time.Date(2026, 12, 1, 10, 0, 5, 0, time.UTC) // a whole second: RFC3339Nano would write no fraction
+	forEachEngine(t, func(t *testing.T, h *harness) {
+		svc := roster.NewService(h.store, func() time.Time { return at })
+		h2 := newHarness(t, h.store, func(c *httpapi.Config) { c.Users = svc })
+		u := h2.createUser("Ada", "ada@example.com")
+		want := `2026-12-01T10:00:05.000000Z`
+		for _, r := range []request{
+			{method: "GET", path: "/api/users/" + u.ID.String(), token: h2.admin},
+			{method: "GET", path: "/api/users", token: h2.admin},
+			{method: "GET", path: "/api/users/export", token: h2.admin},
+			{method: "GET", path: "/api/users/export", token: h2.admin, header: http.Header{"Accept": {"text/csv"}}},
+		} {
+			rec := h2.do(r)
+			if rec.Code != http.StatusOK || strings.Count(rec.Body.String(), want) != 2 {
+				t.Errorf("%s %s %v: got %d %s, want created_at and updated_at %s", r.method, r.path, r.header, rec.Code, rec.Body, want)
+			}
+		}
+	})
 }

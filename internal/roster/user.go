@@ -1,6 +1,7 @@
 package roster
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
@@ -15,6 +16,29 @@ type User struct {
 	Email     string    `json:"email,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// TimeLayout is how every API time is written: RFC 3339 with exactly six
+// fractional digits (the stored precision), so that times of one zone,
+// UTC as stored, sort as strings. time.RFC3339Nano drops trailing zeros.
+const TimeLayout = "2006-01-02T15:04:05.000000Z07:00"
+
+// MarshalJSON writes the user with its times in TimeLayout. Times that
+// time.Time.MarshalJSON refuses (a year outside 0–9999, a zone offset of
+// a day or more) are refused too; stored times never are.
+func (u User) MarshalJSON() ([]byte, error) {
+	for _, t := range []time.Time{u.CreatedAt, u.UpdatedAt} {
+		if _, err := t.MarshalText(); err != nil {
+			return nil, err
+		}
+	}
+	return json.Marshal(struct {
+		ID        string `json:"id"`
+		Name      string `json:"name"`
+		Email     string `json:"email,omitempty"`
+		CreatedAt string `json:"created_at"`
+		UpdatedAt string `json:"updated_at"`
+	}{u.ID.String(), u.Name, u.Email, u.CreatedAt.Format(TimeLayout), u.UpdatedAt.Format(TimeLayout)})
 }
 
 // NewUser is the input for creating a user.
