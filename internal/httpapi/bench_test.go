@@ -107,27 +107,43 @@ func BenchmarkExport(b *testing.B) {
 	}
 }
 
-// BenchmarkImport parses and validates 10,000 NDJSON rows into a store
-// that only counts them: the HTTP and service layers' share of an import.
+// BenchmarkImport parses and validates 10,000 rows in each format into a
+// store that only counts them: the HTTP and service layers' share of an
+// import.
 func BenchmarkImport(b *testing.B) {
 	const rows = 10000
-	var body bytes.Buffer
+	var ndjson, csv, array bytes.Buffer
+	csv.WriteString("name,email\n")
+	array.WriteString("[")
 	for i := range rows {
-		fmt.Fprintf(&body, `{"name":"User %d","email":"user%d@example.com"}`+"\n", i, i)
-	}
-	srv, token := benchServer(b, newFakeStore(0))
-	w := &discardWriter{header: http.Header{}}
-	for b.Loop() {
-		req := httptest.NewRequest(http.MethodPost, "/api/users/import", bytes.NewReader(body.Bytes()))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/x-ndjson")
-		w.reset()
-		srv.ServeHTTP(w, req)
-		if w.status != http.StatusOK {
-			b.Fatalf("got status %d, want 200", w.status)
+		fmt.Fprintf(&ndjson, `{"name":"User %d","email":"user%d@example.com"}`+"\n", i, i)
+		fmt.Fprintf(&csv, "User %d,user%d@example.com\n", i, i)
+		if i > 0 {
+			array.WriteString(",")
 		}
+		fmt.Fprintf(&array, `{"name":"User %d","email":"user%d@example.com"}`, i, i)
 	}
-	b.ReportMetric(float64(b.N*rows)/b.Elapsed().Seconds(), "rows/s")
+	array.WriteString("]")
+	for _, f := range []struct {
+		name, contentType string
+		body              []byte
+	}{{"ndjson", "application/x-ndjson", ndjson.Bytes()}, {"csv", "text/csv", csv.Bytes()}, {"json", "application/json", array.Bytes()}} {
+		b.Run(f.name, func(b *testing.B) {
+			srv, token := benchServer(b, newFakeStore(0))
+			w := &discardWriter{header: http.Header{}}
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodPost, "/api/users/import", bytes.NewReader(f.body))
+				req.Header.Set("Authorization", "Bearer "+token)
+				req.Header.Set("Content-Type", f.contentType)
+				w.reset()
+				srv.ServeHTTP(w, req)
+				if w.status != http.StatusOK {
+					b.Fatalf("got status %d, want 200", w.status)
+				}
+			}
+			b.ReportMetric(float64(b.N*rows)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
 }
 
 // benchServer builds the handler chain over store and returns it with an

@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -352,36 +353,166 @@ func (n *ndjsonRecords) readLine() (line []byte, tooLong bool, err error) {
 	}
 }
 
+// maxImportRecord bounds one JSON-array element and one CSV record, as
+// maxImportLine bounds an NDJSON line: a longer one is reported and
+// skipped without being held in memory.
+const maxImportRecord = maxBodyBytes
+
 // jsonArrayRecords reads a JSON array one element at a time; an
-// element's "line" is its 1-based index. A syntax error ends the array:
-// what follows cannot be found again.
+// element's "line" is its 1-based index. Elements are cut out of the
+// stream by their brackets and quotes (readJSONValue), so that one longer
+// than maxImportRecord is skipped rather than buffered. A break in the
+// array's own syntax (a missing comma, an unclosed array) ends it: what
+// follows cannot be found again.
 func jsonArrayRecords(br *bufio.Reader) (func() (roster.ImportRecord, error), error) {
-	dec := json.NewDecoder(br)
-	tok, err := dec.Token()
-	if err != nil || tok != json.Delim('[') {
+	c, err := peekNonSpace(br)
+	if err != nil || c != '[' {
 		if errors.As(err, new(*http.MaxBytesError)) {
 			return nil, err
 		}
 		return nil, roster.Errorf(roster.CodeBadRequest, "Request body must be a JSON array of users")
 	}
-	var index int64
-	done := false
+	_, _ = br.Discard(1)
+	var (
+		index int64
+		done  bool
+		buf   []byte
+	)
+	malformed := func(msg string) (roster.ImportRecord, error) {
+		done = true
+		return rowError(index+1, "", msg), nil
+	}
 	return func() (roster.ImportRecord, error) {
-		if done || !dec.More() {
+		if done {
 			return roster.ImportRecord{}, io.EOF
 		}
-		index++
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			var syntax *json.SyntaxError
-			if errors.As(err, &syntax) || errors.Is(err, io.ErrUnexpectedEOF) {
+		c, err := peekNonSpace(br)
+		if err == nil && index > 0 { // after an element: a comma and the next, or the end
+			switch c {
+			case ']':
 				done = true
-				return rowError(index, "", "malformed JSON; the rest of the array was not read"), nil
+				return roster.ImportRecord{}, io.EOF
+			case ',':
+				_, _ = br.Discard(1)
+				if c, err = peekNonSpace(br); err == nil && c == ']' {
+					return malformed("malformed JSON (a comma before ]); the rest of the array was not read")
+				}
+			default:
+				return malformed("malformed JSON (no comma between elements); the rest of the array was not read")
 			}
-			return roster.ImportRecord{}, err
+		} else if err == nil && c == ']' {
+			done = true
+			return roster.ImportRecord{}, io.EOF
 		}
-		return jsonRecord(index, raw), nil
+		if err == nil {
+			var tooLong bool
+			buf, tooLong, err = readJSONValue(br, buf[:0], maxImportRecord)
+			if err == nil {
+				index++
+				if tooLong {
+					return rowError(index, "", fmt.Sprintf("element is longer than %d bytes", maxImportRecord)), nil
+				}
+				return jsonRecord(index, buf), nil
+			}
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return malformed("malformed JSON (the array is not closed); the rest of the array was not read")
+		}
+		return roster.ImportRecord{}, err
 	}, nil
+}
+
+// peekNonSpace skips JSON whitespace and returns the next byte, unread.
+func peekNonSpace(br *bufio.Reader) (byte, error) {
+	for {
+		b, err := br.Peek(1)
+		if err != nil {
+			return 0, err
+		}
+		switch b[0] {
+		case ' ', '\t', '\r', '\n':
+			_, _ = br.Discard(1)
+		default:
+			return b[0], nil
+		}
+	}
+}
+
+// readJSONValue reads one JSON value's bytes, appended to buf: an object
+// or array up to its matching bracket, a string up to its closing quote,
+// or a number or literal up to the next delimiter. It finds the extent
+// only; whether the bytes are valid JSON is the decoder's business. Past
+// max bytes it stops keeping them and reports tooLong, reading on to the
+// value's end. A value cut short by the end of the input is
+// io.ErrUnexpectedEOF.
+func readJSONValue(br *bufio.Reader, buf []byte, max int) (_ []byte, tooLong bool, _ error) {
+	var (
+		depth            int
+		inString, escape bool
+		scalar           bool
+	)
+	for {
+		if _, err := br.Peek(1); err != nil {
+			if errors.Is(err, io.EOF) {
+				if scalar && depth == 0 && !inString {
+					return buf, tooLong, nil
+				}
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, false, err
+		}
+		chunk, _ := br.Peek(br.Buffered())
+		end, used := -1, len(chunk)
+	scan:
+		for i, c := range chunk {
+			switch {
+			case inString:
+				switch {
+				case escape:
+					escape = false
+				case c == '\\':
+					escape = true
+				case c == '"':
+					inString = false
+					if depth == 0 {
+						end = i + 1
+						break scan
+					}
+				}
+			case scalar:
+				switch c {
+				case ' ', '\t', '\r', '\n', ',', ']', '}', '[', '{', '"':
+					end = i // the delimiter is not the value's
+					break scan
+				}
+			case c == '"':
+				inString = true
+			case c == '{' || c == '[':
+				depth++
+			case c == '}' || c == ']':
+				depth--
+				if depth <= 0 { // <0: a stray closing bracket, one byte of invalid JSON
+					end = i + 1
+					break scan
+				}
+			case depth == 0:
+				scalar = true
+			}
+		}
+		if end >= 0 {
+			used = end
+		}
+		if !tooLong && len(buf)+used > max {
+			tooLong, buf = true, buf[:0]
+		}
+		if !tooLong {
+			buf = append(buf, chunk[:used]...)
+		}
+		_, _ = br.Discard(used)
+		if end >= 0 {
+			return buf, tooLong, nil
+		}
+	}
 }
 
 // maxHeaderErrors bounds the unknown columns listed for a CSV header.
@@ -391,14 +522,21 @@ const maxHeaderErrors = 20
 // are required, the others (an export's) are ignored.
 var csvColumns = []string{"id", "name", "email", "created_at", "updated_at"}
 
-// csvRecords reads CSV with a header row naming the columns.
+// csvRecords reads CSV with a header row naming the columns. encoding/csv
+// buffers a whole record, so it reads through a csvLimiter, which ends a
+// record longer than maxImportRecord early in a way the parser refuses:
+// that record becomes a row error, and the ones after it read as usual.
 func csvRecords(br *bufio.Reader) (func() (roster.ImportRecord, error), error) {
-	cr := csv.NewReader(br)
+	lim := &csvLimiter{br: br, max: maxImportRecord, line: 1, start: 1}
+	cr := csv.NewReader(lim)
 	cr.ReuseRecord = true
 	header, err := cr.Read()
 	if err != nil {
 		if errors.As(err, new(*http.MaxBytesError)) {
 			return nil, err
+		}
+		if lim.wasCut(err) {
+			return nil, roster.Errorf(roster.CodeBadRequest, "The CSV header row is longer than %d bytes", maxImportRecord)
 		}
 		return nil, roster.Errorf(roster.CodeBadRequest, "Request body must start with a CSV header row: name,email")
 	}
@@ -426,14 +564,213 @@ func csvRecords(br *bufio.Reader) (func() (roster.ImportRecord, error), error) {
 		rec, err := cr.Read()
 		var perr *csv.ParseError
 		switch {
+		case errors.As(err, &perr) && lim.wasCut(err):
+			return rowError(int64(perr.StartLine), "", fmt.Sprintf("record is longer than %d bytes", maxImportRecord)), nil
 		case errors.As(err, &perr):
 			return rowError(int64(perr.StartLine), "", perr.Err.Error()), nil
 		case err != nil:
 			return roster.ImportRecord{}, err
 		}
 		line, _ := cr.FieldPos(0)
-		return roster.ImportRecord{Line: int64(line), User: roster.NewUser{Name: rec[name], Email: rec[email]}}, nil
+		// The fields share one string with the whole record, other columns
+		// included: copies keep a row that waits in a batch small.
+		return roster.ImportRecord{Line: int64(line), User: roster.NewUser{
+			Name: strings.Clone(rec[name]), Email: strings.Clone(rec[email])}}, nil
 	}, nil
+}
+
+// csvLimiter sits between the body and encoding/csv. It follows the
+// records as the parser splits them (quotes open only at a field's start,
+// "" inside quotes, an error discards the rest of its line) and passes at
+// most max+2 bytes of each. The rest of a longer record is skipped and
+// replaced by bytes that make the parser refuse the record, then by as
+// many line ends as were skipped, so that later records keep their line
+// numbers; the record's start line is noted for wasCut.
+type csvLimiter struct {
+	br          *bufio.Reader
+	max         int
+	state       csvState
+	size        int   // bytes of the current record passed on
+	line, start int64 // line of the next byte; line the current record started on
+	skipping    bool
+	refusal     []byte  // bytes still to pass on after a cut
+	newlines    int     // line ends still to pass on after a cut
+	cut         []int64 // start lines of the records cut, not yet reported
+	err         error   // the body's error, passed on after the above
+}
+
+type csvState uint8
+
+const (
+	csvFieldStart csvState = iota
+	csvUnquoted
+	csvQuoted
+	csvQuote   // a quote inside a quoted field: its end, or the first of ""
+	csvInvalid // the parser has refused the record and discards the line
+)
+
+// csvRefusals end a cut record, by the state it was cut in, so that
+// encoding/csv (without LazyQuotes) fails it: a bare quote, or a
+// character after a closing quote.
+var csvRefusals = [...][]byte{
+	csvFieldStart: []byte(`x"`),
+	csvUnquoted:   []byte(`"`),
+	csvQuoted:     []byte(`"x`),
+	csvQuote:      []byte(`x`),
+	csvInvalid:    nil,
+}
+
+func (l *csvLimiter) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		switch {
+		case len(l.refusal) > 0:
+			k := copy(p[n:], l.refusal)
+			l.refusal, n = l.refusal[k:], n+k
+			continue
+		case l.newlines > 0:
+			p[n], n = '\n', n+1
+			l.newlines--
+			continue
+		case l.err != nil:
+			if n > 0 {
+				return n, nil
+			}
+			return 0, l.err
+		case n > 0 && l.br.Buffered() == 0:
+			return n, nil // do not wait for more of the body with bytes in hand
+		}
+		if _, err := l.br.Peek(1); err != nil {
+			l.err = err
+			continue
+		}
+		chunk, _ := l.br.Peek(l.br.Buffered())
+		used := 0
+		for used < len(chunk) && n < len(p) {
+			if !l.skipping && l.size >= l.max+2 { // +2: the line end
+				l.skipping = true
+				l.cut = append(l.cut, l.start)
+				l.refusal = csvRefusals[l.state]
+			}
+			rest := chunk[used:]
+			if !l.skipping {
+				rest = rest[:min(len(rest), len(p)-n, l.max+2-l.size)]
+			}
+			if k := l.plain(rest); k > 0 { // a run of bytes that leave the state as it is
+				nl := bytes.Count(rest[:k], []byte{'\n'}) // only inside quotes
+				l.line += int64(nl)
+				if l.skipping {
+					l.newlines += nl
+				} else {
+					n += copy(p[n:], rest[:k])
+					l.size += k
+				}
+				used += k
+				continue
+			}
+			c := rest[0]
+			used++
+			if !l.skipping {
+				p[n], n = c, n+1
+				l.size++
+			} else if c == '\n' {
+				l.newlines++
+			}
+			if l.step(c) && l.skipping {
+				l.skipping = false
+				break // the refusal and the line ends go before the next record
+			}
+		}
+		_, _ = l.br.Discard(used)
+	}
+	return n, nil
+}
+
+// plain is the length of b's prefix that leaves the state as it is.
+func (l *csvLimiter) plain(b []byte) int {
+	i := 0
+	switch l.state {
+	case csvUnquoted:
+		i = bytes.IndexAny(b, ",\n\"")
+	case csvQuoted:
+		i = bytes.IndexByte(b, '"')
+	case csvInvalid:
+		i = bytes.IndexByte(b, '\n')
+	}
+	if i < 0 {
+		return len(b)
+	}
+	return i
+}
+
+// step advances the state by one byte and reports a record's end.
+func (l *csvLimiter) step(c byte) bool {
+	if c == '\n' {
+		l.line++
+	}
+	switch l.state {
+	case csvFieldStart:
+		switch c {
+		case '"':
+			l.state = csvQuoted
+		case ',':
+		case '\n':
+			return l.end()
+		default:
+			l.state = csvUnquoted
+		}
+	case csvUnquoted:
+		switch c {
+		case ',':
+			l.state = csvFieldStart
+		case '\n':
+			return l.end()
+		case '"':
+			l.state = csvInvalid
+		}
+	case csvQuoted:
+		if c == '"' {
+			l.state = csvQuote
+		}
+	case csvQuote:
+		switch c {
+		case '"':
+			l.state = csvQuoted
+		case ',':
+			l.state = csvFieldStart
+		case '\n':
+			return l.end()
+		default:
+			l.state = csvInvalid
+		}
+	case csvInvalid:
+		if c == '\n' {
+			return l.end()
+		}
+	}
+	return false
+}
+
+func (l *csvLimiter) end() bool {
+	l.state, l.size, l.start = csvFieldStart, 0, l.line
+	return true
+}
+
+// wasCut reports whether err is the parser's refusal of a record the
+// limiter cut.
+func (l *csvLimiter) wasCut(err error) bool {
+	var perr *csv.ParseError
+	if !errors.As(err, &perr) {
+		return false
+	}
+	for len(l.cut) > 0 && l.cut[0] < int64(perr.StartLine) {
+		l.cut = l.cut[1:] // reported by an earlier error of its own
+	}
+	if len(l.cut) > 0 && l.cut[0] == int64(perr.StartLine) {
+		l.cut = l.cut[1:]
+		return true
+	}
+	return false
 }
 
 // importEventData is the JSON of a users.imported event: the import's

@@ -92,6 +92,14 @@ func TestImportFormats(t *testing.T) {
 			2, "2::BAD_REQUEST"},
 		{"csv", "text/csv", "\ufeffemail,name\r\nada@example.com,Ada\r\n\r\nnot-an-email,Bob\r\n\"grace@example.com\",\"Hopper, Grace\"\r\nx@example.com\r\nada@example.com,Twice\r\n",
 			2, "4:email:VALIDATION_ERROR 6::BAD_REQUEST 7:email:CONFLICT"},
+		// Past 1 MiB an element or record is a row error, not a buffered
+		// 10 MB; the rows after it read as usual, at their own lines.
+		{"json array 10 MB element", "application/json", `[{"name":"A","email":"a@example.com"},` + longLine + `, "` + strings.Repeat("s", 2<<20) + `",` +
+			`{"name":"B","email":"b@example.com"},{"name":"","email":"c@example.com"}]`,
+			2, "2::BAD_REQUEST 3::BAD_REQUEST 5:name:VALIDATION_ERROR"},
+		{"csv 10 MB record", "text/csv", "name,email\nA,a@example.com\n\"" + strings.Repeat("x\n", 5<<20) + "\",long@example.com\n" +
+			"B,b@example.com\n" + strings.Repeat("y", 2<<20) + ",c@example.com\nBob,not-an-email\n",
+			2, "3::BAD_REQUEST 5242885::BAD_REQUEST 5242886:email:VALIDATION_ERROR"},
 		{"json array", "application/json", "\ufeff" + `[{"name":"Ada","email":"ada@example.com"},{"name":"","email":"x@example.com"},{"name":"Grace","email":"grace@example.com"},{"name":true}]`,
 			2, "2:name:VALIDATION_ERROR 4:name:BAD_REQUEST"},
 	}

@@ -222,6 +222,11 @@ func TestImportErrorsEchoBoundedNames(t *testing.T) {
 		if len(env.Error.Details) == 0 || len(env.Error.Details[0].Field) > 64 || !strings.HasSuffix(env.Error.Details[0].Field, "…") {
 			t.Errorf("csv header: got details %.200v, want the column name cut to 64 bytes", env.Error.Details)
 		}
+		// A header row past 1 MiB is refused without being buffered.
+		env = checkError(t, h.importBody("", "text/csv", "name,email,"+strings.Repeat("h", 2<<20)+"\nA,a@example.com\n", nil), http.StatusBadRequest, "BAD_REQUEST")
+		if !strings.Contains(env.Error.Message, "header row is longer than") {
+			t.Errorf("csv 2 MB header: got %q, want the header refused as too long", env.Error.Message)
+		}
 		res := decodeImport(t, h.importBody("", "application/x-ndjson", `{"name":"A","email":"a@example.com","`+long+`":1}`+"\n", nil))
 		if len(res.Errors) != 1 || len(res.Errors[0].Field) > 64 || !utf8.ValidString(res.Errors[0].Field) {
 			t.Errorf("ndjson: got errors %.200v, want one with the field name cut to 64 bytes", res.Errors)

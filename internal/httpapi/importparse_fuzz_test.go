@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"bufio"
+	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"io"
 	"strings"
@@ -62,6 +64,24 @@ func FuzzJSONArrayElement(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body string) {
 		next, err := jsonArrayRecords(bufio.NewReader(strings.NewReader(body)))
 		readAll(t, next, err)
+		// A valid array splits into its elements, none malformed.
+		var elems []json.RawMessage
+		if json.Unmarshal([]byte(body), &elems) != nil || len(elems) > 1000 {
+			return
+		}
+		next, err = jsonArrayRecords(bufio.NewReader(strings.NewReader(body)))
+		if err != nil {
+			t.Fatalf("valid array refused: %v", err)
+		}
+		for i := range elems {
+			rec, err := next()
+			if err != nil || rec.Line != int64(i+1) || (rec.Err != nil && strings.Contains(rec.Err.Message, "malformed")) {
+				t.Fatalf("element %d: got %+v, %v", i+1, rec, err)
+			}
+		}
+		if _, err := next(); !errors.Is(err, io.EOF) {
+			t.Fatalf("after %d elements: got %v, want io.EOF", len(elems), err)
+		}
 	})
 }
 
@@ -77,5 +97,73 @@ func FuzzCSVRecord(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body string) {
 		next, err := csvRecords(bufio.NewReader(strings.NewReader(body)))
 		readAll(t, next, err)
+	})
+}
+
+// FuzzCSVLimiter checks that csvLimiter splits records where encoding/csv
+// does: with a small limit, the records it leaves whole parse as they do
+// without it, at the same lines, a cut one is refused, and none longer
+// than the limit passes whole.
+func FuzzCSVLimiter(f *testing.F) {
+	for _, s := range []string{
+		"name,email\nAda,ada@example.com\n", "a,\"b\nc\",d\r\n\"x\"\"y\",z\n\n\nlong long long long,q\n",
+		"\"unterminated,x\n", "a\"b,c\nd,e\n", "\"a\"x,b\nc\n", "\"" + strings.Repeat("q\n", 20) + "\",tail\nnext,row\n", "",
+	} {
+		f.Add(s)
+	}
+	type result struct {
+		line   int
+		fields string
+		err    string
+	}
+	read := func(r io.Reader, lim *csvLimiter) []result {
+		cr := csv.NewReader(r)
+		cr.FieldsPerRecord = -1
+		var out []result
+		for range 1000 {
+			rec, err := cr.Read()
+			if errors.Is(err, io.EOF) {
+				return out
+			}
+			var perr *csv.ParseError
+			switch {
+			case errors.As(err, &perr):
+				res := result{line: perr.StartLine, err: perr.Err.Error()}
+				if lim != nil && lim.wasCut(err) {
+					res.err = "cut"
+				}
+				out = append(out, res)
+			case err != nil:
+				out = append(out, result{err: err.Error()})
+				return out
+			default:
+				line, _ := cr.FieldPos(0)
+				out = append(out, result{line: line, fields: strings.Join(rec, "\x00")})
+			}
+		}
+		return out
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		const max = 16
+		want := read(strings.NewReader(body), nil)
+		lim := &csvLimiter{br: bufio.NewReaderSize(strings.NewReader(body), 16), max: max, line: 1, start: 1}
+		got := read(lim, lim)
+		if len(got) != len(want) {
+			t.Fatalf("got %d records %v, want %d %v", len(got), got, len(want), want)
+		}
+		for i := range got {
+			if got[i].line != want[i].line {
+				t.Fatalf("record %d: got line %d, want %d", i, got[i].line, want[i].line)
+			}
+			if got[i].err == "cut" {
+				continue
+			}
+			if len(got[i].fields) > max+2 { // a record is never shorter than its fields
+				t.Fatalf("record %d (%q) passed whole, longer than %d bytes", i, got[i].fields, max+2)
+			}
+			if got[i] != want[i] {
+				t.Fatalf("record %d: got %+v, want %+v", i, got[i], want[i])
+			}
+		}
 	})
 }

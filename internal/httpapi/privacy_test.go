@@ -131,6 +131,54 @@ func TestEmailVisibilitySelf(t *testing.T) {
 	})
 }
 
+// ?q= matches names or emails by prefix. With --email-visibility self a
+// non-admin's q matches names, and its own email, only: matching other
+// emails would tell whether an address exists (an oracle, one letter at a
+// time). Admins, and every caller under --email-visibility all, match
+// emails too.
+func TestPrefixSearchEmailVisibility(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, h *harness) {
+		self := h.createUser("Self", "self@example.com")
+		h.createUser("Other", "secret.agent@example.com")
+		h.createUser("Secret Keeper", "keeper@example.com")
+		selfTok := h.token(self.ID.String(), "user")
+		stranger := h.token("not-a-user", "user")
+		all := newHarness(t, h.store, func(c *httpapi.Config) {
+			c.Users = roster.NewService(h.store, nil, roster.WithEmailVisibility(roster.EmailsAll))
+		})
+		allTok := all.token("not-a-user", "user")
+		ids := func(rec *httptest.ResponseRecorder) string {
+			var names []string
+			for _, u := range rawUsers(t, rec.Body.Bytes()) {
+				names = append(names, u["name"].(string))
+			}
+			slices.Sort(names)
+			return strings.Join(names, ",") + " total " + rec.Header().Get("X-Total-Count")
+		}
+		for _, tt := range []struct {
+			name string
+			h    *harness
+			tok  string
+			q    string
+			want string
+		}{
+			{"user, another's email", h, selfTok, "secret.", " total 0"},
+			{"user, another's email, upper case", h, selfTok, "SECRET.AG", " total 0"},
+			{"user, a name", h, selfTok, "secret", "Secret Keeper total 1"},
+			{"user, its own email", h, selfTok, "self@", "Self total 1"},
+			{"stranger, an email", h, stranger, "keeper@", " total 0"},
+			{"stranger, a name", h, stranger, "oth", "Other total 1"},
+			{"admin, an email", h, h.admin, "secret", "Other,Secret Keeper total 2"},
+			{"all, an email", all, allTok, "secret", "Other,Secret Keeper total 2"},
+		} {
+			rec := tt.h.do(request{method: "GET", path: "/api/users?count=exact&q=" + url.QueryEscape(tt.q), token: tt.tok})
+			if rec.Code != http.StatusOK || ids(rec) != tt.want {
+				t.Errorf("%s: ?q=%s got %d %q, want %q", tt.name, tt.q, rec.Code, ids(rec), tt.want)
+			}
+		}
+	})
+}
+
 // --email-visibility all: a shared directory, every caller sees every
 // email and may filter by any.
 func TestEmailVisibilityAll(t *testing.T) {

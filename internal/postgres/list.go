@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rosterhq/roster/internal/postgres/pgdb"
 	"github.com/rosterhq/roster/internal/roster"
@@ -57,7 +58,7 @@ func listUsers(ctx context.Context, pq *pgdb.Queries, q roster.ListQuery) ([]pgd
 	a := q.After
 	if a == nil {
 		p := pgdb.ListUsersNewestParams{
-			Email: f.Email, Prefix: f.Prefix, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
+			Email: f.Email, Prefix: f.Prefix, PrefixEmailOf: f.PrefixEmailOf, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
 			Offset: int32Sat(q.Offset), Limit: limit,
 		}
 		switch sort {
@@ -73,11 +74,11 @@ func listUsers(ctx context.Context, pq *pgdb.Queries, q roster.ListQuery) ([]pgd
 		return nil, fmt.Errorf("unknown sort %q", sort)
 	}
 	byTime := pgdb.ListUsersNewestAfterParams{
-		Email: f.Email, Prefix: f.Prefix, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
+		Email: f.Email, Prefix: f.Prefix, PrefixEmailOf: f.PrefixEmailOf, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
 		AfterCreatedAt: micro(a.CreatedAt), AfterID: a.ID, Limit: limit,
 	}
 	byName := pgdb.ListUsersNameAfterParams{
-		Email: f.Email, Prefix: f.Prefix, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
+		Email: f.Email, Prefix: f.Prefix, PrefixEmailOf: f.PrefixEmailOf, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
 		AfterName: a.Name, AfterID: a.ID, Limit: limit,
 	}
 	switch sort {
@@ -105,6 +106,9 @@ func filter(f roster.UserFilter) pgdb.CountUsersParams {
 	if f.Prefix != "" {
 		pattern := likePrefix(strings.ToLower(f.Prefix))
 		p.Prefix = &pattern
+	}
+	if f.PrefixEmailOf != nil {
+		p.PrefixEmailOf = pgtype.UUID{Bytes: *f.PrefixEmailOf, Valid: true}
 	}
 	if !f.CreatedAfter.IsZero() {
 		t := micro(f.CreatedAfter)

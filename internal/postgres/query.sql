@@ -15,7 +15,9 @@ WHERE id = $1;
 -- The store runs these queries as unnamed statements, planned with their
 -- arguments each time (customPlanQueries in list.go): unused filters fold
 -- away, a LIKE prefix becomes an index range and the cursor an index
--- condition. TestListPlans checks the plans. The filters, and the
+-- condition. TestListPlans checks the plans. prefix_email_of, when set,
+-- limits the email side of the prefix to that user's row
+-- (roster.UserFilter.PrefixEmailOf). The filters, and the
 -- parameters of each pair, are the same everywhere, so one set of
 -- parameters converts to each query's.
 
@@ -23,7 +25,8 @@ WHERE id = $1;
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (sqlc.narg('email')::text IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (sqlc.narg('prefix')::text IS NULL OR name_lower LIKE sqlc.narg('prefix') OR lower(email) LIKE sqlc.narg('prefix'))
+  AND (sqlc.narg('prefix')::text IS NULL OR name_lower LIKE sqlc.narg('prefix') OR (lower(email) LIKE sqlc.narg('prefix')
+       AND (sqlc.narg('prefix_email_of')::uuid IS NULL OR id = sqlc.narg('prefix_email_of'))))
   AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at > sqlc.narg('created_after'))
   AND (sqlc.narg('created_before')::timestamptz IS NULL OR created_at < sqlc.narg('created_before'))
 ORDER BY created_at DESC, id DESC
@@ -33,7 +36,8 @@ LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (sqlc.narg('email')::text IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (sqlc.narg('prefix')::text IS NULL OR name_lower LIKE sqlc.narg('prefix') OR lower(email) LIKE sqlc.narg('prefix'))
+  AND (sqlc.narg('prefix')::text IS NULL OR name_lower LIKE sqlc.narg('prefix') OR (lower(email) LIKE sqlc.narg('prefix')
+       AND (sqlc.narg('prefix_email_of')::uuid IS NULL OR id = sqlc.narg('prefix_email_of'))))
   AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at > sqlc.narg('created_after'))
   AND (sqlc.narg('created_before')::timestamptz IS NULL OR created_at < sqlc.narg('created_before'))
   AND (created_at, id) < (sqlc.arg('after_created_at')::timestamptz, sqlc.arg('after_id')::uuid)
@@ -44,7 +48,8 @@ LIMIT sqlc.arg('limit');
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (sqlc.narg('email')::text IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (sqlc.narg('prefix')::text IS NULL OR name_lower LIKE sqlc.narg('prefix') OR lower(email) LIKE sqlc.narg('prefix'))
+  AND (sqlc.narg('prefix')::text IS NULL OR name_lower LIKE sqlc.narg('prefix') OR (lower(email) LIKE sqlc.narg('prefix')
+       AND (sqlc.narg('prefix_email_of')::uuid IS NULL OR id = sqlc.narg('prefix_email_of'))))
   AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at > sqlc.narg('created_after'))
   AND (sqlc.narg('created_before')::timestamptz IS NULL OR created_at < sqlc.narg('created_before'))
 ORDER BY created_at, id
@@ -54,7 +59,8 @@ LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (sqlc.narg('email')::text IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (sqlc.narg('prefix')::text IS NULL OR name_lower LIKE sqlc.narg('prefix') OR lower(email) LIKE sqlc.narg('prefix'))
+  AND (sqlc.narg('prefix')::text IS NULL OR name_lower LIKE sqlc.narg('prefix') OR (lower(email) LIKE sqlc.narg('prefix')
+       AND (sqlc.narg('prefix_email_of')::uuid IS NULL OR id = sqlc.narg('prefix_email_of'))))
   AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at > sqlc.narg('created_after'))
   AND (sqlc.narg('created_before')::timestamptz IS NULL OR created_at < sqlc.narg('created_before'))
   AND (created_at, id) > (sqlc.arg('after_created_at')::timestamptz, sqlc.arg('after_id')::uuid)
@@ -65,7 +71,8 @@ LIMIT sqlc.arg('limit');
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (sqlc.narg('email')::text IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (sqlc.narg('prefix')::text IS NULL OR name_lower LIKE sqlc.narg('prefix') OR lower(email) LIKE sqlc.narg('prefix'))
+  AND (sqlc.narg('prefix')::text IS NULL OR name_lower LIKE sqlc.narg('prefix') OR (lower(email) LIKE sqlc.narg('prefix')
+       AND (sqlc.narg('prefix_email_of')::uuid IS NULL OR id = sqlc.narg('prefix_email_of'))))
   AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at > sqlc.narg('created_after'))
   AND (sqlc.narg('created_before')::timestamptz IS NULL OR created_at < sqlc.narg('created_before'))
 ORDER BY name_lower, id
@@ -75,7 +82,8 @@ LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (sqlc.narg('email')::text IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (sqlc.narg('prefix')::text IS NULL OR name_lower LIKE sqlc.narg('prefix') OR lower(email) LIKE sqlc.narg('prefix'))
+  AND (sqlc.narg('prefix')::text IS NULL OR name_lower LIKE sqlc.narg('prefix') OR (lower(email) LIKE sqlc.narg('prefix')
+       AND (sqlc.narg('prefix_email_of')::uuid IS NULL OR id = sqlc.narg('prefix_email_of'))))
   AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at > sqlc.narg('created_after'))
   AND (sqlc.narg('created_before')::timestamptz IS NULL OR created_at < sqlc.narg('created_before'))
   AND (name_lower, id) > (sqlc.arg('after_name')::text, sqlc.arg('after_id')::uuid)
@@ -86,7 +94,8 @@ LIMIT sqlc.arg('limit');
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (sqlc.narg('email')::text IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (sqlc.narg('prefix')::text IS NULL OR name_lower LIKE sqlc.narg('prefix') OR lower(email) LIKE sqlc.narg('prefix'))
+  AND (sqlc.narg('prefix')::text IS NULL OR name_lower LIKE sqlc.narg('prefix') OR (lower(email) LIKE sqlc.narg('prefix')
+       AND (sqlc.narg('prefix_email_of')::uuid IS NULL OR id = sqlc.narg('prefix_email_of'))))
   AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at > sqlc.narg('created_after'))
   AND (sqlc.narg('created_before')::timestamptz IS NULL OR created_at < sqlc.narg('created_before'))
 ORDER BY name_lower DESC, id DESC
@@ -96,7 +105,8 @@ LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (sqlc.narg('email')::text IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (sqlc.narg('prefix')::text IS NULL OR name_lower LIKE sqlc.narg('prefix') OR lower(email) LIKE sqlc.narg('prefix'))
+  AND (sqlc.narg('prefix')::text IS NULL OR name_lower LIKE sqlc.narg('prefix') OR (lower(email) LIKE sqlc.narg('prefix')
+       AND (sqlc.narg('prefix_email_of')::uuid IS NULL OR id = sqlc.narg('prefix_email_of'))))
   AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at > sqlc.narg('created_after'))
   AND (sqlc.narg('created_before')::timestamptz IS NULL OR created_at < sqlc.narg('created_before'))
   AND (name_lower, id) < (sqlc.arg('after_name')::text, sqlc.arg('after_id')::uuid)
@@ -107,7 +117,8 @@ LIMIT sqlc.arg('limit');
 SELECT count(*)
 FROM users
 WHERE (sqlc.narg('email')::text IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (sqlc.narg('prefix')::text IS NULL OR name_lower LIKE sqlc.narg('prefix') OR lower(email) LIKE sqlc.narg('prefix'))
+  AND (sqlc.narg('prefix')::text IS NULL OR name_lower LIKE sqlc.narg('prefix') OR (lower(email) LIKE sqlc.narg('prefix')
+       AND (sqlc.narg('prefix_email_of')::uuid IS NULL OR id = sqlc.narg('prefix_email_of'))))
   AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at > sqlc.narg('created_after'))
   AND (sqlc.narg('created_before')::timestamptz IS NULL OR created_at < sqlc.narg('created_before'));
 

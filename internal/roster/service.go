@@ -71,6 +71,7 @@ func (s *Service) ListUsers(ctx context.Context, q ListQuery) (UserList, error) 
 	if ok, err := s.mayFilterByEmail(ctx, actor, q.Filter.Email); !ok || err != nil {
 		return UserList{Users: []User{}}, err
 	}
+	q.Filter = s.scopePrefix(actor, q.Filter)
 	limit := q.Limit
 	// One extra row tells whether a next page exists without a count.
 	q.Limit++
@@ -103,6 +104,7 @@ func (s *Service) CountUsers(ctx context.Context, f UserFilter) (int64, error) {
 	if ok, err := s.mayFilterByEmail(ctx, actor, q.Filter.Email); !ok || err != nil {
 		return 0, err
 	}
+	q.Filter = s.scopePrefix(actor, q.Filter)
 	n, err := s.store.CountUsers(ctx, q.Filter)
 	if err != nil {
 		return 0, fmt.Errorf("count users: %w", err)
@@ -131,6 +133,24 @@ func (s *Service) mayFilterByEmail(ctx context.Context, a Actor, email string) (
 		return false, fmt.Errorf("email filter: %w", err)
 	}
 	return own.Email == email, nil
+}
+
+// scopePrefix limits f's prefix search to the emails a may see: when a
+// may not see every email, the prefix matches names, and a's own email,
+// only. Matching other emails would answer, a letter at a time, whether
+// an address exists, which the email filter refuses to tell
+// (mayFilterByEmail).
+func (s *Service) scopePrefix(a Actor, f UserFilter) UserFilter {
+	f.PrefixEmailOf = nil
+	if f.Prefix == "" || s.emails == EmailsAll || a.IsAdmin() {
+		return f
+	}
+	id, err := uuid.Parse(a.Subject)
+	if err != nil {
+		id = uuid.Nil // a subject that is no user has no email
+	}
+	f.PrefixEmailOf = &id
+	return f
 }
 
 // normalizeQuery applies defaults and checks q, reporting every problem.

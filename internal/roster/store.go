@@ -83,6 +83,10 @@ type UserFilter struct {
 	Prefix        string    // case-insensitive prefix of the name or the email; lower-case
 	CreatedAfter  time.Time // created_at > CreatedAfter when not zero
 	CreatedBefore time.Time // created_at < CreatedBefore when not zero
+	// PrefixEmailOf, when not nil, limits the email side of Prefix to the
+	// user with this id (uuid.Nil: to no one); names match for everyone.
+	// The service sets it (Service.scopePrefix), never a client.
+	PrefixEmailOf *uuid.UUID
 }
 
 // Sort is a list order. Every order ends with id, so it is total and

@@ -111,3 +111,38 @@ func TestServiceEmailVisibility(t *testing.T) {
 		t.Errorf("EmailsAll: got %+v, want every email and the filter applied by the store", list.Users)
 	}
 }
+
+// A non-admin's prefix search reaches the store limited to its own email
+// (uuid.Nil for a subject that is no user); admins and a shared directory
+// search every email, and a filter never brings its own limit in.
+func TestServicePrefixScope(t *testing.T) {
+	userActor := Actor{Subject: self.String(), Roles: []string{"user"}}
+	admin := Actor{Subject: "a", Roles: []string{RoleAdmin}}
+	nilID := uuid.Nil
+	tests := []struct {
+		name   string
+		actor  Actor
+		policy EmailVisibility
+		filter UserFilter
+		want   *uuid.UUID
+	}{
+		{"user", userActor, EmailsSelf, UserFilter{Prefix: "a"}, &self},
+		{"user brings another limit", userActor, EmailsSelf, UserFilter{Prefix: "a", PrefixEmailOf: &other}, &self},
+		{"subject that is no user", Actor{Subject: "svc"}, EmailsSelf, UserFilter{Prefix: "a"}, &nilID},
+		{"no prefix", userActor, EmailsSelf, UserFilter{}, nil},
+		{"admin", admin, EmailsSelf, UserFilter{Prefix: "a"}, nil},
+		{"admin brings a limit", admin, EmailsSelf, UserFilter{Prefix: "a", PrefixEmailOf: &other}, nil},
+		{"shared directory", userActor, EmailsAll, UserFilter{Prefix: "a"}, nil},
+	}
+	for _, tt := range tests {
+		store := &memStore{}
+		svc := NewService(store, nil, WithEmailVisibility(tt.policy))
+		if _, err := svc.ListUsers(WithActor(context.Background(), tt.actor), ListQuery{Filter: tt.filter}); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		got := store.queries[0].Filter.PrefixEmailOf
+		if (got == nil) != (tt.want == nil) || got != nil && *got != *tt.want {
+			t.Errorf("%s: got PrefixEmailOf %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

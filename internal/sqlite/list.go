@@ -62,7 +62,7 @@ func listUsers(ctx context.Context, rq *sqlitedb.Queries, q roster.ListQuery) ([
 	}
 	if a == nil {
 		p := sqlitedb.ListUsersNewestParams{
-			Email: f.Email, Prefix: f.Prefix, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
+			Email: f.Email, Prefix: f.Prefix, PrefixEmailOf: f.PrefixEmailOf, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
 			Offset: int64(q.Offset), Limit: limit,
 		}
 		switch sort {
@@ -78,11 +78,11 @@ func listUsers(ctx context.Context, rq *sqlitedb.Queries, q roster.ListQuery) ([
 		return nil, fmt.Errorf("unknown sort %q", sort)
 	}
 	byTime := sqlitedb.ListUsersNewestAfterParams{
-		Email: f.Email, Prefix: f.Prefix, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
+		Email: f.Email, Prefix: f.Prefix, PrefixEmailOf: f.PrefixEmailOf, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
 		AfterCreatedAt: a.CreatedAt.UnixMicro(), AfterID: a.ID.String(), Limit: limit,
 	}
 	byName := sqlitedb.ListUsersNameAfterParams{
-		Email: f.Email, Prefix: f.Prefix, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
+		Email: f.Email, Prefix: f.Prefix, PrefixEmailOf: f.PrefixEmailOf, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
 		AfterName: a.Name, AfterID: a.ID.String(), Limit: limit,
 	}
 	switch sort {
@@ -101,7 +101,7 @@ func listUsers(ctx context.Context, rq *sqlitedb.Queries, q roster.ListQuery) ([
 // listUserByEmail lists the one user that may have the filter's email.
 func listUserByEmail(ctx context.Context, rq *sqlitedb.Queries, f sqlitedb.CountUsersParams, sort roster.Sort, q roster.ListQuery) ([]sqlitedb.User, error) {
 	p := sqlitedb.ListUsersByEmailParams{
-		Email: f.Email.String, Prefix: f.Prefix, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
+		Email: f.Email.String, Prefix: f.Prefix, PrefixEmailOf: f.PrefixEmailOf, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
 		Sort: string(sort), Offset: int64(q.Offset), Limit: int64(q.Limit),
 	}
 	if a := q.After; a != nil {
@@ -122,6 +122,9 @@ func filter(f roster.UserFilter) sqlitedb.CountUsersParams {
 	}
 	if f.Prefix != "" {
 		p.Prefix = sql.NullString{String: strings.ToLower(f.Prefix), Valid: true}
+	}
+	if f.PrefixEmailOf != nil {
+		p.PrefixEmailOf = sql.NullString{String: f.PrefixEmailOf.String(), Valid: true}
 	}
 	if !f.CreatedAfter.IsZero() {
 		p.CreatedAfter = sql.NullInt64{Int64: f.CreatedAfter.UnixMicro(), Valid: true}

@@ -22,7 +22,8 @@ WHERE id = ?;
 -- the first only if the compared value has no affinity of its own.
 -- Without it the bound is created_at (or name_lower) alone, and rows tied
 -- on it are filtered one by one. TestListPlans checks the plans. The prefix is compared with substr, not LIKE, which would
--- need its metacharacters escaped and fold ASCII case on its own.
+-- need its metacharacters escaped and fold ASCII case on its own. prefix_email_of, when set, limits the email side of the
+-- prefix to that user's row (roster.UserFilter.PrefixEmailOf).
 
 -- name: ListUsersNewest :many
 SELECT id, name, email, created_at, updated_at, name_lower
@@ -30,7 +31,8 @@ FROM users
 WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
   AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
        OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-       OR substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix'))
+       OR (substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
+           AND (CAST(sqlc.narg('prefix_email_of') AS TEXT) IS NULL OR id = sqlc.narg('prefix_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
 ORDER BY created_at DESC, id DESC
@@ -42,7 +44,8 @@ FROM users
 WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
   AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
        OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-       OR substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix'))
+       OR (substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
+           AND (CAST(sqlc.narg('prefix_email_of') AS TEXT) IS NULL OR id = sqlc.narg('prefix_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
   AND (created_at, id) < (CAST(sqlc.arg('after_created_at') AS INTEGER), +CAST(sqlc.arg('after_id') AS TEXT))
@@ -55,7 +58,8 @@ FROM users
 WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
   AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
        OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-       OR substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix'))
+       OR (substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
+           AND (CAST(sqlc.narg('prefix_email_of') AS TEXT) IS NULL OR id = sqlc.narg('prefix_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
 ORDER BY created_at, id
@@ -67,7 +71,8 @@ FROM users
 WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
   AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
        OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-       OR substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix'))
+       OR (substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
+           AND (CAST(sqlc.narg('prefix_email_of') AS TEXT) IS NULL OR id = sqlc.narg('prefix_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
   AND (created_at, id) > (CAST(sqlc.arg('after_created_at') AS INTEGER), +CAST(sqlc.arg('after_id') AS TEXT))
@@ -80,7 +85,8 @@ FROM users
 WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
   AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
        OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-       OR substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix'))
+       OR (substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
+           AND (CAST(sqlc.narg('prefix_email_of') AS TEXT) IS NULL OR id = sqlc.narg('prefix_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
 ORDER BY name_lower, id
@@ -92,7 +98,8 @@ FROM users
 WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
   AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
        OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-       OR substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix'))
+       OR (substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
+           AND (CAST(sqlc.narg('prefix_email_of') AS TEXT) IS NULL OR id = sqlc.narg('prefix_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
   AND (name_lower, id) > (CAST(sqlc.arg('after_name') AS TEXT), +CAST(sqlc.arg('after_id') AS TEXT))
@@ -105,7 +112,8 @@ FROM users
 WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
   AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
        OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-       OR substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix'))
+       OR (substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
+           AND (CAST(sqlc.narg('prefix_email_of') AS TEXT) IS NULL OR id = sqlc.narg('prefix_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
 ORDER BY name_lower DESC, id DESC
@@ -117,7 +125,8 @@ FROM users
 WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
   AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
        OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-       OR substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix'))
+       OR (substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
+           AND (CAST(sqlc.narg('prefix_email_of') AS TEXT) IS NULL OR id = sqlc.narg('prefix_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
   AND (name_lower, id) < (CAST(sqlc.arg('after_name') AS TEXT), +CAST(sqlc.arg('after_id') AS TEXT))
@@ -134,7 +143,8 @@ FROM users
 WHERE lower(email) = sqlc.arg('email')
   AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
        OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-       OR substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix'))
+       OR (substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
+           AND (CAST(sqlc.narg('prefix_email_of') AS TEXT) IS NULL OR id = sqlc.narg('prefix_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
   AND (CAST(sqlc.narg('after_id') AS TEXT) IS NULL
@@ -152,7 +162,8 @@ FROM users
 WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
   AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
        OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-       OR substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix'))
+       OR (substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
+           AND (CAST(sqlc.narg('prefix_email_of') AS TEXT) IS NULL OR id = sqlc.narg('prefix_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'));
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const appendEvent = `-- name: AppendEvent :exec
@@ -106,14 +107,16 @@ const countUsers = `-- name: CountUsers :one
 SELECT count(*)
 FROM users
 WHERE ($1::text IS NULL OR lower(email) = $1)
-  AND ($2::text IS NULL OR name_lower LIKE $2 OR lower(email) LIKE $2)
-  AND ($3::timestamptz IS NULL OR created_at > $3)
-  AND ($4::timestamptz IS NULL OR created_at < $4)
+  AND ($2::text IS NULL OR name_lower LIKE $2 OR (lower(email) LIKE $2
+       AND ($3::uuid IS NULL OR id = $3)))
+  AND ($4::timestamptz IS NULL OR created_at > $4)
+  AND ($5::timestamptz IS NULL OR created_at < $5)
 `
 
 type CountUsersParams struct {
 	Email         *string
 	Prefix        *string
+	PrefixEmailOf pgtype.UUID
 	CreatedAfter  *time.Time
 	CreatedBefore *time.Time
 }
@@ -122,6 +125,7 @@ func (q *Queries) CountUsers(ctx context.Context, arg CountUsersParams) (int64, 
 	row := q.db.QueryRow(ctx, countUsers,
 		arg.Email,
 		arg.Prefix,
+		arg.PrefixEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 	)
@@ -335,16 +339,18 @@ const listUsersName = `-- name: ListUsersName :many
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE ($1::text IS NULL OR lower(email) = $1)
-  AND ($2::text IS NULL OR name_lower LIKE $2 OR lower(email) LIKE $2)
-  AND ($3::timestamptz IS NULL OR created_at > $3)
-  AND ($4::timestamptz IS NULL OR created_at < $4)
+  AND ($2::text IS NULL OR name_lower LIKE $2 OR (lower(email) LIKE $2
+       AND ($3::uuid IS NULL OR id = $3)))
+  AND ($4::timestamptz IS NULL OR created_at > $4)
+  AND ($5::timestamptz IS NULL OR created_at < $5)
 ORDER BY name_lower, id
-LIMIT $6 OFFSET $5
+LIMIT $7 OFFSET $6
 `
 
 type ListUsersNameParams struct {
 	Email         *string
 	Prefix        *string
+	PrefixEmailOf pgtype.UUID
 	CreatedAfter  *time.Time
 	CreatedBefore *time.Time
 	Offset        int32
@@ -355,6 +361,7 @@ func (q *Queries) ListUsersName(ctx context.Context, arg ListUsersNameParams) ([
 	rows, err := q.db.Query(ctx, listUsersName,
 		arg.Email,
 		arg.Prefix,
+		arg.PrefixEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.Offset,
@@ -389,17 +396,19 @@ const listUsersNameAfter = `-- name: ListUsersNameAfter :many
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE ($1::text IS NULL OR lower(email) = $1)
-  AND ($2::text IS NULL OR name_lower LIKE $2 OR lower(email) LIKE $2)
-  AND ($3::timestamptz IS NULL OR created_at > $3)
-  AND ($4::timestamptz IS NULL OR created_at < $4)
-  AND (name_lower, id) > ($5::text, $6::uuid)
+  AND ($2::text IS NULL OR name_lower LIKE $2 OR (lower(email) LIKE $2
+       AND ($3::uuid IS NULL OR id = $3)))
+  AND ($4::timestamptz IS NULL OR created_at > $4)
+  AND ($5::timestamptz IS NULL OR created_at < $5)
+  AND (name_lower, id) > ($6::text, $7::uuid)
 ORDER BY name_lower, id
-LIMIT $7
+LIMIT $8
 `
 
 type ListUsersNameAfterParams struct {
 	Email         *string
 	Prefix        *string
+	PrefixEmailOf pgtype.UUID
 	CreatedAfter  *time.Time
 	CreatedBefore *time.Time
 	AfterName     string
@@ -411,6 +420,7 @@ func (q *Queries) ListUsersNameAfter(ctx context.Context, arg ListUsersNameAfter
 	rows, err := q.db.Query(ctx, listUsersNameAfter,
 		arg.Email,
 		arg.Prefix,
+		arg.PrefixEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.AfterName,
@@ -446,16 +456,18 @@ const listUsersNameDesc = `-- name: ListUsersNameDesc :many
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE ($1::text IS NULL OR lower(email) = $1)
-  AND ($2::text IS NULL OR name_lower LIKE $2 OR lower(email) LIKE $2)
-  AND ($3::timestamptz IS NULL OR created_at > $3)
-  AND ($4::timestamptz IS NULL OR created_at < $4)
+  AND ($2::text IS NULL OR name_lower LIKE $2 OR (lower(email) LIKE $2
+       AND ($3::uuid IS NULL OR id = $3)))
+  AND ($4::timestamptz IS NULL OR created_at > $4)
+  AND ($5::timestamptz IS NULL OR created_at < $5)
 ORDER BY name_lower DESC, id DESC
-LIMIT $6 OFFSET $5
+LIMIT $7 OFFSET $6
 `
 
 type ListUsersNameDescParams struct {
 	Email         *string
 	Prefix        *string
+	PrefixEmailOf pgtype.UUID
 	CreatedAfter  *time.Time
 	CreatedBefore *time.Time
 	Offset        int32
@@ -466,6 +478,7 @@ func (q *Queries) ListUsersNameDesc(ctx context.Context, arg ListUsersNameDescPa
 	rows, err := q.db.Query(ctx, listUsersNameDesc,
 		arg.Email,
 		arg.Prefix,
+		arg.PrefixEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.Offset,
@@ -500,17 +513,19 @@ const listUsersNameDescAfter = `-- name: ListUsersNameDescAfter :many
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE ($1::text IS NULL OR lower(email) = $1)
-  AND ($2::text IS NULL OR name_lower LIKE $2 OR lower(email) LIKE $2)
-  AND ($3::timestamptz IS NULL OR created_at > $3)
-  AND ($4::timestamptz IS NULL OR created_at < $4)
-  AND (name_lower, id) < ($5::text, $6::uuid)
+  AND ($2::text IS NULL OR name_lower LIKE $2 OR (lower(email) LIKE $2
+       AND ($3::uuid IS NULL OR id = $3)))
+  AND ($4::timestamptz IS NULL OR created_at > $4)
+  AND ($5::timestamptz IS NULL OR created_at < $5)
+  AND (name_lower, id) < ($6::text, $7::uuid)
 ORDER BY name_lower DESC, id DESC
-LIMIT $7
+LIMIT $8
 `
 
 type ListUsersNameDescAfterParams struct {
 	Email         *string
 	Prefix        *string
+	PrefixEmailOf pgtype.UUID
 	CreatedAfter  *time.Time
 	CreatedBefore *time.Time
 	AfterName     string
@@ -522,6 +537,7 @@ func (q *Queries) ListUsersNameDescAfter(ctx context.Context, arg ListUsersNameD
 	rows, err := q.db.Query(ctx, listUsersNameDescAfter,
 		arg.Email,
 		arg.Prefix,
+		arg.PrefixEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.AfterName,
@@ -558,16 +574,18 @@ const listUsersNewest = `-- name: ListUsersNewest :many
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE ($1::text IS NULL OR lower(email) = $1)
-  AND ($2::text IS NULL OR name_lower LIKE $2 OR lower(email) LIKE $2)
-  AND ($3::timestamptz IS NULL OR created_at > $3)
-  AND ($4::timestamptz IS NULL OR created_at < $4)
+  AND ($2::text IS NULL OR name_lower LIKE $2 OR (lower(email) LIKE $2
+       AND ($3::uuid IS NULL OR id = $3)))
+  AND ($4::timestamptz IS NULL OR created_at > $4)
+  AND ($5::timestamptz IS NULL OR created_at < $5)
 ORDER BY created_at DESC, id DESC
-LIMIT $6 OFFSET $5
+LIMIT $7 OFFSET $6
 `
 
 type ListUsersNewestParams struct {
 	Email         *string
 	Prefix        *string
+	PrefixEmailOf pgtype.UUID
 	CreatedAfter  *time.Time
 	CreatedBefore *time.Time
 	Offset        int32
@@ -581,13 +599,16 @@ type ListUsersNewestParams struct {
 // The store runs these queries as unnamed statements, planned with their
 // arguments each time (customPlanQueries in list.go): unused filters fold
 // away, a LIKE prefix becomes an index range and the cursor an index
-// condition. TestListPlans checks the plans. The filters, and the
+// condition. TestListPlans checks the plans. prefix_email_of, when set,
+// limits the email side of the prefix to that user's row
+// (roster.UserFilter.PrefixEmailOf). The filters, and the
 // parameters of each pair, are the same everywhere, so one set of
 // parameters converts to each query's.
 func (q *Queries) ListUsersNewest(ctx context.Context, arg ListUsersNewestParams) ([]User, error) {
 	rows, err := q.db.Query(ctx, listUsersNewest,
 		arg.Email,
 		arg.Prefix,
+		arg.PrefixEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.Offset,
@@ -622,17 +643,19 @@ const listUsersNewestAfter = `-- name: ListUsersNewestAfter :many
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE ($1::text IS NULL OR lower(email) = $1)
-  AND ($2::text IS NULL OR name_lower LIKE $2 OR lower(email) LIKE $2)
-  AND ($3::timestamptz IS NULL OR created_at > $3)
-  AND ($4::timestamptz IS NULL OR created_at < $4)
-  AND (created_at, id) < ($5::timestamptz, $6::uuid)
+  AND ($2::text IS NULL OR name_lower LIKE $2 OR (lower(email) LIKE $2
+       AND ($3::uuid IS NULL OR id = $3)))
+  AND ($4::timestamptz IS NULL OR created_at > $4)
+  AND ($5::timestamptz IS NULL OR created_at < $5)
+  AND (created_at, id) < ($6::timestamptz, $7::uuid)
 ORDER BY created_at DESC, id DESC
-LIMIT $7
+LIMIT $8
 `
 
 type ListUsersNewestAfterParams struct {
 	Email          *string
 	Prefix         *string
+	PrefixEmailOf  pgtype.UUID
 	CreatedAfter   *time.Time
 	CreatedBefore  *time.Time
 	AfterCreatedAt time.Time
@@ -644,6 +667,7 @@ func (q *Queries) ListUsersNewestAfter(ctx context.Context, arg ListUsersNewestA
 	rows, err := q.db.Query(ctx, listUsersNewestAfter,
 		arg.Email,
 		arg.Prefix,
+		arg.PrefixEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.AfterCreatedAt,
@@ -679,16 +703,18 @@ const listUsersOldest = `-- name: ListUsersOldest :many
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE ($1::text IS NULL OR lower(email) = $1)
-  AND ($2::text IS NULL OR name_lower LIKE $2 OR lower(email) LIKE $2)
-  AND ($3::timestamptz IS NULL OR created_at > $3)
-  AND ($4::timestamptz IS NULL OR created_at < $4)
+  AND ($2::text IS NULL OR name_lower LIKE $2 OR (lower(email) LIKE $2
+       AND ($3::uuid IS NULL OR id = $3)))
+  AND ($4::timestamptz IS NULL OR created_at > $4)
+  AND ($5::timestamptz IS NULL OR created_at < $5)
 ORDER BY created_at, id
-LIMIT $6 OFFSET $5
+LIMIT $7 OFFSET $6
 `
 
 type ListUsersOldestParams struct {
 	Email         *string
 	Prefix        *string
+	PrefixEmailOf pgtype.UUID
 	CreatedAfter  *time.Time
 	CreatedBefore *time.Time
 	Offset        int32
@@ -699,6 +725,7 @@ func (q *Queries) ListUsersOldest(ctx context.Context, arg ListUsersOldestParams
 	rows, err := q.db.Query(ctx, listUsersOldest,
 		arg.Email,
 		arg.Prefix,
+		arg.PrefixEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.Offset,
@@ -733,17 +760,19 @@ const listUsersOldestAfter = `-- name: ListUsersOldestAfter :many
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE ($1::text IS NULL OR lower(email) = $1)
-  AND ($2::text IS NULL OR name_lower LIKE $2 OR lower(email) LIKE $2)
-  AND ($3::timestamptz IS NULL OR created_at > $3)
-  AND ($4::timestamptz IS NULL OR created_at < $4)
-  AND (created_at, id) > ($5::timestamptz, $6::uuid)
+  AND ($2::text IS NULL OR name_lower LIKE $2 OR (lower(email) LIKE $2
+       AND ($3::uuid IS NULL OR id = $3)))
+  AND ($4::timestamptz IS NULL OR created_at > $4)
+  AND ($5::timestamptz IS NULL OR created_at < $5)
+  AND (created_at, id) > ($6::timestamptz, $7::uuid)
 ORDER BY created_at, id
-LIMIT $7
+LIMIT $8
 `
 
 type ListUsersOldestAfterParams struct {
 	Email          *string
 	Prefix         *string
+	PrefixEmailOf  pgtype.UUID
 	CreatedAfter   *time.Time
 	CreatedBefore  *time.Time
 	AfterCreatedAt time.Time
@@ -755,6 +784,7 @@ func (q *Queries) ListUsersOldestAfter(ctx context.Context, arg ListUsersOldestA
 	rows, err := q.db.Query(ctx, listUsersOldestAfter,
 		arg.Email,
 		arg.Prefix,
+		arg.PrefixEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.AfterCreatedAt,

@@ -98,14 +98,16 @@ FROM users
 WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
   AND (CAST(?2 AS TEXT) IS NULL
        OR substr(name_lower, 1, length(?2)) = ?2
-       OR substr(lower(email), 1, length(?2)) = ?2)
-  AND (CAST(?3 AS INTEGER) IS NULL OR created_at > ?3)
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at < ?4)
+       OR (substr(lower(email), 1, length(?2)) = ?2
+           AND (CAST(?3 AS TEXT) IS NULL OR id = ?3)))
+  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
 `
 
 type CountUsersParams struct {
 	Email         sql.NullString
 	Prefix        sql.NullString
+	PrefixEmailOf sql.NullString
 	CreatedAfter  sql.NullInt64
 	CreatedBefore sql.NullInt64
 }
@@ -114,6 +116,7 @@ func (q *Queries) CountUsers(ctx context.Context, arg CountUsersParams) (int64, 
 	row := q.db.QueryRowContext(ctx, countUsers,
 		arg.Email,
 		arg.Prefix,
+		arg.PrefixEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 	)
@@ -286,22 +289,24 @@ FROM users
 WHERE lower(email) = ?1
   AND (CAST(?2 AS TEXT) IS NULL
        OR substr(name_lower, 1, length(?2)) = ?2
-       OR substr(lower(email), 1, length(?2)) = ?2)
-  AND (CAST(?3 AS INTEGER) IS NULL OR created_at > ?3)
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at < ?4)
-  AND (CAST(?5 AS TEXT) IS NULL
-       OR CASE CAST(?6 AS TEXT)
-            WHEN '-created_at' THEN (created_at, id) < (CAST(?7 AS INTEGER), ?5)
-            WHEN 'created_at' THEN (created_at, id) > (CAST(?7 AS INTEGER), ?5)
-            WHEN 'name' THEN (name_lower, id) > (CAST(?8 AS TEXT), ?5)
-            WHEN '-name' THEN (name_lower, id) < (CAST(?8 AS TEXT), ?5)
+       OR (substr(lower(email), 1, length(?2)) = ?2
+           AND (CAST(?3 AS TEXT) IS NULL OR id = ?3)))
+  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
+  AND (CAST(?6 AS TEXT) IS NULL
+       OR CASE CAST(?7 AS TEXT)
+            WHEN '-created_at' THEN (created_at, id) < (CAST(?8 AS INTEGER), ?6)
+            WHEN 'created_at' THEN (created_at, id) > (CAST(?8 AS INTEGER), ?6)
+            WHEN 'name' THEN (name_lower, id) > (CAST(?9 AS TEXT), ?6)
+            WHEN '-name' THEN (name_lower, id) < (CAST(?9 AS TEXT), ?6)
           END)
-LIMIT ?10 OFFSET ?9
+LIMIT ?11 OFFSET ?10
 `
 
 type ListUsersByEmailParams struct {
 	Email          string
 	Prefix         sql.NullString
+	PrefixEmailOf  sql.NullString
 	CreatedAfter   sql.NullInt64
 	CreatedBefore  sql.NullInt64
 	AfterID        sql.NullString
@@ -320,6 +325,7 @@ func (q *Queries) ListUsersByEmail(ctx context.Context, arg ListUsersByEmailPara
 	rows, err := q.db.QueryContext(ctx, listUsersByEmail,
 		arg.Email,
 		arg.Prefix,
+		arg.PrefixEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.AfterID,
@@ -363,16 +369,18 @@ FROM users
 WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
   AND (CAST(?2 AS TEXT) IS NULL
        OR substr(name_lower, 1, length(?2)) = ?2
-       OR substr(lower(email), 1, length(?2)) = ?2)
-  AND (CAST(?3 AS INTEGER) IS NULL OR created_at > ?3)
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at < ?4)
+       OR (substr(lower(email), 1, length(?2)) = ?2
+           AND (CAST(?3 AS TEXT) IS NULL OR id = ?3)))
+  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
 ORDER BY name_lower, id
-LIMIT ?6 OFFSET ?5
+LIMIT ?7 OFFSET ?6
 `
 
 type ListUsersNameParams struct {
 	Email         sql.NullString
 	Prefix        sql.NullString
+	PrefixEmailOf sql.NullString
 	CreatedAfter  sql.NullInt64
 	CreatedBefore sql.NullInt64
 	Offset        int64
@@ -383,6 +391,7 @@ func (q *Queries) ListUsersName(ctx context.Context, arg ListUsersNameParams) ([
 	rows, err := q.db.QueryContext(ctx, listUsersName,
 		arg.Email,
 		arg.Prefix,
+		arg.PrefixEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.Offset,
@@ -422,17 +431,19 @@ FROM users
 WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
   AND (CAST(?2 AS TEXT) IS NULL
        OR substr(name_lower, 1, length(?2)) = ?2
-       OR substr(lower(email), 1, length(?2)) = ?2)
-  AND (CAST(?3 AS INTEGER) IS NULL OR created_at > ?3)
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at < ?4)
-  AND (name_lower, id) > (CAST(?5 AS TEXT), +CAST(?6 AS TEXT))
+       OR (substr(lower(email), 1, length(?2)) = ?2
+           AND (CAST(?3 AS TEXT) IS NULL OR id = ?3)))
+  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
+  AND (name_lower, id) > (CAST(?6 AS TEXT), +CAST(?7 AS TEXT))
 ORDER BY name_lower, id
-LIMIT ?7
+LIMIT ?8
 `
 
 type ListUsersNameAfterParams struct {
 	Email         sql.NullString
 	Prefix        sql.NullString
+	PrefixEmailOf sql.NullString
 	CreatedAfter  sql.NullInt64
 	CreatedBefore sql.NullInt64
 	AfterName     string
@@ -444,6 +455,7 @@ func (q *Queries) ListUsersNameAfter(ctx context.Context, arg ListUsersNameAfter
 	rows, err := q.db.QueryContext(ctx, listUsersNameAfter,
 		arg.Email,
 		arg.Prefix,
+		arg.PrefixEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.AfterName,
@@ -484,16 +496,18 @@ FROM users
 WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
   AND (CAST(?2 AS TEXT) IS NULL
        OR substr(name_lower, 1, length(?2)) = ?2
-       OR substr(lower(email), 1, length(?2)) = ?2)
-  AND (CAST(?3 AS INTEGER) IS NULL OR created_at > ?3)
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at < ?4)
+       OR (substr(lower(email), 1, length(?2)) = ?2
+           AND (CAST(?3 AS TEXT) IS NULL OR id = ?3)))
+  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
 ORDER BY name_lower DESC, id DESC
-LIMIT ?6 OFFSET ?5
+LIMIT ?7 OFFSET ?6
 `
 
 type ListUsersNameDescParams struct {
 	Email         sql.NullString
 	Prefix        sql.NullString
+	PrefixEmailOf sql.NullString
 	CreatedAfter  sql.NullInt64
 	CreatedBefore sql.NullInt64
 	Offset        int64
@@ -504,6 +518,7 @@ func (q *Queries) ListUsersNameDesc(ctx context.Context, arg ListUsersNameDescPa
 	rows, err := q.db.QueryContext(ctx, listUsersNameDesc,
 		arg.Email,
 		arg.Prefix,
+		arg.PrefixEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.Offset,
@@ -543,17 +558,19 @@ FROM users
 WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
   AND (CAST(?2 AS TEXT) IS NULL
        OR substr(name_lower, 1, length(?2)) = ?2
-       OR substr(lower(email), 1, length(?2)) = ?2)
-  AND (CAST(?3 AS INTEGER) IS NULL OR created_at > ?3)
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at < ?4)
-  AND (name_lower, id) < (CAST(?5 AS TEXT), +CAST(?6 AS TEXT))
+       OR (substr(lower(email), 1, length(?2)) = ?2
+           AND (CAST(?3 AS TEXT) IS NULL OR id = ?3)))
+  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
+  AND (name_lower, id) < (CAST(?6 AS TEXT), +CAST(?7 AS TEXT))
 ORDER BY name_lower DESC, id DESC
-LIMIT ?7
+LIMIT ?8
 `
 
 type ListUsersNameDescAfterParams struct {
 	Email         sql.NullString
 	Prefix        sql.NullString
+	PrefixEmailOf sql.NullString
 	CreatedAfter  sql.NullInt64
 	CreatedBefore sql.NullInt64
 	AfterName     string
@@ -565,6 +582,7 @@ func (q *Queries) ListUsersNameDescAfter(ctx context.Context, arg ListUsersNameD
 	rows, err := q.db.QueryContext(ctx, listUsersNameDescAfter,
 		arg.Email,
 		arg.Prefix,
+		arg.PrefixEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.AfterName,
@@ -606,16 +624,18 @@ FROM users
 WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
   AND (CAST(?2 AS TEXT) IS NULL
        OR substr(name_lower, 1, length(?2)) = ?2
-       OR substr(lower(email), 1, length(?2)) = ?2)
-  AND (CAST(?3 AS INTEGER) IS NULL OR created_at > ?3)
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at < ?4)
+       OR (substr(lower(email), 1, length(?2)) = ?2
+           AND (CAST(?3 AS TEXT) IS NULL OR id = ?3)))
+  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
 ORDER BY created_at DESC, id DESC
-LIMIT ?6 OFFSET ?5
+LIMIT ?7 OFFSET ?6
 `
 
 type ListUsersNewestParams struct {
 	Email         sql.NullString
 	Prefix        sql.NullString
+	PrefixEmailOf sql.NullString
 	CreatedAfter  sql.NullInt64
 	CreatedBefore sql.NullInt64
 	Offset        int64
@@ -637,11 +657,13 @@ type ListUsersNewestParams struct {
 // the first only if the compared value has no affinity of its own.
 // Without it the bound is created_at (or name_lower) alone, and rows tied
 // on it are filtered one by one. TestListPlans checks the plans. The prefix is compared with substr, not LIKE, which would
-// need its metacharacters escaped and fold ASCII case on its own.
+// need its metacharacters escaped and fold ASCII case on its own. prefix_email_of, when set, limits the email side of the
+// prefix to that user's row (roster.UserFilter.PrefixEmailOf).
 func (q *Queries) ListUsersNewest(ctx context.Context, arg ListUsersNewestParams) ([]User, error) {
 	rows, err := q.db.QueryContext(ctx, listUsersNewest,
 		arg.Email,
 		arg.Prefix,
+		arg.PrefixEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.Offset,
@@ -681,17 +703,19 @@ FROM users
 WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
   AND (CAST(?2 AS TEXT) IS NULL
        OR substr(name_lower, 1, length(?2)) = ?2
-       OR substr(lower(email), 1, length(?2)) = ?2)
-  AND (CAST(?3 AS INTEGER) IS NULL OR created_at > ?3)
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at < ?4)
-  AND (created_at, id) < (CAST(?5 AS INTEGER), +CAST(?6 AS TEXT))
+       OR (substr(lower(email), 1, length(?2)) = ?2
+           AND (CAST(?3 AS TEXT) IS NULL OR id = ?3)))
+  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
+  AND (created_at, id) < (CAST(?6 AS INTEGER), +CAST(?7 AS TEXT))
 ORDER BY created_at DESC, id DESC
-LIMIT ?7
+LIMIT ?8
 `
 
 type ListUsersNewestAfterParams struct {
 	Email          sql.NullString
 	Prefix         sql.NullString
+	PrefixEmailOf  sql.NullString
 	CreatedAfter   sql.NullInt64
 	CreatedBefore  sql.NullInt64
 	AfterCreatedAt int64
@@ -703,6 +727,7 @@ func (q *Queries) ListUsersNewestAfter(ctx context.Context, arg ListUsersNewestA
 	rows, err := q.db.QueryContext(ctx, listUsersNewestAfter,
 		arg.Email,
 		arg.Prefix,
+		arg.PrefixEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.AfterCreatedAt,
@@ -743,16 +768,18 @@ FROM users
 WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
   AND (CAST(?2 AS TEXT) IS NULL
        OR substr(name_lower, 1, length(?2)) = ?2
-       OR substr(lower(email), 1, length(?2)) = ?2)
-  AND (CAST(?3 AS INTEGER) IS NULL OR created_at > ?3)
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at < ?4)
+       OR (substr(lower(email), 1, length(?2)) = ?2
+           AND (CAST(?3 AS TEXT) IS NULL OR id = ?3)))
+  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
 ORDER BY created_at, id
-LIMIT ?6 OFFSET ?5
+LIMIT ?7 OFFSET ?6
 `
 
 type ListUsersOldestParams struct {
 	Email         sql.NullString
 	Prefix        sql.NullString
+	PrefixEmailOf sql.NullString
 	CreatedAfter  sql.NullInt64
 	CreatedBefore sql.NullInt64
 	Offset        int64
@@ -763,6 +790,7 @@ func (q *Queries) ListUsersOldest(ctx context.Context, arg ListUsersOldestParams
 	rows, err := q.db.QueryContext(ctx, listUsersOldest,
 		arg.Email,
 		arg.Prefix,
+		arg.PrefixEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.Offset,
@@ -802,17 +830,19 @@ FROM users
 WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
   AND (CAST(?2 AS TEXT) IS NULL
        OR substr(name_lower, 1, length(?2)) = ?2
-       OR substr(lower(email), 1, length(?2)) = ?2)
-  AND (CAST(?3 AS INTEGER) IS NULL OR created_at > ?3)
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at < ?4)
-  AND (created_at, id) > (CAST(?5 AS INTEGER), +CAST(?6 AS TEXT))
+       OR (substr(lower(email), 1, length(?2)) = ?2
+           AND (CAST(?3 AS TEXT) IS NULL OR id = ?3)))
+  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
+  AND (created_at, id) > (CAST(?6 AS INTEGER), +CAST(?7 AS TEXT))
 ORDER BY created_at, id
-LIMIT ?7
+LIMIT ?8
 `
 
 type ListUsersOldestAfterParams struct {
 	Email          sql.NullString
 	Prefix         sql.NullString
+	PrefixEmailOf  sql.NullString
 	CreatedAfter   sql.NullInt64
 	CreatedBefore  sql.NullInt64
 	AfterCreatedAt int64
@@ -824,6 +854,7 @@ func (q *Queries) ListUsersOldestAfter(ctx context.Context, arg ListUsersOldestA
 	rows, err := q.db.QueryContext(ctx, listUsersOldestAfter,
 		arg.Email,
 		arg.Prefix,
+		arg.PrefixEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.AfterCreatedAt,
