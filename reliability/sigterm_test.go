@@ -42,6 +42,11 @@ func TestSigterm(t *testing.T) {
 	} else {
 		t.Logf("this roster has no --drain-delay: the listener closes at SIGTERM")
 	}
+	// The 100 streams share one token: without this, a roster with a
+	// per-user stream cap opens only the first few (429 for the rest).
+	if supportsFlag("max-subscribers-per-user") {
+		extra = append(extra, "--max-subscribers-per-user", "0")
+	}
 	// The fixed shutdown ends every stream with a final "shutdown" event;
 	// an older binary (no --drain-delay) just closes them.
 	finalEvent := ""
