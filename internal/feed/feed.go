@@ -6,8 +6,15 @@
 // besides, so a lost notification delays an event but never loses it.
 // Subscribers resume from any retained event id: their backlog is read
 // from the store, then they switch to the live stream without a gap or a
-// duplicate. Each subscriber has a small bounded buffer; one that falls
-// behind is dropped (it can resume) and never slows writers or others.
+// duplicate.
+//
+// Fan-out is one shared ring of the latest events, not a queue per
+// subscriber: the broker appends each event once and wakes every waiting
+// subscriber with one channel close, and each subscriber reads the ring at
+// its own pace. A burst larger than the ring costs a subscriber a read of
+// the store (as a resume does), not its stream; only one that lags more
+// than MaxLag events behind live is dropped (it can resume). So memory per
+// subscriber is bounded and no subscriber slows writers or others.
 package feed
 
 import (
@@ -34,7 +41,8 @@ var (
 type Config struct {
 	Store          roster.EventStore
 	Logger         *slog.Logger
-	Buffer         int           // events a subscriber may lag behind live (default 64)
+	Buffer         int           // latest events kept in memory, shared by all subscribers (default 1024); one further behind reads the store
+	MaxLag         int           // events a subscriber may lag behind live before it is dropped (default 10,000)
 	MaxSubscribers int           // 0: unlimited
 	MaxPerSubject  int           // subscriptions of one subject (token sub); 0: unlimited
 	Retention      time.Duration // events older than this are purged (default 24h)
@@ -45,33 +53,47 @@ type Config struct {
 type Broker struct {
 	store     roster.EventStore
 	log       *slog.Logger
-	buffer    int
+	maxLag    uint64
 	max       int
 	perSub    int
 	retention time.Duration
 	poll      time.Duration
 	wake      chan struct{}
 
-	mu     sync.Mutex
+	// mu guards what follows. Subscribers read the ring under the read
+	// lock; the broker writes it, and anything else changes, under the lock.
+	mu     sync.RWMutex
 	subs   map[*Subscription]struct{}
-	bySub  map[string]int // open subscriptions per subject, when perSub > 0
-	last   int64          // highest event id delivered to the live stream
+	bySub  map[string]int  // open subscriptions per subject, when perSub > 0
+	last   int64           // highest event id delivered to the live stream
+	ring   []*roster.Event // the latest events: the one numbered n at ring[n % len(ring)]
+	seq    uint64          // events delivered to the live stream so far
+	notify chan struct{}   // closed (and replaced) when events are added
 	ready  chan struct{}
 	closed bool
 }
 
+// readBatch is how many ring entries a subscriber takes per read lock.
+const readBatch = 64
+
 // New returns a Broker; Run makes it live.
 func New(cfg Config) *Broker {
 	b := &Broker{
-		store: cfg.Store, log: cfg.Logger, buffer: cfg.Buffer, max: cfg.MaxSubscribers, perSub: cfg.MaxPerSubject,
+		store: cfg.Store, log: cfg.Logger, maxLag: uint64(max(cfg.MaxLag, 0)), max: cfg.MaxSubscribers, perSub: cfg.MaxPerSubject,
 		retention: cfg.Retention, poll: cfg.PollInterval,
 		wake: make(chan struct{}, 1), subs: map[*Subscription]struct{}{}, bySub: map[string]int{}, ready: make(chan struct{}),
+		notify: make(chan struct{}),
 	}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
-	if b.buffer <= 0 {
-		b.buffer = 64
+	size := cfg.Buffer
+	if size <= 0 {
+		size = 1024
+	}
+	b.ring = make([]*roster.Event, size)
+	if b.maxLag == 0 {
+		b.maxLag = 10_000
 	}
 	if b.retention <= 0 {
 		b.retention = 24 * time.Hour
@@ -141,28 +163,32 @@ func (b *Broker) Wake() {
 	}
 }
 
-// deliver reads every event after the last delivered one and fans it out.
+// deliver reads every event after the last delivered one and fans it out:
+// into the ring, then one wake-up for all waiting subscribers. The work
+// under the lock is per event plus one check per subscriber, not per
+// event and subscriber.
 func (b *Broker) deliver(ctx context.Context) error {
 	for {
-		b.mu.Lock()
+		b.mu.RLock()
 		after := b.last
-		b.mu.Unlock()
+		b.mu.RUnlock()
 		events, err := b.store.EventsAfter(ctx, after, 500)
 		if err != nil || len(events) == 0 {
 			return err
 		}
 		b.mu.Lock()
 		for i := range events {
-			ev := &events[i]
-			for s := range b.subs {
-				select {
-				case s.live <- ev:
-				default:
-					b.drop(s, ErrSlowConsumer)
-				}
-			}
-			b.last = ev.ID
+			b.ring[b.seq%uint64(len(b.ring))] = &events[i]
+			b.seq++
 		}
+		b.last = events[len(events)-1].ID
+		for s := range b.subs {
+			if b.seq-s.seq > b.maxLag {
+				b.drop(s, ErrSlowConsumer)
+			}
+		}
+		close(b.notify)
+		b.notify = make(chan struct{})
 		b.mu.Unlock()
 	}
 }
@@ -212,15 +238,17 @@ func (b *Broker) Len() int {
 type Subscription struct {
 	b       *Broker
 	subject string
-	live    chan *roster.Event
 	done    chan struct{}
-	err     error // set before done is closed
-	horizon int64 // events up to here come from the store, later ones live
-	next    int64 // the id after which Next continues
+	err     error  // set before done is closed
+	seq     uint64 // the ring number of the next live event to take; written under b.mu (read lock by Next)
+	horizon int64  // events up to here come from the store, later ones live
+	next    int64  // the id after which Next continues
 	backlog []roster.Event
 	// ahead is set on a reset whose Last-Event-ID is beyond the newest
 	// event: no lost history, but an id this stream never sent.
 	ahead bool
+	taken []*roster.Event // live events taken from the ring; taken[took:] not yet returned
+	took  int
 }
 
 // Subscribe starts a subscription for subject (who asks: the per-subject
@@ -250,7 +278,7 @@ func (b *Broker) Subscribe(ctx context.Context, subject string, after int64) (s 
 	case b.perSub > 0 && b.bySub[subject] >= b.perSub:
 		return nil, false, ErrTooManyForSubject
 	}
-	s = &Subscription{b: b, subject: subject, live: make(chan *roster.Event, b.buffer), done: make(chan struct{}), horizon: b.last}
+	s = &Subscription{b: b, subject: subject, done: make(chan struct{}), seq: b.seq, horizon: b.last}
 	// Purged events between the client's and the oldest retained one, or
 	// an id from the future (another database), mean a gap we cannot fill.
 	if after >= 0 && (after+1 < oldest || after > newest) {
@@ -282,32 +310,46 @@ func (s *Subscription) Close() {
 // for a keep-alive), ErrSlowConsumer or ErrClosed when the subscription
 // was dropped, or ctx's error.
 func (s *Subscription) Next(ctx context.Context, idle <-chan time.Time) (roster.Event, error) {
-	if s.next < s.horizon {
-		if len(s.backlog) == 0 {
-			evs, err := s.b.store.EventsAfter(ctx, s.next, 500)
-			if err != nil {
-				return roster.Event{}, err
-			}
-			s.backlog = evs
-		}
-		if len(s.backlog) > 0 && s.backlog[0].ID <= s.horizon {
-			ev := s.backlog[0]
-			s.backlog = s.backlog[1:]
-			s.next = ev.ID
-			return ev, nil
-		}
-		// The backlog is done: what follows (purged history aside) is on
-		// the live channel, which has had every event after the horizon.
-		s.backlog, s.horizon = nil, s.next
-	}
 	for {
 		select {
-		case ev := <-s.live:
+		case <-s.done:
+			return roster.Event{}, s.err
+		default:
+		}
+		if s.next < s.horizon {
+			if len(s.backlog) == 0 {
+				evs, err := s.b.store.EventsAfter(ctx, s.next, 500)
+				if err != nil {
+					return roster.Event{}, err
+				}
+				s.backlog = evs
+			}
+			if len(s.backlog) > 0 && s.backlog[0].ID <= s.horizon {
+				ev := s.backlog[0]
+				s.backlog = s.backlog[1:]
+				s.next = ev.ID
+				return ev, nil
+			}
+			// The backlog is done: what follows (purged history aside) is
+			// in the ring, from the number taken with the horizon on.
+			s.backlog, s.horizon = nil, s.next
+		}
+		if s.took < len(s.taken) {
+			ev := s.taken[s.took]
+			s.taken[s.took] = nil // the ring, not a reader, keeps events alive
+			s.took++
 			if ev.ID <= s.next {
 				continue // already sent from the backlog
 			}
 			s.next = ev.ID
 			return *ev, nil
+		}
+		wait := s.take()
+		if wait == nil {
+			continue
+		}
+		select {
+		case <-wait:
 		case <-s.done:
 			return roster.Event{}, s.err
 		case <-idle:
@@ -318,6 +360,33 @@ func (s *Subscription) Next(ctx context.Context, idle <-chan time.Time) (roster.
 	}
 }
 
+// take moves the next live events from the ring to s.taken, or, when the
+// ring has moved past s, sets a horizon so that Next reads the missed ones
+// from the store. With nothing new it returns the channel that is closed
+// when there is.
+func (s *Subscription) take() <-chan struct{} {
+	b := s.b
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	n := b.seq - s.seq
+	switch {
+	case n == 0:
+		return b.notify
+	case n > uint64(len(b.ring)):
+		// Overwritten before s read them: everything up to b.last comes
+		// from the store, and the ring from b.seq on.
+		s.horizon, s.seq = b.last, b.seq
+		return nil
+	}
+	n = min(n, readBatch)
+	s.taken, s.took = s.taken[:0], 0
+	for i := range n {
+		s.taken = append(s.taken, b.ring[(s.seq+i)%uint64(len(b.ring))])
+	}
+	s.seq += n
+	return nil
+}
+
 // LastID is the id of the last event Next returned (or the starting point).
 func (s *Subscription) LastID() int64 { return s.next }
 
@@ -326,10 +395,13 @@ func (s *Subscription) LastID() int64 { return s.next }
 // client's made-up id), rather than because events were purged.
 func (s *Subscription) Ahead() bool { return s.ahead }
 
-// Pending is how many events Next can return without waiting.
+// Pending is how many events Next can return without waiting (at least;
+// 1 stands for a backlog still to read from the store).
 func (s *Subscription) Pending() int {
-	if s.next < s.horizon {
-		return 1 // backlog to read from the store
+	if n := len(s.taken) - s.took; s.next < s.horizon || n > 0 {
+		return max(n, 1)
 	}
-	return len(s.live)
+	s.b.mu.RLock()
+	defer s.b.mu.RUnlock()
+	return int(min(s.b.seq-s.seq, readBatch))
 }

@@ -174,22 +174,27 @@ func TestResumeDuringWrites(t *testing.T) {
 	}
 }
 
+// A subscriber that stops reading is dropped once it lags more than
+// MaxLag events behind; one that reads continues, and the broker holds
+// nothing per subscriber for the one that stopped.
 func TestSlowConsumerIsDroppedOthersContinue(t *testing.T) {
 	store := &memEvents{}
-	b := start(t, store, Config{Buffer: 4})
+	b := start(t, store, Config{Buffer: 4, MaxLag: 8})
 	slow, _, _ := b.Subscribe(context.Background(), "sub", -1)
 	healthy, _, _ := b.Subscribe(context.Background(), "sub", -1)
 
-	got := make(chan []int64)
-	go func() { got <- collect(t, healthy, 50) }()
-	for range 50 {
+	// The healthy one reads each event before the next is written; the
+	// slow one never reads. The broker checks the lag before it wakes
+	// readers, so after event 9 is read the slow one has been dropped.
+	for i := int64(1); i <= 50; i++ {
 		store.append(1)
-		time.Sleep(time.Millisecond) // let the healthy reader keep up; the slow one never reads
+		if ids := collect(t, healthy, 1); ids[0] != i {
+			t.Fatalf("healthy subscriber got %v, want [%d]", ids, i)
+		}
+		if i == 8 && b.Len() != 2 {
+			t.Fatalf("dropped at a lag of 8, want the drop beyond MaxLag")
+		}
 	}
-	if ids := <-got; !equal(ids, 1, 50) {
-		t.Errorf("healthy subscriber got %v", ids)
-	}
-	// The slow one gets what fitted in its buffer, then the drop.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var err error
@@ -201,6 +206,69 @@ func TestSlowConsumerIsDroppedOthersContinue(t *testing.T) {
 	}
 	if n := b.Len(); n != 1 {
 		t.Errorf("%d subscriptions left, want 1", n)
+	}
+}
+
+// A burst larger than the ring (the fault suite's SIGTERM scenario: a
+// few hundred events in one delivery round) does not drop a subscriber
+// that reads: what the ring no longer holds comes from the store, in
+// order, without gaps or repeats. Before the shared ring, each subscriber
+// had a 64-event queue and every one of them was dropped by this burst.
+func TestBurstDoesNotDropReaders(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		cfg   Config
+		burst int
+	}{
+		{"defaults", Config{}, 500},
+		{"burst beyond the ring", Config{Buffer: 8}, 300},
+		{"several rounds beyond the ring", Config{Buffer: 8}, 1200}, // EventsAfter returns 500 at most
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			store := &memEvents{}
+			store.append(3)
+			b := start(t, store, tt.cfg)
+			var subs []*Subscription
+			for range 20 {
+				s, _, err := b.Subscribe(context.Background(), "sub", -1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				subs = append(subs, s)
+			}
+			resumed, _, err := b.Subscribe(context.Background(), "sub", 1) // mid-backlog when the burst comes
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := collect(t, resumed, 1); got[0] != 2 {
+				t.Fatalf("resumed got %v, want [2]", got)
+			}
+			// The burst lands while nobody reads; one subscriber has read
+			// none of it when the next event comes.
+			store.append(tt.burst)
+			last := int64(3 + tt.burst)
+			var wg sync.WaitGroup
+			for i, s := range subs[1:] {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if got := collect(t, s, tt.burst); !equal(got, 4, last) {
+						t.Errorf("subscriber %d: got %d events %d..%d, want 4..%d", i+1, len(got), got[0], got[len(got)-1], last)
+					}
+				}()
+			}
+			wg.Wait()
+			store.append(1)
+			if got := collect(t, subs[0], tt.burst+1); !equal(got, 4, last+1) {
+				t.Errorf("the subscriber that read late: got %d events %d..%d, want 4..%d", len(got), got[0], got[len(got)-1], last+1)
+			}
+			if got := collect(t, resumed, tt.burst+2); !equal(got, 3, last+1) {
+				t.Errorf("resumed: got %d events %d..%d, want 3..%d", len(got), got[0], got[len(got)-1], last+1)
+			}
+			if n := b.Len(); n != len(subs)+1 {
+				t.Errorf("%d subscriptions left, want %d", n, len(subs)+1)
+			}
+		})
 	}
 }
 
@@ -261,7 +329,7 @@ func TestLimitsAndClose(t *testing.T) {
 // subscriptions, and every way a subscription ends gives its slot back.
 func TestPerSubjectLimit(t *testing.T) {
 	store := &memEvents{}
-	b := start(t, store, Config{MaxSubscribers: 5, MaxPerSubject: 2, Buffer: 1})
+	b := start(t, store, Config{MaxSubscribers: 5, MaxPerSubject: 2, MaxLag: 1})
 	ctx := context.Background()
 	a1, _, err := b.Subscribe(ctx, "a", -1)
 	if err != nil {
@@ -286,8 +354,8 @@ func TestPerSubjectLimit(t *testing.T) {
 	if _, _, err := b.Subscribe(ctx, "a", -1); !errors.Is(err, ErrTooManyForSubject) {
 		t.Errorf("a closed subscription was released twice: got %v", err)
 	}
-	// A slow consumer's drop frees its slot too: no one reads, and every
-	// one-event buffer overflows on the second event.
+	// A slow consumer's drop frees its slot too: no one reads, and two
+	// events are more than the allowed lag of one.
 	store.append(2)
 	for deadline := time.Now().Add(10 * time.Second); b.Len() > 0; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {

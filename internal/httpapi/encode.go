@@ -87,8 +87,13 @@ func writeEncoded(w http.ResponseWriter, status int, body []byte) {
 	_, _ = w.Write(body) // as in encode: a failed write has nobody to tell
 }
 
+// jsonContentType is shared by every JSON response: Header().Set would
+// allocate a new one-element slice each time. Nothing writes into a
+// header's value slice; Set and Add replace or grow it.
+var jsonContentType = []string{"application/json; charset=utf-8"}
+
 func startJSON(w http.ResponseWriter, status int) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(status)
 }
 

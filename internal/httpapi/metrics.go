@@ -132,8 +132,9 @@ func (m *Metrics) subscribed(delta float64) {
 	}
 }
 
-// AdminHandler serves the admin listener: Prometheus metrics from g and
-// the runtime profiles. It must never be mounted on the public listener.
+// AdminHandler serves the admin listener: Prometheus metrics from g, the
+// runtime profiles and the GC figures (/debug/gc). It must never be
+// mounted on the public listener.
 // /debug/pprof/cmdline is left out: the command line may carry
 // --jwt-secret (the index still links it; pprof.Index answers 404).
 func AdminHandler(g prometheus.Gatherer) http.Handler {
@@ -143,9 +144,10 @@ func AdminHandler(g prometheus.Gatherer) http.Handler {
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("GET /debug/gc", gcStats)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("roster admin: /metrics, /debug/pprof/\n"))
+		_, _ = w.Write([]byte("roster admin: /metrics, /debug/pprof/, /debug/gc\n"))
 	})
 	return mux
 }

@@ -21,6 +21,7 @@ type requestInfo struct {
 	id      string
 	pattern string
 	subject string
+	expires time.Time // when the request's token stops being accepted; zero without one
 }
 
 type infoKey struct{}
@@ -40,11 +41,13 @@ func requestIDFrom(ctx context.Context) string { return info(ctx).id }
 // echoes it on the response.
 func (s *Server) requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-ID")
+		// The canonical spelling: "X-Request-ID" would be canonicalized
+		// into a new string on every call (an allocation each).
+		id := r.Header.Get("X-Request-Id")
 		if !validRequestID(id) {
 			id = newRequestID()
 		}
-		w.Header().Set("X-Request-ID", id)
+		w.Header().Set("X-Request-Id", id)
 		ctx := context.WithValue(r.Context(), infoKey{}, &requestInfo{id: id})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
@@ -157,23 +160,17 @@ func (s *Server) identifyFrom(next http.Handler, fromQuery bool) http.Handler {
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), rejectedKey{}, reason)))
 			return
 		}
-		info(r.Context()).subject = claims.Subject
+		ri := info(r.Context())
+		ri.subject, ri.expires = claims.Subject, claims.Expires
 		ctx := roster.WithActor(r.Context(), roster.Actor{Subject: claims.Subject, Roles: claims.Roles})
-		ctx = context.WithValue(ctx, tokenExpiresKey{}, claims.Expires)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
-// tokenExpiresKey holds when the request's token stops being accepted
-// (auth.Claims.Expires); an event stream, which outlives the check at its
-// start, ends then.
-type tokenExpiresKey struct{}
-
-// tokenExpires is the request's token's end, zero when it has none.
-func tokenExpires(ctx context.Context) time.Time {
-	t, _ := ctx.Value(tokenExpiresKey{}).(time.Time)
-	return t
-}
+// tokenExpires is when the request's token stops being accepted
+// (auth.Claims.Expires), zero when it has none; an event stream, which
+// outlives the check at its start, ends then.
+func tokenExpires(ctx context.Context) time.Time { return info(ctx).expires }
 
 // rejectedKey holds the auth.Reason identify refused a token for.
 type rejectedKey struct{}

@@ -87,6 +87,7 @@ type DB struct {
 	commits broadcast.Group
 	outage  *outage.Log
 	probing chan struct{} // held by a Ping on a connection of its own
+	reads   userReads     // concurrent get-by-id reads, coalesced (coalesce.go)
 }
 
 // Open connects a pool to the database at url with opts and checks that

@@ -116,17 +116,10 @@ func claimKey(ctx context.Context, q *pgdb.Queries, u roster.User, idem roster.I
 	}, true, nil
 }
 
-// User returns the user with the given id.
+// User returns the user with the given id, read together with concurrent
+// callers' (coalesce.go).
 func (db *DB) User(ctx context.Context, id uuid.UUID) (roster.User, error) {
-	var row pgdb.User
-	err := db.queries(ctx, func(q *pgdb.Queries) (err error) {
-		row, err = q.GetUser(ctx, id)
-		return err
-	})
-	if err != nil {
-		return roster.User{}, storeError("get user", err)
-	}
-	return user(row), nil
+	return db.coalescedUser(ctx, id)
 }
 
 // UpdateUser applies the non-nil fields of upd and returns the stored user.

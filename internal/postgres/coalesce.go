@@ -1,0 +1,143 @@
+package postgres
+
+import (
+	"context"
+	"sync"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rosterhq/roster/internal/postgres/pgdb"
+	"github.com/rosterhq/roster/internal/roster"
+)
+
+// getUsers reads the users of a set of ids in one statement. It is
+// written by hand (sqlc was not installed when it was added): when
+// query.sql next gets regenerated, it belongs there as
+//
+//	-- name: GetUsers :many
+//	SELECT id, name, email, created_at, updated_at, name_lower
+//	FROM users
+//	WHERE id = ANY(sqlc.arg(ids)::uuid[]);
+const getUsers = `-- name: GetUsers :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE id = ANY($1::uuid[])
+`
+
+// userReads coalesces concurrent get-by-id reads into one getUsers
+// statement: at most one runs at a time; the first read goes at once, and
+// those that arrive while a statement is out wait for the next, which
+// takes all of them. No timer: an idle server adds no wait. Under load,
+// 64 concurrent gets cost about two round trips and two statements
+// instead of 64 of each. Each answer is still a committed state read at
+// query time, as a single read's would be. Its zero value is ready.
+type userReads struct {
+	mu      sync.Mutex
+	running bool       // a statement is out (run's goroutine is live)
+	next    *readBatch // reads waiting for the next statement
+}
+
+// readBatch is the reads one statement answers. Callers wait on done; a
+// caller that gives up leaves the others waiting, and the statement is
+// cancelled only when every one of them has given up.
+type readBatch struct {
+	ids     []uuid.UUID // distinct
+	want    map[uuid.UUID]struct{}
+	waiters int // callers still waiting; guarded by userReads.mu
+	ctx     context.Context
+	cancel  context.CancelFunc
+
+	done  chan struct{}
+	users map[uuid.UUID]pgdb.User // set before done is closed
+	err   error
+}
+
+// coalescedUser returns the user with the given id, read together with
+// the concurrent reads of other callers.
+func (db *DB) coalescedUser(ctx context.Context, id uuid.UUID) (roster.User, error) {
+	r := &db.reads
+	r.mu.Lock()
+	// A batch has as many ids as callers in flight (bounded by the HTTP
+	// layer's --max-inflight), so it needs no cap of its own.
+	b := r.next
+	if b == nil {
+		// The batch's context is its own: one caller's cancellation must
+		// not fail the others' reads. It ends when the statement has
+		// returned or every caller has gone.
+		bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		b = &readBatch{want: map[uuid.UUID]struct{}{}, ctx: bctx, cancel: cancel, done: make(chan struct{})}
+		r.next = b
+	}
+	if _, ok := b.want[id]; !ok {
+		b.want[id] = struct{}{}
+		b.ids = append(b.ids, id)
+	}
+	b.waiters++
+	if !r.running {
+		r.running, r.next = true, nil
+		go db.runReads(b)
+	}
+	r.mu.Unlock()
+
+	select {
+	case <-b.done:
+	case <-ctx.Done():
+		r.mu.Lock()
+		if b.waiters--; b.waiters == 0 {
+			b.cancel()
+		}
+		r.mu.Unlock()
+		return roster.User{}, ctx.Err()
+	}
+	if b.err != nil {
+		return roster.User{}, storeError("get user", b.err)
+	}
+	row, ok := b.users[id]
+	if !ok {
+		return roster.User{}, roster.ErrNotFound
+	}
+	return user(row), nil
+}
+
+// runReads answers b, then each batch that gathered meanwhile, until none
+// is waiting. It is the one goroutine of r while r.running.
+func (db *DB) runReads(b *readBatch) {
+	r := &db.reads
+	for b != nil {
+		b.users, b.err = db.readUsers(b.ctx, b.ids)
+		b.cancel()
+		close(b.done)
+		r.mu.Lock()
+		b, r.next = r.next, nil
+		r.running = b != nil
+		r.mu.Unlock()
+	}
+}
+
+// readUsers runs getUsers on a pooled connection.
+func (db *DB) readUsers(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]pgdb.User, error) {
+	users := make(map[uuid.UUID]pgdb.User, len(ids))
+	// As pgtype.UUID, whose array type pgx knows without asking the
+	// server: the exec and simple protocol modes need that.
+	arg := make([]pgtype.UUID, len(ids))
+	for i, id := range ids {
+		arg[i] = pgtype.UUID{Bytes: id, Valid: true}
+	}
+	err := db.use(ctx, func(conn *pgxpool.Conn) error {
+		rows, err := conn.Query(ctx, getUsers, arg)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var u pgdb.User
+			if err := rows.Scan(&u.ID, &u.Name, &u.Email, &u.CreatedAt, &u.UpdatedAt, &u.NameLower); err != nil {
+				return err
+			}
+			users[u.ID] = u
+		}
+		return rows.Err()
+	})
+	return users, err
+}
