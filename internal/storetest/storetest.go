@@ -72,6 +72,7 @@ func Run(t *testing.T, open func(t *testing.T) roster.UserStore) {
 	}
 	t.Run("ImportPolicies", func(t *testing.T) { testImportPolicies(t, open) })
 	t.Run("ImportAbort", func(t *testing.T) { testImportAbort(t, open) })
+	t.Run("ImportTx", func(t *testing.T) { testImportTx(t, open) })
 	t.Run("ImportExistingLater", func(t *testing.T) { testImportExistingLater(t, open) })
 }
 
