@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -387,10 +388,6 @@ func jsonArrayRecords(br *bufio.Reader) (func() (roster.ImportRecord, error), er
 // maxHeaderErrors bounds the unknown columns listed for a CSV header.
 const maxHeaderErrors = 20
 
-// csvColumns are the columns a CSV import accepts; only name and email
-// are required, the others (an export's) are ignored.
-var csvColumns = []string{"id", "name", "email", "created_at", "updated_at"}
-
 // csvRecords reads CSV with a header row naming the columns.
 func csvRecords(br *bufio.Reader) (func() (roster.ImportRecord, error), error) {
 	cr := csv.NewReader(br)
@@ -400,24 +397,26 @@ func csvRecords(br *bufio.Reader) (func() (roster.ImportRecord, error), error) {
 		if errors.As(err, new(*http.MaxBytesError)) {
 			return nil, err
 		}
-		return nil, roster.Errorf(roster.CodeBadRequest, "Request body must start with a CSV header row: name,email")
+		return nil, roster.Errorf(roster.CodeBadRequest, "Request body must start with a CSV header row: %s", strings.Join(csvInputs, ","))
 	}
-	name, email := -1, -1
+	// The columns a client sets are required, the others (an export's)
+	// known and ignored.
+	set := make([]func(*roster.NewUser, string), len(header)) // by column; nil: ignored
+	found := map[string]bool{}
 	var bad []roster.FieldError
 	for i, col := range header {
+		f := slices.IndexFunc(roster.UserFields, func(f roster.UserField) bool { return f.Name == col })
 		switch {
-		case col == "name":
-			name = i
-		case col == "email":
-			email = i
-		case !slices.Contains(csvColumns, col):
+		case f < 0:
 			if len(bad) < maxHeaderErrors {
 				bad = append(bad, roster.FieldError{Field: cut(col, maxEchoedName), Message: "unknown column"})
 			}
+		case roster.UserFields[f].Set != nil:
+			set[i], found[col] = roster.UserFields[f].Set, true
 		}
 	}
-	if name < 0 || email < 0 {
-		bad = append(bad, roster.FieldError{Field: "header", Message: "must have the columns name and email"})
+	if len(found) < len(csvInputs) {
+		bad = append(bad, roster.FieldError{Field: "header", Message: "must have the columns " + strings.Join(csvInputs, " and ")})
 	}
 	if len(bad) > 0 {
 		return nil, &roster.Error{Code: roster.CodeBadRequest, Message: "Invalid CSV header", Details: bad}
@@ -432,9 +431,26 @@ func csvRecords(br *bufio.Reader) (func() (roster.ImportRecord, error), error) {
 			return roster.ImportRecord{}, err
 		}
 		line, _ := cr.FieldPos(0)
-		return roster.ImportRecord{Line: int64(line), User: roster.NewUser{Name: rec[name], Email: rec[email]}}, nil
+		var in roster.NewUser
+		for i, s := range set {
+			if s != nil {
+				s(&in, rec[i])
+			}
+		}
+		return roster.ImportRecord{Line: int64(line), User: in}, nil
 	}, nil
 }
+
+// csvInputs are the columns a CSV import requires: the fields a client sets.
+var csvInputs = func() []string {
+	var cols []string
+	for _, f := range roster.UserFields {
+		if f.Set != nil {
+			cols = append(cols, f.Name)
+		}
+	}
+	return cols
+}()
 
 // importEventData is the JSON of a users.imported event: the import's
 // totals instead of a user.

@@ -153,7 +153,7 @@ func copyNew(ctx context.Context, tx pgx.Tx, at time.Time, rows []roster.ImportR
 	}
 	_, err = sp.CopyFrom(ctx, pgx.Identifier{"users"}, []string{"id", "name", "name_lower", "email", "created_at", "updated_at"},
 		copyRows(rows, func(r roster.ImportRow, vals []any) {
-			vals[0], vals[1], vals[2], vals[3], vals[4], vals[5] = [16]byte(r.User.ID), r.User.Name, nameKey(r.User.Name), r.User.Email, at, at
+			vals[0], vals[1], vals[2], vals[3], vals[4], vals[5] = [16]byte(r.User.ID), r.User.Name, roster.NameKey(r.User.Name), r.User.Email, at, at
 		}, 6))
 	if err != nil {
 		if rerr := sp.Rollback(ctx); rerr != nil {
@@ -207,7 +207,7 @@ func (t *importTx) merge(ctx context.Context, rows []roster.ImportRow) ([]roster
 	t.staged = true
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"import_staging"}, []string{"line", "id", "name", "name_lower", "email"},
 		copyRows(rows, func(r roster.ImportRow, vals []any) {
-			vals[0], vals[1], vals[2], vals[3], vals[4] = r.Line, [16]byte(r.User.ID), r.User.Name, nameKey(r.User.Name), r.User.Email
+			vals[0], vals[1], vals[2], vals[3], vals[4] = r.Line, [16]byte(r.User.ID), r.User.Name, roster.NameKey(r.User.Name), r.User.Email
 		}, 5))
 	if err != nil {
 		return nil, fmt.Errorf("copy into staging table: %w", err)

@@ -1,6 +1,7 @@
 package roster
 
 import (
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -16,6 +17,12 @@ type User struct {
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
+
+// NameKey is the sort key of a name in the name orders: what stores keep
+// beside the name (name_lower) and cursors carry. It is Go's Unicode
+// lower case, computed here and never by the database (SQLite's lower()
+// folds ASCII only).
+func NameKey(name string) string { return strings.ToLower(name) }
 
 // NewUser is the input for creating a user.
 type NewUser struct {

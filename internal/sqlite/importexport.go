@@ -102,7 +102,7 @@ func importBatch(ctx context.Context, tx *sql.Tx, policy roster.ConflictPolicy, 
 	for i, r := range rows {
 		u := r.User
 		id := u.ID.String()
-		args := []any{id, u.Name, nameKey(u.Name), u.Email, at}
+		args := []any{id, u.Name, roster.NameKey(u.Name), u.Email, at}
 		if policy == roster.ConflictUpdate {
 			var got string
 			err := stmt.QueryRowContext(ctx, args...).Scan(&got)
