@@ -279,23 +279,23 @@ func (s *fakeStore) ExportUsers(_ context.Context, _ roster.UserFilter, fn func(
 	return nil
 }
 
-// ImportUsers takes every row as inserted and keeps none.
-func (s *fakeStore) ImportUsers(_ context.Context, _ roster.ImportOptions, next func() ([]roster.ImportRow, bool, error),
-	written func([]roster.ImportRow, []roster.ImportOutcome)) (roster.ImportSummary, error) {
-	var sum roster.ImportSummary
-	var out []roster.ImportOutcome
-	for {
-		rows, _, err := next()
-		if err != nil || rows == nil {
-			return sum, err
-		}
-		for len(out) < len(rows) {
-			out = append(out, roster.ImportInserted)
-		}
-		written(rows, out[:len(rows)])
-		sum.Inserted += int64(len(rows))
-	}
+// BeginImport begins a transaction that takes every row as inserted and
+// keeps none.
+func (s *fakeStore) BeginImport(context.Context, roster.ImportOptions) (roster.ImportTx, error) {
+	return fakeImportTx{}, nil
 }
+
+type fakeImportTx struct{}
+
+func (fakeImportTx) Write(_ context.Context, rows []roster.ImportRow) ([]roster.ImportOutcome, error) {
+	out := make([]roster.ImportOutcome, len(rows))
+	for i := range out {
+		out[i] = roster.ImportInserted
+	}
+	return out, nil
+}
+func (fakeImportTx) Commit(context.Context, *roster.ImportSummary) error { return nil }
+func (fakeImportTx) Rollback()                                           {}
 
 func benchMigrate(b *testing.B, migrator func() (*goose.Provider, error)) {
 	b.Helper()

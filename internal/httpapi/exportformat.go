@@ -27,25 +27,36 @@ func appendUserNDJSON(dst []byte, u roster.User) ([]byte, error) {
 	return append(dst, '\n'), nil
 }
 
-// appendUserJSON appends u as json.Marshal would (HTML escaping on).
+// appendUserJSON appends u as json.Marshal would (HTML escaping on): the
+// fields of roster.UserFields, in order.
 func appendUserJSON(dst []byte, u roster.User) ([]byte, error) {
 	n0 := len(dst)
-	dst = append(dst, `{"id":"`...)
-	dst = appendUUID(dst, u.ID)
-	dst = append(dst, `","name":`...)
-	dst = appendJSONString(dst, u.Name)
-	if u.Email != "" { // hidden from this caller (roster.User.VisibleTo): absent, as omitempty
-		dst = append(dst, `,"email":`...)
-		dst = appendJSONString(dst, u.Email)
-	}
-	dst = append(dst, `,"created_at":`...)
-	dst, ok1 := appendJSONTime(dst, u.CreatedAt)
-	dst = append(dst, `,"updated_at":`...)
-	dst, ok2 := appendJSONTime(dst, u.UpdatedAt)
-	if !ok1 || !ok2 {
-		// roster.User.MarshalJSON refuses it; let it say so.
-		_, err := json.Marshal(u)
-		return dst[:n0], err
+	sep := byte('{')
+	for _, f := range roster.UserFields {
+		var text string
+		if f.Kind == roster.FieldText {
+			if text = f.Text(u); text == "" && f.OmitEmpty {
+				continue // hidden from this caller (roster.User.VisibleTo)
+			}
+		}
+		dst = append(dst, sep, '"')
+		dst = append(dst, f.Name...)
+		dst = append(dst, '"', ':')
+		sep = ','
+		switch f.Kind {
+		case roster.FieldID:
+			dst = append(dst, '"')
+			dst = append(appendUUID(dst, f.ID(u)), '"')
+		case roster.FieldText:
+			dst = appendJSONString(dst, text)
+		case roster.FieldTime:
+			var ok bool
+			if dst, ok = appendJSONTime(dst, f.Time(u)); !ok {
+				// time.Time.MarshalJSON refuses it; let encoding/json say so.
+				_, err := json.Marshal(u)
+				return dst[:n0], err
+			}
+		}
 	}
 	return append(dst, '}'), nil
 }
@@ -133,23 +144,36 @@ func appendJSONString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
+// csvColumns are the columns of a CSV export, and those a CSV import
+// knows: roster.UserFields.
+var csvColumns = func() []string {
+	cols := make([]string, len(roster.UserFields))
+	for i, f := range roster.UserFields {
+		cols[i] = f.Name
+	}
+	return cols
+}()
+
 // csvHeader is the header row of a CSV export.
-const csvHeader = "id,name,email,created_at,updated_at\n"
+var csvHeader = strings.Join(csvColumns, ",") + "\n"
 
 // appendUserCSV appends u as one CSV row, as csv.Writer.Write would write
-// its id, name, email, created_at and updated_at (times in
-// roster.TimeLayout).
+// the fields of roster.UserFields (times in roster.TimeLayout).
 func appendUserCSV(dst []byte, u roster.User) ([]byte, error) {
-	dst = appendUUID(dst, u.ID)
-	dst = append(dst, ',')
-	dst = appendCSVField(dst, u.Name)
-	dst = append(dst, ',')
-	dst = appendCSVField(dst, u.Email)
-	dst = append(dst, ',')
-	// An RFC 3339 time never needs quotes.
-	dst = u.CreatedAt.AppendFormat(dst, roster.TimeLayout)
-	dst = append(dst, ',')
-	dst = u.UpdatedAt.AppendFormat(dst, roster.TimeLayout)
+	for i, f := range roster.UserFields {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		switch f.Kind {
+		case roster.FieldID:
+			dst = appendUUID(dst, f.ID(u))
+		case roster.FieldText:
+			dst = appendCSVField(dst, f.Text(u))
+		case roster.FieldTime:
+			// An RFC 3339 time never needs quotes.
+			dst = f.Time(u).AppendFormat(dst, roster.TimeLayout)
+		}
+	}
 	return append(dst, '\n'), nil
 }
 

@@ -518,10 +518,6 @@ func readJSONValue(br *bufio.Reader, buf []byte, max int) (_ []byte, tooLong boo
 // maxHeaderErrors bounds the unknown columns listed for a CSV header.
 const maxHeaderErrors = 20
 
-// csvColumns are the columns a CSV import accepts; only name and email
-// are required, the others (an export's) are ignored.
-var csvColumns = []string{"id", "name", "email", "created_at", "updated_at"}
-
 // csvRecords reads CSV with a header row naming the columns. encoding/csv
 // buffers a whole record, so it reads through a csvLimiter, which ends a
 // record longer than maxImportRecord early in a way the parser refuses:
@@ -538,24 +534,26 @@ func csvRecords(br *bufio.Reader) (func() (roster.ImportRecord, error), error) {
 		if lim.wasCut(err) {
 			return nil, roster.Errorf(roster.CodeBadRequest, "The CSV header row is longer than %d bytes", maxImportRecord)
 		}
-		return nil, roster.Errorf(roster.CodeBadRequest, "Request body must start with a CSV header row: name,email")
+		return nil, roster.Errorf(roster.CodeBadRequest, "Request body must start with a CSV header row: %s", strings.Join(csvInputs, ","))
 	}
-	name, email := -1, -1
+	// The columns a client sets are required, the others (an export's)
+	// known and ignored.
+	set := make([]func(*roster.NewUser, string), len(header)) // by column; nil: ignored
+	found := map[string]bool{}
 	var bad []roster.FieldError
 	for i, col := range header {
+		f := slices.IndexFunc(roster.UserFields, func(f roster.UserField) bool { return f.Name == col })
 		switch {
-		case col == "name":
-			name = i
-		case col == "email":
-			email = i
-		case !slices.Contains(csvColumns, col):
+		case f < 0:
 			if len(bad) < maxHeaderErrors {
 				bad = append(bad, roster.FieldError{Field: cut(col, maxEchoedName), Message: "unknown column"})
 			}
+		case roster.UserFields[f].Set != nil:
+			set[i], found[col] = roster.UserFields[f].Set, true
 		}
 	}
-	if name < 0 || email < 0 {
-		bad = append(bad, roster.FieldError{Field: "header", Message: "must have the columns name and email"})
+	if len(found) < len(csvInputs) {
+		bad = append(bad, roster.FieldError{Field: "header", Message: "must have the columns " + strings.Join(csvInputs, " and ")})
 	}
 	if len(bad) > 0 {
 		return nil, &roster.Error{Code: roster.CodeBadRequest, Message: "Invalid CSV header", Details: bad}
@@ -572,10 +570,15 @@ func csvRecords(br *bufio.Reader) (func() (roster.ImportRecord, error), error) {
 			return roster.ImportRecord{}, err
 		}
 		line, _ := cr.FieldPos(0)
-		// The fields share one string with the whole record, other columns
-		// included: copies keep a row that waits in a batch small.
-		return roster.ImportRecord{Line: int64(line), User: roster.NewUser{
-			Name: strings.Clone(rec[name]), Email: strings.Clone(rec[email])}}, nil
+		var in roster.NewUser
+		for i, s := range set {
+			if s != nil {
+				// The fields share one string with the whole record, other
+				// columns included: copies keep a row that waits in a batch small.
+				s(&in, strings.Clone(rec[i]))
+			}
+		}
+		return roster.ImportRecord{Line: int64(line), User: in}, nil
 	}, nil
 }
 
@@ -772,6 +775,17 @@ func (l *csvLimiter) wasCut(err error) bool {
 	}
 	return false
 }
+
+// csvInputs are the columns a CSV import requires: the fields a client sets.
+var csvInputs = func() []string {
+	var cols []string
+	for _, f := range roster.UserFields {
+		if f.Set != nil {
+			cols = append(cols, f.Name)
+		}
+	}
+	return cols
+}()
 
 // importEventData is the JSON of a users.imported event: the import's
 // totals instead of a user.

@@ -82,9 +82,8 @@ func (f failingStore) UpdateUser(context.Context, uuid.UUID, roster.UserUpdate, 
 }
 func (f failingStore) DeleteUser(context.Context, uuid.UUID, *time.Time) error { return f.err }
 func (f failingStore) Ping(context.Context) error                              { return f.err }
-func (f failingStore) ImportUsers(context.Context, roster.ImportOptions, func() ([]roster.ImportRow, bool, error),
-	func([]roster.ImportRow, []roster.ImportOutcome)) (roster.ImportSummary, error) {
-	return roster.ImportSummary{}, f.err
+func (f failingStore) BeginImport(context.Context, roster.ImportOptions) (roster.ImportTx, error) {
+	return nil, f.err
 }
 func (f failingStore) ExportUsers(context.Context, roster.UserFilter, func(roster.User) error) error {
 	return f.err

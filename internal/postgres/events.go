@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -243,20 +242,8 @@ func event(row pgdb.Event) (roster.Event, error) {
 		UserID: row.UserID,
 		At:     row.At.UTC(),
 	}
-	if row.Data != nil && ev.Type == roster.EventUsersImported {
-		ev.Import = new(roster.ImportSummary)
-		if err := json.Unmarshal(row.Data, ev.Import); err != nil {
-			return roster.Event{}, fmt.Errorf("stored event %d: %w", row.ID, err)
-		}
-		return ev, nil
-	}
-	if row.Data != nil {
-		var u roster.User
-		if err := json.Unmarshal(row.Data, &u); err != nil {
-			return roster.Event{}, fmt.Errorf("stored event %d: %w", row.ID, err)
-		}
-		u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
-		ev.User = &u
+	if err := ev.SetData(row.Data); err != nil {
+		return roster.Event{}, fmt.Errorf("stored event %d: %w", row.ID, err)
 	}
 	return ev, nil
 }

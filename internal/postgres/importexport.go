@@ -43,80 +43,29 @@ WHERE u.name IS DISTINCT FROM excluded.name
 RETURNING u.email, u.xmax = 0`
 )
 
-// ImportUsers writes the batches next returns, each with a COPY straight
-// into users or, once an email exists, a COPY into the staging table and
-// a merge (see importer.batch). See roster.UserStore.
-func (db *DB) ImportUsers(ctx context.Context, opts roster.ImportOptions, next func() ([]roster.ImportRow, bool, error),
-	written func([]roster.ImportRow, []roster.ImportOutcome)) (roster.ImportSummary, error) {
+// BeginImport begins an import transaction on a connection it holds until
+// Commit or Rollback. Each Write is a COPY straight into users or, once an
+// email exists, a COPY into the staging table and a merge (see
+// importTx.Write). See roster.UserStore.
+func (db *DB) BeginImport(ctx context.Context, opts roster.ImportOptions) (roster.ImportTx, error) {
 	opts.At = micro(opts.At).UTC()
-	// The reader's errors are the client's (a broken upload), not the
-	// database's.
-	read := next
-	next = func() ([]roster.ImportRow, bool, error) {
-		rows, last, err := read()
-		return rows, last, fromCaller(err)
-	}
-	im := &importer{opts: opts, direct: true}
-	var sum roster.ImportSummary
-	if opts.Atomic {
-		err := db.inRawTx(ctx, func(tx pgx.Tx) error {
-			return im.all(ctx, tx, &sum, next, written)
-		})
-		if err != nil {
-			return roster.ImportSummary{}, fmt.Errorf("import users: %w", err)
-		}
-		return sum, nil
-	}
-	var (
-		err     error
-		evented bool // the event is committed, with the last batch
-	)
-	for {
-		rows, last, nerr := next()
-		if nerr != nil || rows == nil {
-			err = nerr
-			break
-		}
-		var (
-			out   []roster.ImportOutcome
-			event bool
-		)
-		im.staged = false // a transaction of its own
-		err = db.inRawTx(ctx, func(tx pgx.Tx) (err error) {
-			if out, err = im.batch(ctx, tx, rows); err != nil || !last {
-				return err
-			}
-			total := sum
-			total.Add(out)
-			if event = total.Changed(); !event {
-				return nil
-			}
-			return appendImportEvent(ctx, pgdb.New(tx), opts, total)
-		})
-		if err != nil {
-			break
-		}
-		evented = event
-		sum.Add(out)
-		written(rows, out)
-	}
-	// Cut short, the import had no last batch; the batches committed so
-	// far stay, even when the client went away, and need their event.
-	if !evented && sum.Changed() {
-		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if eerr := db.inTx(ectx, func(q *pgdb.Queries) error { return appendImportEvent(ectx, q, opts, sum) }); eerr != nil && err == nil {
-			err = eerr
-		}
-	}
+	conn, err := db.acquire(ctx)
 	if err != nil {
-		return sum, fmt.Errorf("import users: %w", err)
+		return nil, fmt.Errorf("begin import: %w", db.check(ctx, err))
 	}
-	return sum, nil
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("begin import: %w", db.check(ctx, err))
+	}
+	return &importTx{db: db, conn: conn, tx: tx, opts: opts, direct: !opts.MetExisting}, nil
 }
 
-// importer writes the batches of one import.
-type importer struct {
+// importTx is one transaction of an import.
+type importTx struct {
+	db   *DB
+	conn *pgxpool.Conn // nil once the transaction has ended
+	tx   pgx.Tx
 	opts roster.ImportOptions
 	// direct: no batch has met an existing email yet, so the next one is
 	// copied straight into users.
@@ -126,45 +75,70 @@ type importer struct {
 	staged bool
 }
 
-// all writes every batch in the one transaction tx, and the event last.
-func (im *importer) all(ctx context.Context, tx pgx.Tx, sum *roster.ImportSummary,
-	next func() ([]roster.ImportRow, bool, error), written func([]roster.ImportRow, []roster.ImportOutcome)) error {
-	for {
-		rows, _, err := next()
-		if err != nil {
-			return err
-		}
-		if rows == nil {
-			break
-		}
-		out, err := im.batch(ctx, tx, rows)
-		if err != nil {
-			return err
-		}
-		sum.Add(out)
-		written(rows, out)
-	}
-	if !sum.Changed() {
-		return nil
-	}
-	return appendImportEvent(ctx, pgdb.New(tx), im.opts, *sum)
-}
-
-// batch writes rows in tx. A COPY straight into users costs PostgreSQL a
+// Write writes rows. A COPY straight into users costs PostgreSQL a
 // quarter less than COPY into the staging table and the merge (no staging
 // rows to write and read back, no speculative insertion), but fails as a
 // whole on an existing email: it runs in a savepoint, and a batch it fails
 // for is merged instead, as is every batch after it, since an import that
 // meets one existing email (a re-import, say) likely meets more.
-func (im *importer) batch(ctx context.Context, tx pgx.Tx, rows []roster.ImportRow) ([]roster.ImportOutcome, error) {
-	if im.direct {
-		out, err := copyNew(ctx, tx, im.opts.At, rows)
+func (t *importTx) Write(ctx context.Context, rows []roster.ImportRow) ([]roster.ImportOutcome, error) {
+	out, err := t.write(ctx, rows)
+	if err != nil {
+		return nil, fmt.Errorf("import: %w", t.db.check(ctx, err))
+	}
+	return out, nil
+}
+
+func (t *importTx) write(ctx context.Context, rows []roster.ImportRow) ([]roster.ImportOutcome, error) {
+	if t.direct {
+		out, err := copyNew(ctx, t.tx, t.opts.At, rows)
 		if !errors.Is(err, errEmailExists) {
 			return out, err
 		}
-		im.direct = false
+		t.direct = false
 	}
-	return im.merge(ctx, tx, rows)
+	return t.merge(ctx, rows)
+}
+
+// Commit writes the event, if any, and commits; once committed, it wakes
+// this process's feed listeners, as inRawTx does.
+func (t *importTx) Commit(ctx context.Context, event *roster.ImportSummary) error {
+	defer t.release()
+	if event != nil {
+		ev := roster.Event{Type: roster.EventUsersImported, UserID: uuid.Nil, Import: event, At: t.opts.At}
+		if err := appendEvent(ctx, pgdb.New(t.tx), ev); err != nil {
+			return fmt.Errorf("import: %w", t.db.check(ctx, err))
+		}
+	}
+	if err := t.db.check(ctx, t.tx.Commit(ctx)); err != nil {
+		return fmt.Errorf("import: commit: %w", err)
+	}
+	t.db.commits.Signal()
+	return nil
+}
+
+// rollbackTimeout bounds a rollback, which runs after the caller's
+// context may have ended.
+const rollbackTimeout = 5 * time.Second
+
+// Rollback rolls back unless the transaction has ended.
+func (t *importTx) Rollback() {
+	if t.conn == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), rollbackTimeout)
+	defer cancel()
+	_ = t.tx.Rollback(ctx) // a broken connection is not put back in the pool
+	t.release()
+}
+
+// release gives the connection back to the pool, which closes it if the
+// transaction did not end cleanly.
+func (t *importTx) release() {
+	if t.conn != nil {
+		t.conn.Release()
+		t.conn = nil
+	}
 }
 
 // errEmailExists is a COPY into users that met an existing email.
@@ -179,7 +153,7 @@ func copyNew(ctx context.Context, tx pgx.Tx, at time.Time, rows []roster.ImportR
 	}
 	_, err = sp.CopyFrom(ctx, pgx.Identifier{"users"}, []string{"id", "name", "name_lower", "email", "created_at", "updated_at"},
 		copyRows(rows, func(r roster.ImportRow, vals []any) {
-			vals[0], vals[1], vals[2], vals[3], vals[4], vals[5] = [16]byte(r.User.ID), r.User.Name, nameKey(r.User.Name), r.User.Email, at, at
+			vals[0], vals[1], vals[2], vals[3], vals[4], vals[5] = [16]byte(r.User.ID), r.User.Name, roster.NameKey(r.User.Name), r.User.Email, at, at
 		}, 6))
 	if err != nil {
 		if rerr := sp.Rollback(ctx); rerr != nil {
@@ -221,27 +195,28 @@ func copyRows(rows []roster.ImportRow, fill func(roster.ImportRow, []any), n int
 
 // merge copies rows into the staging table (creating it if need be,
 // emptying it if it may hold rows) and merges them into users.
-func (im *importer) merge(ctx context.Context, tx pgx.Tx, rows []roster.ImportRow) ([]roster.ImportOutcome, error) {
+func (t *importTx) merge(ctx context.Context, rows []roster.ImportRow) ([]roster.ImportOutcome, error) {
+	tx := t.tx
 	prepare := createStaging
-	if im.staged {
+	if t.staged {
 		prepare = truncateStaging
 	}
 	if _, err := tx.Exec(ctx, prepare); err != nil {
 		return nil, fmt.Errorf("staging table: %w", err)
 	}
-	im.staged = true
+	t.staged = true
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"import_staging"}, []string{"line", "id", "name", "name_lower", "email"},
 		copyRows(rows, func(r roster.ImportRow, vals []any) {
-			vals[0], vals[1], vals[2], vals[3], vals[4] = r.Line, [16]byte(r.User.ID), r.User.Name, nameKey(r.User.Name), r.User.Email
+			vals[0], vals[1], vals[2], vals[3], vals[4] = r.Line, [16]byte(r.User.ID), r.User.Name, roster.NameKey(r.User.Name), r.User.Email
 		}, 5))
 	if err != nil {
 		return nil, fmt.Errorf("copy into staging table: %w", err)
 	}
 	merge := mergeInsert
-	if im.opts.OnConflict == roster.ConflictUpdate {
+	if t.opts.OnConflict == roster.ConflictUpdate {
 		merge = mergeUpdate
 	}
-	res, err := tx.Query(ctx, merge, im.opts.At)
+	res, err := tx.Query(ctx, merge, t.opts.At)
 	if err != nil {
 		return nil, fmt.Errorf("merge: %w", err)
 	}
@@ -257,7 +232,7 @@ func (im *importer) merge(ctx context.Context, tx pgx.Tx, rows []roster.ImportRo
 	if err != nil {
 		return nil, fmt.Errorf("merge: %w", err)
 	}
-	return outcomes(rows, changed, im.opts.OnConflict), nil
+	return outcomes(rows, changed, t.opts.OnConflict), nil
 }
 
 // outcomes maps what the merge returned to each row; a row it did not
@@ -278,10 +253,6 @@ func outcomes(rows []roster.ImportRow, changed map[string]bool, policy roster.Co
 		}
 	}
 	return out
-}
-
-func appendImportEvent(ctx context.Context, q *pgdb.Queries, opts roster.ImportOptions, sum roster.ImportSummary) error {
-	return appendEvent(ctx, q, roster.Event{Type: roster.EventUsersImported, UserID: uuid.Nil, Import: &sum, At: opts.At})
 }
 
 // exportPage is how many users a page of ExportUsers holds. Each page is

@@ -96,15 +96,16 @@ func listUsers(ctx context.Context, pq *pgdb.Queries, q roster.ListQuery) ([]pgd
 
 // filter returns f's query parameters; nil ones select everything. The
 // created bounds are exclusive, and stored times are whole microseconds,
-// so the lower bound is truncated and the upper one rounded up.
+// so the lower bound is truncated and the upper one rounded up. The email
+// and prefix are compared as given: the service has lower-cased them.
 func filter(f roster.UserFilter) pgdb.CountUsersParams {
 	var p pgdb.CountUsersParams
 	if f.Email != "" {
-		email := strings.ToLower(f.Email)
+		email := f.Email
 		p.Email = &email
 	}
 	if f.Prefix != "" {
-		pattern := likePrefix(strings.ToLower(f.Prefix))
+		pattern := likePrefix(f.Prefix)
 		p.Prefix = &pattern
 	}
 	if f.PrefixEmailOf != nil {

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/rosterhq/roster/internal/roster"
 	"github.com/rosterhq/roster/internal/storetest"
 )
 
@@ -15,7 +16,7 @@ func mustSeed(tb testing.TB, db *DB, n int) {
 	cols := []string{"id", "name", "name_lower", "email", "created_at", "updated_at"}
 	_, err := db.pool.CopyFrom(tb.Context(), pgx.Identifier{"users"}, cols, pgx.CopyFromSlice(n, func(i int) ([]any, error) {
 		u := storetest.BenchUser(i)
-		return []any{u.ID, u.Name, nameKey(u.Name), u.Email, u.CreatedAt, u.UpdatedAt}, nil
+		return []any{u.ID, u.Name, roster.NameKey(u.Name), u.Email, u.CreatedAt, u.UpdatedAt}, nil
 	}))
 	if err != nil {
 		tb.Fatalf("seed %d users: %v", n, err)

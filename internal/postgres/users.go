@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -46,7 +45,7 @@ func (db *DB) CreateUser(ctx context.Context, u roster.User, idem *roster.Idempo
 		return q.CreateUserWithEvent(ctx, pgdb.CreateUserWithEventParams{
 			ID:        u.ID,
 			Name:      u.Name,
-			NameLower: nameKey(u.Name),
+			NameLower: roster.NameKey(u.Name),
 			Email:     u.Email,
 			CreatedAt: u.CreatedAt,
 			UpdatedAt: u.UpdatedAt,
@@ -275,15 +274,12 @@ func user(row pgdb.User) roster.User {
 	}
 }
 
-// nameKey is the stored name_lower: the sort key of the name orders. It
-// must be what callers put in roster.Cursor.Name, strings.ToLower.
-func nameKey(name string) string { return strings.ToLower(name) }
-
+// nameKeyPtr is roster.NameKey of an optional name.
 func nameKeyPtr(name *string) *string {
 	if name == nil {
 		return nil
 	}
-	k := nameKey(*name)
+	k := roster.NameKey(*name)
 	return &k
 }
 

@@ -49,6 +49,27 @@ func (ev Event) Data() ([]byte, error) {
 	return nil, nil
 }
 
+// SetData sets ev's payload from data, the stored form Data made for
+// ev.Type: the import summary of a users.imported event, the user of any
+// other; nil data (a delete) sets neither. Times come back in UTC.
+func (ev *Event) SetData(data []byte) error {
+	ev.User, ev.Import = nil, nil
+	switch {
+	case data == nil:
+		return nil
+	case ev.Type == EventUsersImported:
+		ev.Import = new(ImportSummary)
+		return json.Unmarshal(data, ev.Import)
+	}
+	var u User
+	if err := json.Unmarshal(data, &u); err != nil {
+		return err
+	}
+	u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
+	ev.User = &u
+	return nil
+}
+
 // EventStore reads the outbox. The same value that implements UserStore
 // implements it.
 type EventStore interface {

@@ -20,11 +20,15 @@ const (
 	ConflictUpdate ConflictPolicy = "update" // the stored user takes the row's name
 )
 
-// ImportOptions configures a store import.
+// ImportOptions configures an import.
 type ImportOptions struct {
 	Atomic     bool // one transaction for the whole import, else one per batch
 	OnConflict ConflictPolicy
 	At         time.Time // created_at of new users, updated_at of changed ones, the event's time
+	// MetExisting tells a store that an earlier transaction of this
+	// import met existing emails, so that later ones likely do too (a
+	// re-import): PostgreSQL then merges at once instead of trying a COPY.
+	MetExisting bool
 }
 
 // ImportRow is one valid input row, ready to store.
@@ -232,7 +236,7 @@ func (s *Service) ImportUsers(ctx context.Context, opts ImportOptions, next func
 			}
 		}
 	}
-	_, err := s.store.ImportUsers(ctx, opts, nextBatch, written)
+	_, err := WriteImport(ctx, s.store, opts, nextBatch, written)
 	res.flush()
 	if opts.Atomic && err != nil {
 		res.Inserted, res.Updated, res.Skipped = 0, 0, 0

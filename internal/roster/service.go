@@ -83,7 +83,7 @@ func (s *Service) ListUsers(ctx context.Context, q ListQuery) (UserList, error) 
 	if len(users) > limit {
 		list.Users = users[:limit]
 		last := list.Users[limit-1]
-		list.Next = &Cursor{Sort: q.Sort, CreatedAt: last.CreatedAt, Name: strings.ToLower(last.Name), ID: last.ID}
+		list.Next = &Cursor{Sort: q.Sort, CreatedAt: last.CreatedAt, Name: NameKey(last.Name), ID: last.ID}
 	}
 	for i, u := range list.Users {
 		list.Users[i] = s.Visible(actor, u)

@@ -77,14 +77,14 @@ type memStore struct {
 	created []User
 	idem    []*Idempotency
 	queries []ListQuery
-	batches []importBatch // what ImportUsers got
+	commits []importCommit // the import transactions committed
 }
 
-// importBatch is one batch a store got: its size and whether it was
-// marked last.
-type importBatch struct {
-	rows int
-	last bool
+// importCommit is one import transaction a store committed: how many rows
+// it wrote and the event it carried.
+type importCommit struct {
+	rows  int
+	event bool
 }
 
 func (m *memStore) CreateUser(_ context.Context, u User, idem *Idempotency) (User, bool, error) {
@@ -109,29 +109,40 @@ func (m *memStore) UpdateUser(_ context.Context, id uuid.UUID, upd UserUpdate, a
 func (m *memStore) DeleteUser(context.Context, uuid.UUID, *time.Time) error { return ErrEmailTaken }
 func (m *memStore) Ping(context.Context) error                              { return nil }
 
-// ImportUsers inserts every row of every batch; an email seen before is a
-// conflict.
-func (m *memStore) ImportUsers(_ context.Context, _ ImportOptions, next func() ([]ImportRow, bool, error),
-	written func([]ImportRow, []ImportOutcome)) (ImportSummary, error) {
-	var sum ImportSummary
-	for {
-		rows, last, err := next()
-		if err != nil || rows == nil {
-			return sum, err
-		}
-		m.batches = append(m.batches, importBatch{len(rows), last})
-		out := make([]ImportOutcome, len(rows))
-		for i, r := range rows {
-			out[i] = ImportConflict
-			if !slices.ContainsFunc(m.created, func(u User) bool { return u.Email == r.User.Email }) {
-				m.created = append(m.created, r.User)
-				out[i] = ImportInserted
-				sum.Inserted++
-			}
-		}
-		written(rows, out)
-	}
+// BeginImport begins a transaction that inserts every row; an email seen
+// before is a conflict.
+func (m *memStore) BeginImport(context.Context, ImportOptions) (ImportTx, error) {
+	return &memImportTx{m: m}, nil
 }
+
+type memImportTx struct {
+	m     *memStore
+	rows  []User
+	event *ImportSummary
+}
+
+func (tx *memImportTx) Write(_ context.Context, rows []ImportRow) ([]ImportOutcome, error) {
+	out := make([]ImportOutcome, len(rows))
+	for i, r := range rows {
+		out[i] = ImportConflict
+		taken := func(u User) bool { return u.Email == r.User.Email }
+		if !slices.ContainsFunc(tx.m.created, taken) && !slices.ContainsFunc(tx.rows, taken) {
+			tx.rows = append(tx.rows, r.User)
+			out[i] = ImportInserted
+		}
+	}
+	return out, nil
+}
+
+func (tx *memImportTx) Commit(_ context.Context, event *ImportSummary) error {
+	tx.m.created = append(tx.m.created, tx.rows...)
+	tx.m.commits = append(tx.m.commits, importCommit{len(tx.rows), event != nil})
+	tx.event = event
+	return nil
+}
+
+func (tx *memImportTx) Rollback() {}
+
 func (m *memStore) ExportUsers(context.Context, UserFilter, func(User) error) error { return nil }
 
 func TestServiceRules(t *testing.T) {
@@ -218,8 +229,10 @@ func TestServiceRules(t *testing.T) {
 	}
 }
 
-// ImportUsers hands the store full batches and marks the last one, which
-// it knows only after reading on to the next valid row or the end.
+// ImportUsers hands the store full batches, each in a transaction of its
+// own, and commits the event with the last one, which it knows only after
+// reading on to the next valid row or the end. A broken body has no last
+// batch: the event of the batches written is committed on its own.
 func TestImportBatches(t *testing.T) {
 	const n = ImportBatchSize
 	broken := errors.New("broken body")
@@ -228,17 +241,17 @@ func TestImportBatches(t *testing.T) {
 		name    string
 		input   []run
 		readErr error // after the input, instead of io.EOF
-		want    []importBatch
+		want    []importCommit
 		failed  int64
 	}{
 		{"empty", nil, nil, nil, 0},
 		{"only invalid rows", []run{{0, 3}}, nil, nil, 3},
-		{"one row", []run{{1, 0}}, nil, []importBatch{{1, true}}, 0},
-		{"one full batch", []run{{n, 0}}, nil, []importBatch{{n, true}}, 0},
-		{"one row more", []run{{n + 1, 0}}, nil, []importBatch{{n, false}, {1, true}}, 0},
-		{"invalid rows after the last", []run{{2 * n, 5}}, nil, []importBatch{{n, false}, {n, true}}, 5},
-		{"invalid rows before the next", []run{{n, 3}, {1, 0}}, nil, []importBatch{{n, false}, {1, true}}, 3},
-		{"a broken body", []run{{n + 10, 0}}, broken, []importBatch{{n, false}}, 0},
+		{"one row", []run{{1, 0}}, nil, []importCommit{{1, true}}, 0},
+		{"one full batch", []run{{n, 0}}, nil, []importCommit{{n, true}}, 0},
+		{"one row more", []run{{n + 1, 0}}, nil, []importCommit{{n, false}, {1, true}}, 0},
+		{"invalid rows after the last", []run{{2 * n, 5}}, nil, []importCommit{{n, false}, {n, true}}, 5},
+		{"invalid rows before the next", []run{{n, 3}, {1, 0}}, nil, []importCommit{{n, false}, {1, true}}, 3},
+		{"a broken body", []run{{n + 10, 0}}, broken, []importCommit{{n, false}, {0, true}}, 0},
 	}
 	admin := WithActor(context.Background(), Actor{Subject: "a", Roles: []string{RoleAdmin}})
 	for _, tt := range tests {
@@ -266,8 +279,8 @@ func TestImportBatches(t *testing.T) {
 			if !errors.Is(err, tt.readErr) {
 				t.Errorf("got error %v, want %v", err, tt.readErr)
 			}
-			if !slices.Equal(store.batches, tt.want) || res.Failed != tt.failed {
-				t.Errorf("got batches %v and %d failed, want %v and %d", store.batches, res.Failed, tt.want, tt.failed)
+			if !slices.Equal(store.commits, tt.want) || res.Failed != tt.failed {
+				t.Errorf("got commits %v and %d failed, want %v and %d", store.commits, res.Failed, tt.want, tt.failed)
 			}
 		})
 	}
@@ -276,13 +289,13 @@ func TestImportBatches(t *testing.T) {
 // failingImportStore fails an import at once, reading nothing.
 type failingImportStore struct{ memStore }
 
-func (failingImportStore) ImportUsers(context.Context, ImportOptions, func() ([]ImportRow, bool, error),
-	func([]ImportRow, []ImportOutcome)) (ImportSummary, error) {
-	return ImportSummary{}, errors.New("database gone")
+func (failingImportStore) BeginImport(context.Context, ImportOptions) (ImportTx, error) {
+	return nil, errors.New("database gone")
 }
 
 // When the store fails, ImportUsers stops the reading ahead, even a read
-// that waits for more input, and returns only once it has stopped.
+// that waits for more input, and returns only once it has stopped. (An
+// atomic import begins its transaction before it takes the first batch.)
 func TestImportStopsReading(t *testing.T) {
 	admin := WithActor(context.Background(), Actor{Subject: "a", Roles: []string{RoleAdmin}})
 	stopped := make(chan struct{})
@@ -291,7 +304,7 @@ func TestImportStopsReading(t *testing.T) {
 		<-ctx.Done() // a client that sends nothing more
 		return ImportRecord{}, ctx.Err()
 	}
-	_, err := NewService(&failingImportStore{}, nil).ImportUsers(admin, ImportOptions{}, next)
+	_, err := NewService(&failingImportStore{}, nil).ImportUsers(admin, ImportOptions{Atomic: true}, next)
 	if err == nil || !strings.Contains(err.Error(), "database gone") {
 		t.Errorf("got error %v, want the store's", err)
 	}
@@ -300,4 +313,45 @@ func TestImportStopsReading(t *testing.T) {
 	default:
 		t.Error("ImportUsers returned with a read still waiting")
 	}
+}
+
+// A partial import commits its users.imported event in the transaction of
+// its last batch, with the totals of all batches: there is no moment, and
+// so no crash, after which the last rows are stored and the event is not.
+func TestImportEventCommitsWithLastRows(t *testing.T) {
+	admin := WithActor(context.Background(), Actor{Subject: "a", Roles: []string{RoleAdmin}})
+	const total = ImportBatchSize + 2
+	line := int64(0)
+	next := func(context.Context) (ImportRecord, error) {
+		if line == total {
+			return ImportRecord{}, io.EOF
+		}
+		line++
+		return ImportRecord{Line: line, User: NewUser{Name: "U", Email: fmt.Sprintf("u%d@x.io", line)}}, nil
+	}
+	store := &memStore{}
+	var last *memImportTx
+	recording := recordingStore{memStore: store, last: &last}
+	if _, err := NewService(recording, nil).ImportUsers(admin, ImportOptions{}, next); err != nil {
+		t.Fatal(err)
+	}
+	want := []importCommit{{ImportBatchSize, false}, {2, true}}
+	if !slices.Equal(store.commits, want) {
+		t.Fatalf("got commits %v, want %v: the event with the last rows", store.commits, want)
+	}
+	if last.event == nil || *last.event != (ImportSummary{Inserted: total}) || len(last.rows) != 2 {
+		t.Errorf("last transaction: got %d rows and event %+v, want 2 rows and the totals of the import", len(last.rows), last.event)
+	}
+}
+
+// recordingStore keeps the last import transaction it began.
+type recordingStore struct {
+	*memStore
+	last **memImportTx
+}
+
+func (r recordingStore) BeginImport(ctx context.Context, opts ImportOptions) (ImportTx, error) {
+	tx, err := r.memStore.BeginImport(ctx, opts)
+	*r.last = tx.(*memImportTx)
+	return tx, err
 }

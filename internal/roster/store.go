@@ -41,32 +41,33 @@ type UserStore interface {
 	// DeleteUser removes the user with the given id; with ifUpdatedAt
 	// non-nil only if its updated_at equals it (else ErrPreconditionFailed).
 	DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Time) error
-	// ImportUsers writes the batches next returns until it returns no
-	// rows (or an error, which aborts the import); last marks the final
-	// batch: no rows follow it. Each row's User is complete and valid, and
-	// emails are unique within a batch. A row whose email exists is
-	// skipped (ConflictSkip), has its name replaced when it differs
-	// (ConflictUpdate; an identical row is ImportSkipped) or is
-	// ImportConflict (ConflictFail: nothing written for it). With
-	// opts.Atomic everything happens in one transaction, committed only
-	// when next returns no rows; otherwise each batch commits on its own,
-	// and an abort keeps the batches already committed. written is called
-	// with each batch's outcomes once written (partial: committed).
-	//
-	// When anything changed, one users.imported event with the totals is
-	// written, in the import's transaction (atomic) or in that of the last
-	// batch (partial), so that the event commits with the rows it counts.
-	// A partial import cut short (an error from next or from the
-	// database) has no last batch: the event for the batches that stay is
-	// then written in a transaction of its own, even when ctx is done.
-	ImportUsers(ctx context.Context, opts ImportOptions, next func() (rows []ImportRow, last bool, err error),
-		written func([]ImportRow, []ImportOutcome)) (ImportSummary, error)
+	// BeginImport starts one transaction of an import; the domain decides
+	// how many rows each holds and which carries the event (WriteImport).
+	// A store uses opts.OnConflict and opts.At in every Write, and may use
+	// opts.MetExisting to choose how it writes.
+	BeginImport(ctx context.Context, opts ImportOptions) (ImportTx, error)
 	// ExportUsers calls fn for every user matching f, oldest first, from
 	// one consistent snapshot, holding at most two pages of users at a
 	// time. An error from fn stops the export and is returned.
 	ExportUsers(ctx context.Context, f UserFilter, fn func(User) error) error
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
+}
+
+// ImportTx is one transaction of an import: rows written in it are seen
+// by others, with the event, only once Commit returns nil.
+type ImportTx interface {
+	// Write writes rows, each complete and valid, emails distinct, and
+	// returns each row's outcome. A row whose email exists is skipped
+	// (ConflictSkip), has its name replaced when it differs
+	// (ConflictUpdate; an identical row is ImportSkipped) or is
+	// ImportConflict (ConflictFail: nothing written for it).
+	Write(ctx context.Context, rows []ImportRow) ([]ImportOutcome, error)
+	// Commit commits the transaction with, when event is not nil, one
+	// users.imported event with those totals at the import's At.
+	Commit(ctx context.Context, event *ImportSummary) error
+	// Rollback discards what was written; after Commit it does nothing.
+	Rollback()
 }
 
 // Idempotency identifies a create request that a client may retry.
@@ -103,7 +104,7 @@ const (
 // Sorts lists the valid orders.
 var Sorts = []Sort{SortNewest, SortOldest, SortName, SortNameDesc}
 
-// ListQuery is what ListUsers returns.
+// ListQuery is what ListUsers is asked for.
 type ListQuery struct {
 	Filter UserFilter
 	Sort   Sort // empty means SortNewest

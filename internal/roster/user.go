@@ -2,6 +2,7 @@ package roster
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -40,6 +41,12 @@ func (u User) MarshalJSON() ([]byte, error) {
 		UpdatedAt string `json:"updated_at"`
 	}{u.ID.String(), u.Name, u.Email, u.CreatedAt.Format(TimeLayout), u.UpdatedAt.Format(TimeLayout)})
 }
+
+// NameKey is the sort key of a name in the name orders: what stores keep
+// beside the name (name_lower) and cursors carry. It is Go's Unicode
+// lower case, computed here and never by the database (SQLite's lower()
+// folds ASCII only).
+func NameKey(name string) string { return strings.ToLower(name) }
 
 // NewUser is the input for creating a user.
 type NewUser struct {

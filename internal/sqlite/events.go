@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -110,20 +109,12 @@ func event(row sqlitedb.Event) (roster.Event, error) {
 		UserID: id,
 		At:     time.UnixMicro(row.At).UTC(),
 	}
-	if row.Data.Valid && ev.Type == roster.EventUsersImported {
-		ev.Import = new(roster.ImportSummary)
-		if err := json.Unmarshal([]byte(row.Data.String), ev.Import); err != nil {
-			return roster.Event{}, fmt.Errorf("stored event %d: %w", row.ID, err)
-		}
-		return ev, nil
-	}
+	var data []byte
 	if row.Data.Valid {
-		var u roster.User
-		if err := json.Unmarshal([]byte(row.Data.String), &u); err != nil {
-			return roster.Event{}, fmt.Errorf("stored event %d: %w", row.ID, err)
-		}
-		u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
-		ev.User = &u
+		data = []byte(row.Data.String)
+	}
+	if err := ev.SetData(data); err != nil {
+		return roster.Event{}, fmt.Errorf("stored event %d: %w", row.ID, err)
 	}
 	return ev, nil
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/rosterhq/roster/internal/roster"
-	"github.com/rosterhq/roster/internal/sqlite/sqlitedb"
 )
 
 // The import's statements are prepared once per transaction and run once
@@ -33,96 +32,56 @@ WHERE users.name IS NOT excluded.name
 RETURNING id`
 )
 
-// ImportUsers writes the batches next returns, each with one prepared
-// statement in a transaction on the write connection. See
-// roster.UserStore. An atomic import holds the write lock, and so queues
-// every other writer, until it ends.
-func (db *DB) ImportUsers(ctx context.Context, opts roster.ImportOptions, next func() ([]roster.ImportRow, bool, error),
-	written func([]roster.ImportRow, []roster.ImportOutcome)) (roster.ImportSummary, error) {
+// BeginImport begins an import transaction on the write connection: each
+// Write runs one prepared statement per row. See roster.UserStore. The
+// transaction holds the write lock, and so queues every other writer,
+// until it ends: an atomic import's, for the whole import.
+func (db *DB) BeginImport(ctx context.Context, opts roster.ImportOptions) (roster.ImportTx, error) {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, db.classify("begin import", err)
+	}
 	at := opts.At.UnixMicro()
 	opts.At = time.UnixMicro(at).UTC()
-	var sum roster.ImportSummary
-	if opts.Atomic {
-		err := db.inRawTx(ctx, func(tx *sql.Tx) error {
-			for {
-				rows, _, err := next()
-				if err != nil {
-					return err
-				}
-				if rows == nil {
-					break
-				}
-				out, err := importBatch(ctx, tx, opts.OnConflict, at, rows)
-				if err != nil {
-					return err
-				}
-				sum.Add(out)
-				written(rows, out)
-			}
-			if !sum.Changed() {
-				return nil
-			}
-			return appendImportEvent(ctx, db.wq.WithTx(tx), opts, sum)
-		})
-		if err != nil {
-			return roster.ImportSummary{}, db.classify("import users", err)
-		}
-		if sum.Changed() {
-			db.commits.Signal()
-		}
-		return sum, nil
-	}
-	var (
-		err     error
-		evented bool // the event is committed, with the last batch
-	)
-	for {
-		rows, last, nerr := next()
-		if nerr != nil || rows == nil {
-			err = nerr
-			break
-		}
-		var (
-			out   []roster.ImportOutcome
-			event bool
-		)
-		err = db.inRawTx(ctx, func(tx *sql.Tx) (err error) {
-			if out, err = importBatch(ctx, tx, opts.OnConflict, at, rows); err != nil || !last {
-				return err
-			}
-			total := sum
-			total.Add(out)
-			if event = total.Changed(); !event {
-				return nil
-			}
-			return appendImportEvent(ctx, db.wq.WithTx(tx), opts, total)
-		})
-		if err != nil {
-			break
-		}
-		if evented = event; evented {
-			db.commits.Signal()
-		}
-		sum.Add(out)
-		written(rows, out)
-	}
-	// Cut short, the import had no last batch; the batches committed so
-	// far stay, even when the client went away, and need their event.
-	if !evented && sum.Changed() {
-		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		eerr := db.inTx(ectx, func(q *sqlitedb.Queries) error { return appendImportEvent(ectx, q, opts, sum) })
-		if eerr == nil {
-			db.commits.Signal()
-		} else if err == nil {
-			err = eerr
-		}
-	}
-	if err != nil {
-		return sum, db.classify("import users", err)
-	}
-	return sum, nil
+	return &importTx{db: db, tx: tx, opts: opts, at: at}, nil
 }
+
+// importTx is one transaction of an import.
+type importTx struct {
+	db   *DB
+	tx   *sql.Tx
+	opts roster.ImportOptions
+	at   int64 // opts.At as stored
+}
+
+func (t *importTx) Write(ctx context.Context, rows []roster.ImportRow) ([]roster.ImportOutcome, error) {
+	out, err := importBatch(ctx, t.tx, t.opts.OnConflict, t.at, rows)
+	if err != nil {
+		return nil, t.db.classify("import", err)
+	}
+	return out, nil
+}
+
+// Commit writes the event, if any, and commits; a committed event wakes
+// the Listen calls.
+func (t *importTx) Commit(ctx context.Context, event *roster.ImportSummary) error {
+	if event != nil {
+		ev := roster.Event{Type: roster.EventUsersImported, UserID: uuid.Nil, Import: event, At: t.opts.At}
+		if err := appendEvent(ctx, t.db.wq.WithTx(t.tx), ev); err != nil {
+			return t.db.classify("import", err)
+		}
+	}
+	if err := t.tx.Commit(); err != nil {
+		return t.db.classify("import: commit", err)
+	}
+	if event != nil {
+		t.db.commits.Signal()
+	}
+	return nil
+}
+
+// Rollback rolls back; after Commit, database/sql makes it a no-op.
+func (t *importTx) Rollback() { _ = t.tx.Rollback() }
 
 // importBatch writes rows in tx and tells what happened to each.
 func importBatch(ctx context.Context, tx *sql.Tx, policy roster.ConflictPolicy, at int64, rows []roster.ImportRow) ([]roster.ImportOutcome, error) {
@@ -143,7 +102,7 @@ func importBatch(ctx context.Context, tx *sql.Tx, policy roster.ConflictPolicy, 
 	for i, r := range rows {
 		u := r.User
 		id := u.ID.String()
-		args := []any{id, u.Name, nameKey(u.Name), u.Email, at}
+		args := []any{id, u.Name, roster.NameKey(u.Name), u.Email, at}
 		if policy == roster.ConflictUpdate {
 			var got string
 			err := stmt.QueryRowContext(ctx, args...).Scan(&got)
@@ -174,23 +133,6 @@ func importBatch(ctx context.Context, tx *sql.Tx, policy roster.ConflictPolicy, 
 		}
 	}
 	return out, nil
-}
-
-func appendImportEvent(ctx context.Context, q *sqlitedb.Queries, opts roster.ImportOptions, sum roster.ImportSummary) error {
-	return appendEvent(ctx, q, roster.Event{Type: roster.EventUsersImported, UserID: uuid.Nil, Import: &sum, At: opts.At})
-}
-
-// inRawTx runs fn in a transaction on the write connection (see inTx).
-func (db *DB) inRawTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() // a no-op after Commit
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
 }
 
 // exportPage is how many users a page of ExportUsers holds. Pages of

@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/rosterhq/roster/internal/roster"
@@ -114,14 +113,15 @@ func listUserByEmail(ctx context.Context, rq *sqlitedb.Queries, f sqlitedb.Count
 
 // filter returns f's query parameters; null ones select everything. The
 // created bounds are exclusive, and stored times are whole microseconds,
-// so the lower bound is truncated and the upper one rounded up.
+// so the lower bound is truncated and the upper one rounded up. The email
+// and prefix are compared as given: the service has lower-cased them.
 func filter(f roster.UserFilter) sqlitedb.CountUsersParams {
 	var p sqlitedb.CountUsersParams
 	if f.Email != "" {
-		p.Email = sql.NullString{String: strings.ToLower(f.Email), Valid: true}
+		p.Email = sql.NullString{String: f.Email, Valid: true}
 	}
 	if f.Prefix != "" {
-		p.Prefix = sql.NullString{String: strings.ToLower(f.Prefix), Valid: true}
+		p.Prefix = sql.NullString{String: f.Prefix, Valid: true}
 	}
 	if f.PrefixEmailOf != nil {
 		p.PrefixEmailOf = sql.NullString{String: f.PrefixEmailOf.String(), Valid: true}

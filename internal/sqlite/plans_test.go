@@ -22,7 +22,7 @@ func TestListPlans(t *testing.T) {
 	mustSeed(t, db, 20_000)
 	mid := storetest.BenchUser(10_000)
 	after := func(sort roster.Sort) *roster.Cursor {
-		return &roster.Cursor{Sort: sort, CreatedAt: mid.CreatedAt, Name: nameKey(mid.Name), ID: mid.ID}
+		return &roster.Cursor{Sort: sort, CreatedAt: mid.CreatedAt, Name: roster.NameKey(mid.Name), ID: mid.ID}
 	}
 	const (
 		byTime    = "SCAN users USING INDEX users_created_at_id_idx"

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"testing"
 
+	"github.com/rosterhq/roster/internal/roster"
 	"github.com/rosterhq/roster/internal/storetest"
 )
 
@@ -24,7 +25,7 @@ func mustSeed(tb testing.TB, db *DB, n int) {
 	defer stmt.Close()
 	for i := range n {
 		u := storetest.BenchUser(i)
-		_, err := stmt.ExecContext(ctx, u.ID.String(), u.Name, nameKey(u.Name), u.Email, u.CreatedAt.UnixMicro(), u.UpdatedAt.UnixMicro())
+		_, err := stmt.ExecContext(ctx, u.ID.String(), u.Name, roster.NameKey(u.Name), u.Email, u.CreatedAt.UnixMicro(), u.UpdatedAt.UnixMicro())
 		if err != nil {
 			tb.Fatalf("seed user %d: %v", i, err)
 		}

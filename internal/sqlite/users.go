@@ -46,7 +46,7 @@ func (db *DB) CreateUser(ctx context.Context, u roster.User, idem *roster.Idempo
 		err = q.CreateUser(ctx, sqlitedb.CreateUserParams{
 			ID:        u.ID.String(),
 			Name:      u.Name,
-			NameLower: nameKey(u.Name),
+			NameLower: roster.NameKey(u.Name),
 			Email:     u.Email,
 			CreatedAt: created,
 			UpdatedAt: updated,
@@ -237,16 +237,12 @@ func user(row sqlitedb.User) (roster.User, error) {
 	}, nil
 }
 
-// nameKey is the stored name_lower: the sort key of the name orders. It
-// must be what callers put in roster.Cursor.Name, strings.ToLower; SQLite's
-// lower() folds ASCII only.
-func nameKey(name string) string { return strings.ToLower(name) }
-
+// nameKeyPtr is roster.NameKey of an optional name.
 func nameKeyPtr(name *string) *string {
 	if name == nil {
 		return nil
 	}
-	k := nameKey(*name)
+	k := roster.NameKey(*name)
 	return &k
 }
 

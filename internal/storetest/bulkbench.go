@@ -46,7 +46,7 @@ func BenchImport(b *testing.B, open func(b *testing.B) roster.UserStore) {
 					return batch, len(rest) == 0, nil
 				}
 				b.StartTimer()
-				sum, err := s.ImportUsers(b.Context(), roster.ImportOptions{OnConflict: roster.ConflictFail, At: at}, next,
+				sum, err := roster.WriteImport(b.Context(), s, roster.ImportOptions{OnConflict: roster.ConflictFail, At: at}, next,
 					func([]roster.ImportRow, []roster.ImportOutcome) {})
 				if err != nil || sum.Inserted != benchImportRows {
 					b.Fatalf("ImportUsers: got %+v, %v; want %d inserted", sum, err, benchImportRows)

@@ -21,7 +21,8 @@ type importRun struct {
 	events   []int
 }
 
-// runImport imports batches, the last one marked so; failAt > 0 makes
+// runImport imports batches through the domain's driver of the stores'
+// import transactions, the last one marked so; failAt > 0 makes
 // next fail instead of returning that batch (1-based), as a broken upload
 // would.
 func runImport(t *testing.T, s roster.UserStore, opts roster.ImportOptions, failAt int, batches ...[]roster.ImportRow) importRun {
@@ -53,7 +54,7 @@ func runImport(t *testing.T, s roster.UserStore, opts roster.ImportOptions, fail
 		}
 		run.events = append(run.events, n)
 	}
-	run.sum, run.err = s.ImportUsers(t.Context(), opts, next, written)
+	run.sum, run.err = roster.WriteImport(t.Context(), s, opts, next, written)
 	return run
 }
 
@@ -251,6 +252,54 @@ func testImportExistingLater(t *testing.T, open func(t *testing.T) roster.UserSt
 			})
 		}
 	}
+}
+
+// An import transaction's rows and event are seen together, once it
+// commits, and not at all when it rolls back (a process that stops before
+// the commit): so the event committed with an import's last batch cannot
+// be lost while its rows stay.
+func testImportTx(t *testing.T, open func(t *testing.T) roster.UserStore) {
+	at := base.Add(time.Hour)
+	for _, commit := range []bool{true, false} {
+		t.Run(fmt.Sprintf("commit=%v", commit), func(t *testing.T) {
+			s := open(t)
+			tx, err := s.BeginImport(t.Context(), roster.ImportOptions{OnConflict: roster.ConflictFail, At: at})
+			if err != nil {
+				t.Fatalf("BeginImport: got error %v, want nil", err)
+			}
+			defer tx.Rollback()
+			out, err := tx.Write(t.Context(), importRows(t, 1, at, [2]string{"A", "a@example.com"}, [2]string{"B", "b@example.com"}))
+			if err != nil || !slices.Equal(out, []roster.ImportOutcome{roster.ImportInserted, roster.ImportInserted}) {
+				t.Fatalf("Write: got %v, %v; want two inserted, nil", out, err)
+			}
+			if n, evs := countUsers(t, s), allEvents(t, eventStore(t, s)); n != 0 || len(evs) != 0 {
+				t.Errorf("before the commit: got %d users and events %v, want none", n, eventTypes(evs))
+			}
+			want := roster.ImportSummary{Inserted: 2}
+			if commit {
+				if err := tx.Commit(t.Context(), &want); err != nil {
+					t.Fatalf("Commit: got error %v, want nil", err)
+				}
+			}
+			tx.Rollback() // after Commit, nothing
+			n, evs := countUsers(t, s), allEvents(t, eventStore(t, s))
+			switch {
+			case !commit && (n != 0 || len(evs) != 0):
+				t.Errorf("rolled back: got %d users and events %v, want none", n, eventTypes(evs))
+			case commit && (n != 2 || len(evs) != 1 || evs[0].Import == nil || *evs[0].Import != want || !evs[0].At.Equal(at)):
+				t.Errorf("committed: got %d users and events %v, want 2 and one users.imported with %+v at %v", n, evs, want, at)
+			}
+		})
+	}
+}
+
+func countUsers(t *testing.T, s roster.UserStore) int64 {
+	t.Helper()
+	n, err := s.CountUsers(t.Context(), roster.UserFilter{})
+	if err != nil {
+		t.Fatalf("CountUsers: got error %v, want nil", err)
+	}
+	return n
 }
 
 // An import that changes nothing writes no event.

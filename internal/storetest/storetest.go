@@ -72,6 +72,7 @@ func Run(t *testing.T, open func(t *testing.T) roster.UserStore) {
 	}
 	t.Run("ImportPolicies", func(t *testing.T) { testImportPolicies(t, open) })
 	t.Run("ImportAbort", func(t *testing.T) { testImportAbort(t, open) })
+	t.Run("ImportTx", func(t *testing.T) { testImportTx(t, open) })
 	t.Run("ImportExistingLater", func(t *testing.T) { testImportExistingLater(t, open) })
 }
 
@@ -182,7 +183,7 @@ func compareUsers(sort roster.Sort) func(a, b roster.User) int {
 		return bytes.Compare(a.ID[:], b.ID[:])
 	}
 	byName := func(a, b roster.User) int {
-		if c := strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)); c != 0 {
+		if c := strings.Compare(roster.NameKey(a.Name), roster.NameKey(b.Name)); c != 0 {
 			return c
 		}
 		return bytes.Compare(a.ID[:], b.ID[:])
@@ -200,7 +201,7 @@ func compareUsers(sort roster.Sort) func(a, b roster.User) int {
 
 // cursorAt is the cursor a caller builds from the last row of a page.
 func cursorAt(sort roster.Sort, u roster.User) *roster.Cursor {
-	return &roster.Cursor{Sort: sort, CreatedAt: u.CreatedAt, Name: strings.ToLower(u.Name), ID: u.ID}
+	return &roster.Cursor{Sort: sort, CreatedAt: u.CreatedAt, Name: roster.NameKey(u.Name), ID: u.ID}
 }
 
 // mixedCase returns s with the letters whose index is a set bit of i in
