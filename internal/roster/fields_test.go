@@ -43,7 +43,7 @@ func TestUserFieldsMatchJSON(t *testing.T) {
 		case FieldText:
 			got = f.Text(u)
 		case FieldTime:
-			got = f.Time(u).Format(time.RFC3339Nano)
+			got = f.Time(u).Format(TimeLayout)
 		}
 		if got != byKey[f.Name] {
 			t.Errorf("field %s: got %v, want %v (JSON)", f.Name, got, byKey[f.Name])
