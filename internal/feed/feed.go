@@ -262,11 +262,11 @@ func (b *Broker) Subscribe(ctx context.Context, subject string, after int64) (s 
 	case <-ctx.Done():
 		return nil, false, ctx.Err()
 	}
-	var oldest, newest int64
-	if after >= 0 {
-		if oldest, newest, err = b.store.EventBounds(ctx); err != nil {
-			return nil, false, err
-		}
+	// The store's newest id, not only the broker's: an event committed
+	// before this call but not yet seen by the broker is history, not live.
+	oldest, newest, err := b.store.EventBounds(ctx)
+	if err != nil {
+		return nil, false, err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -286,7 +286,8 @@ func (b *Broker) Subscribe(ctx context.Context, subject string, after int64) (s 
 		s.ahead = after > newest
 	}
 	if after < 0 || reset {
-		after = b.last
+		// Live from here: ring events up to newest are skipped by Next.
+		after = max(b.last, newest)
 	}
 	s.next = after
 	b.subs[s] = struct{}{}

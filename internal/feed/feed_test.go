@@ -142,6 +142,34 @@ func TestLiveAndResume(t *testing.T) {
 	}
 }
 
+// An event committed before Subscribe but not yet seen by the broker (its
+// wake-up still on the way) is history to a live subscriber, not news.
+func TestLiveStartsAtTheStoresNewest(t *testing.T) {
+	store := &memEvents{}
+	store.append(5)
+	b := start(t, store, Config{})
+	collect(t, subscribe(t, b, "warm", 4), 1) // the broker has seen 1..5
+
+	store.mu.Lock() // event 6, committed, its wake-up not yet sent
+	store.events = append(store.events, roster.Event{ID: 6, Type: roster.EventUserCreated, UserID: uuid.New(), At: time.Now()})
+	store.mu.Unlock()
+	live := subscribe(t, b, "sub", -1)
+	store.append(1) // 7, and the wake-up that brings 6 and 7 to the broker
+	if got := collect(t, live, 1); !equal(got, 7, 7) {
+		t.Errorf("live subscriber got %v first, want 7 (6 was committed before it subscribed)", got)
+	}
+}
+
+// subscribe subscribes, failing t on an error or a reset.
+func subscribe(t *testing.T, b *Broker, subject string, after int64) *Subscription {
+	t.Helper()
+	s, reset, err := b.Subscribe(context.Background(), subject, after)
+	if err != nil || reset {
+		t.Fatalf("Subscribe(%d): %v, reset %v", after, err, reset)
+	}
+	return s
+}
+
 // Writes racing with a resume: the backlog-to-live handoff loses and
 // repeats nothing.
 func TestResumeDuringWrites(t *testing.T) {

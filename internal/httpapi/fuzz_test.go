@@ -95,7 +95,9 @@ func FuzzDecode(f *testing.F) {
 		}
 		v, err := decodeBody(body)
 		if err != nil {
-			clientError(t, err, roster.CodeBadRequest, codePayloadTooLarge, codeUnsupportedMediaType)
+			// VALIDATION_ERROR: text that is not valid UTF-8 (a 422, never
+			// stored as U+FFFD).
+			clientError(t, err, roster.CodeBadRequest, roster.CodeInvalid, codePayloadTooLarge, codeUnsupportedMediaType)
 			return
 		}
 		if len(body) > maxBodyBytes {
