@@ -14,10 +14,13 @@ import (
 )
 
 // supportsFlag tells whether the binary under test has a serve flag (the
-// suite also measures "before" figures on older commits).
+// suite also measures "before" figures on older commits). Help lists a
+// flag as "--name VALUE" (the standard flag package, before kong) or as
+// "--name=VALUE" (kong).
 func supportsFlag(name string) bool {
 	out, _ := exec.Command(rosterBin, "serve", "--help").Output()
-	return strings.Contains(string(out), "--"+name+" ")
+	help := string(out)
+	return strings.Contains(help, "--"+name+" ") || strings.Contains(help, "--"+name+"=")
 }
 
 // TestSigterm: SIGTERM under 500 req/s of reads and writes on 64

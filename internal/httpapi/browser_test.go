@@ -126,7 +126,9 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 1600),
 	)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	// A guard against a hung browser, not a speed check: on a loaded
+	// 2-core machine a cold Chromium took most of a minute.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	t.Cleanup(cancelAlloc)

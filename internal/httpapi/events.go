@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"slices"
@@ -257,7 +258,11 @@ func (st *eventStream) run(ctx context.Context, reset bool) {
 	send := func(frame string) error {
 		// Events already waiting go out in the same write: under a burst,
 		// one syscall per subscriber instead of one per event.
-		return st.out.send([]byte(frame), sub.Pending() == 0)
+		err := st.out.send([]byte(frame), sub.Pending() == 0)
+		if err != nil {
+			s.log.Debug("event stream ended: write failed", "request_id", st.requestID, "err", err)
+		}
+		return err
 	}
 	if send(fmt.Sprintf("retry: %d\n\n", eventRetry.Milliseconds())) != nil {
 		return
@@ -301,9 +306,11 @@ func (st *eventStream) run(ctx context.Context, reset bool) {
 			st.end(ctx)
 			return
 		case err != nil: // store failure
-			if !errors.Is(err, feed.ErrClosed) {
-				s.log.Warn("event stream ended", "request_id", st.requestID, "err", err)
+			level := slog.LevelWarn
+			if errors.Is(err, feed.ErrClosed) {
+				level = slog.LevelDebug // the feed stopped: not this stream's fault
 			}
+			s.log.Log(ctx, level, "event stream ended", "request_id", st.requestID, "err", err)
 			return
 		}
 		if len(st.types) > 0 && !slices.Contains(st.types, ev.Type) {
@@ -327,7 +334,9 @@ func (st *eventStream) end(ctx context.Context) {
 	if errors.Is(context.Cause(ctx), errTokenExpired) {
 		st.s.log.Info("event stream ended: token expired", "request_id", st.requestID, "last_event_id", st.sub.LastID())
 		_ = st.out.send([]byte(expiredFrame), true)
+		return
 	}
+	st.s.log.Debug("event stream ended", "request_id", st.requestID, "cause", context.Cause(ctx))
 }
 
 // eventPayload shapes an event for actor, with the users it names as the

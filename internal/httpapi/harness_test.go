@@ -112,6 +112,11 @@ func newHarness(t *testing.T, store roster.UserStore, configure ...func(*httpapi
 	}
 	srv := httpapi.NewServer(cfg)
 	h := &harness{t: t, store: store, srv: srv, auth: a, logs: logs, check: conformance(t)}
+	t.Cleanup(func() {
+		if t.Failed() { // the server's side of what went wrong
+			t.Logf("server log:\n%s", logs.String())
+		}
+	})
 	h.admin = h.token("admin-1", roster.RoleAdmin)
 	return h
 }
