@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/rosterhq/roster/internal/bulk"
 	"github.com/rosterhq/roster/internal/feed"
 	"github.com/rosterhq/roster/internal/roster"
 )
@@ -53,7 +54,7 @@ type eventData struct {
 type jsonTime time.Time
 
 func (t jsonTime) MarshalJSON() ([]byte, error) {
-	b, ok := appendJSONTime(nil, time.Time(t))
+	b, ok := bulk.AppendJSONTime(nil, time.Time(t))
 	if !ok {
 		return time.Time(t).MarshalJSON() // the error time.Time gives
 	}

@@ -1,4 +1,4 @@
-package httpapi
+package bulk
 
 import (
 	"bytes"
@@ -114,9 +114,15 @@ func TestAppendUserCSV(t *testing.T) {
 			checkUserCSV(t, exportUser("A", name, exportTimes[0], at))
 		}
 	}
-	var want strings.Builder
+	var (
+		want  strings.Builder
+		names []string
+	)
+	for _, f := range roster.UserFields {
+		names = append(names, f.Name)
+	}
 	cw := csv.NewWriter(&want)
-	_ = cw.Write([]string{"id", "name", "email", "created_at", "updated_at"})
+	_ = cw.Write(names)
 	cw.Flush()
 	if csvHeader != want.String() {
 		t.Errorf("csvHeader: got %q, want %q", csvHeader, want.String())
@@ -134,7 +140,7 @@ func FuzzAppendUserCSV(f *testing.F) {
 }
 
 // checkUserCSV compares appendUserCSV with csv.Writer.Write of the
-// fields.
+// fields of roster.UserFields, each in its usual text form.
 func checkUserCSV(t *testing.T, u roster.User) {
 	t.Helper()
 	var want strings.Builder
@@ -145,7 +151,20 @@ func checkUserCSV(t *testing.T, u roster.User) {
 		}
 		return s
 	}
-	if err := cw.Write([]string{u.ID.String(), neutral(u.Name), neutral(u.Email), u.CreatedAt.Format(roster.TimeLayout), u.UpdatedAt.Format(roster.TimeLayout)}); err != nil {
+	var fields []string
+	for _, f := range roster.UserFields {
+		switch f.Kind {
+		case roster.FieldID:
+			fields = append(fields, f.ID(u).String())
+		case roster.FieldText:
+			fields = append(fields, neutral(f.Text(u)))
+		case roster.FieldTime:
+			fields = append(fields, f.Time(u).Format(roster.TimeLayout))
+		default:
+			t.Fatalf("field %s: kind %d has no text form here", f.Name, f.Kind)
+		}
+	}
+	if err := cw.Write(fields); err != nil {
 		t.Fatal(err)
 	}
 	cw.Flush()
