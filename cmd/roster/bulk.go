@@ -226,10 +226,12 @@ func (ec *exportCmd) run(ctx context.Context, _ *flagSources, env environment) e
 			params.Set(k, v)
 		}
 	}
-	// With --db, the filters are checked and the database opened before
-	// the output file is created, as a server answers before it.
+	// Nothing is written until the export has begun: a bad filter, a
+	// refused token or a database that does not open leaves no file, and
+	// an existing one untouched.
 	var (
 		filter roster.UserFilter
+		svc    *roster.Service
 		res    *http.Response
 		err    error
 	)
@@ -237,6 +239,11 @@ func (ec *exportCmd) run(ctx context.Context, _ *flagSources, env environment) e
 		if filter, err = exportFilter(email, q, createdAfter, createdBefore); err != nil {
 			return err
 		}
+		var closeDB func()
+		if ctx, svc, closeDB, err = openService(ctx, c.DB); err != nil {
+			return err
+		}
+		defer closeDB()
 	} else {
 		u := c.URL + "/api/users/export"
 		if len(params) > 0 {
@@ -257,33 +264,59 @@ func (ec *exportCmd) run(ctx context.Context, _ *flagSources, env environment) e
 			return serverError(res)
 		}
 	}
-	w := env.stdout
-	var f *os.File
+	var w io.Writer = env.stdout
+	var f *outputFile
 	if out != "-" {
-		if f, err = os.Create(out); err != nil { // #nosec G304 G703 -- the operator names the output file on the command line
-			return err
-		}
+		f = &outputFile{path: out}
 		w = f
 	}
 	p := startProgress(ctx, env.stderr, "exported", rowCounter(form), -1)
 	if c.DB != "" {
-		err = exportDB(ctx, c.DB, &countingWriter{w: w, p: p}, form, filter)
+		err = exportDB(ctx, svc, &countingWriter{w: w, p: p}, form, filter)
 	} else {
 		_, err = io.Copy(w, &countingReader{r: res.Body, p: p})
 	}
 	p.stop(err == nil)
 	if f != nil {
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			_ = os.Remove(out) // #nosec G703 -- the file this command just created; never leave a short file that looks complete
+		err = f.close(err)
+	}
+	return err
+}
+
+// outputFile is export's -o file, created at the first write (or at a
+// close without error, for an empty export): an export that fails before
+// its first row (with --db, a filter the service refuses) leaves no file.
+type outputFile struct {
+	path string
+	f    *os.File
+}
+
+func (o *outputFile) Write(b []byte) (int, error) {
+	if o.f == nil {
+		var err error
+		if o.f, err = os.Create(o.path); err != nil { // #nosec G304 G703 -- the operator names the output file on the command line
+			return 0, err
 		}
 	}
-	if err != nil {
+	return o.f.Write(b)
+}
+
+// close ends the file of an export that ended with err: it is removed
+// unless the export succeeded, so that a short file never looks complete.
+func (o *outputFile) close(err error) error {
+	if o.f == nil && err == nil {
+		_, err = o.Write(nil)
+	}
+	if o.f == nil {
 		return err
 	}
-	return nil
+	if cerr := o.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(o.path) // #nosec G703 -- the file this command just created; never leave a short file that looks complete
+	}
+	return err
 }
 
 // serverError reads the error envelope of a failed call.

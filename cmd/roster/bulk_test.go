@@ -91,7 +91,7 @@ func TestImportExport(t *testing.T) {
 }
 
 // With --db, import and export work on a database without a server,
-// through the same handler in process, on both engines.
+// through internal/bulk and the service in process, on both engines.
 func TestImportExportDirect(t *testing.T) {
 	for _, db := range databases(t) {
 		t.Run(db.name, func(t *testing.T) {
@@ -145,6 +145,18 @@ func TestImportExportDirect(t *testing.T) {
 			if code != 1 || !strings.Contains(errOut, "element 2:") || !strings.Contains(errOut, "imported 1 row in") ||
 				!strings.Contains(errOut, "roster import: 1 row failed") || strings.Contains(errOut, "line 2:") {
 				t.Errorf("JSON array import: exit %d, stderr %s; want element 2, 1 row imported, 1 row failed", code, errOut)
+			}
+			// Filters are checked as the server checks them, and a refused
+			// export leaves no file.
+			for _, args := range [][]string{
+				{"--created-after", "yesterday"},
+				{"--created-after", "2030-01-01T00:00:00Z", "--created-before", "2020-01-01T00:00:00Z"},
+			} {
+				path := filepath.Join(dir, "refused.ndjson")
+				code, _, errOut := runCmd(t, env(), append([]string{"export", "--db", db.url, "-o", path}, args...)...)
+				if _, err := os.Stat(path); code != 1 || !strings.Contains(errOut, "roster export: BAD_REQUEST: ") || !os.IsNotExist(err) {
+					t.Errorf("export %v: exit %d, stderr %q, file: %v; want 1, BAD_REQUEST and no file", args, code, errOut, err)
+				}
 			}
 			// Without --db, a server is needed: no token is a usage error.
 			if code, _, _ := runCmd(t, env(), "export"); code != 2 {

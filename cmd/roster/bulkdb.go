@@ -59,14 +59,8 @@ func importDB(ctx context.Context, target string, in io.Reader, interrupt func()
 	return res, problem(err)
 }
 
-// exportDB writes the users of the database target that f selects to w
-// in format form.
-func exportDB(ctx context.Context, target string, w io.Writer, form string, f roster.UserFilter) error {
-	ctx, svc, closeDB, err := openService(ctx, target)
-	if err != nil {
-		return err
-	}
-	defer closeDB()
+// exportDB writes the users that f selects to w in format form.
+func exportDB(ctx context.Context, svc *roster.Service, w io.Writer, form string, f roster.UserFilter) error {
 	out, err := bulk.NewWriter(w, bulk.Format(form))
 	if err != nil {
 		return err

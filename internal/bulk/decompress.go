@@ -59,10 +59,10 @@ type limitedReader struct {
 }
 
 func (l *limitedReader) Read(p []byte) (int, error) {
-	if l.left <= 0 {
-		return 0, &TooLargeError{Limit: l.limit}
+	if len(p) == 0 {
+		return 0, nil
 	}
-	if int64(len(p)) > l.left {
+	if int64(len(p)) > l.left+1 {
 		p = p[:l.left+1] // one byte more tells a body of exactly limit bytes from a longer one
 	}
 	n, err := l.r.Read(p)

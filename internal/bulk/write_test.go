@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -191,5 +193,60 @@ func TestAppendUserCSVFormulas(t *testing.T) {
 		if fields := strings.SplitN(string(got), ",", 3); len(fields) < 3 || !strings.HasPrefix(string(got)[len(fields[0])+1:], want+",") {
 			t.Errorf("name %q: got row %q, want the name written as %q", name, got, want)
 		}
+	}
+}
+
+// countWrites counts the writes that reach it.
+type countWrites struct {
+	bytes.Buffer
+	writes int
+}
+
+func (c *countWrites) Write(p []byte) (int, error) {
+	c.writes++
+	return c.Buffer.Write(p)
+}
+
+// A Writer writes what the appenders append, the CSV header first even
+// without users, in writes of about flushAt bytes.
+func TestWriter(t *testing.T) {
+	users := make([]roster.User, 3000)
+	for i := range users {
+		users[i] = exportUser(fmt.Sprintf("User %d", i), fmt.Sprintf("u%d@example.com", i), exportTimes[0], exportTimes[0])
+	}
+	for _, tt := range []struct {
+		format Format
+		head   string
+		row    func([]byte, roster.User) ([]byte, error)
+	}{{NDJSON, "", appendUserNDJSON}, {CSV, csvHeader, appendUserCSV}} {
+		for _, n := range []int{0, 1, len(users)} {
+			var out countWrites
+			w, err := NewWriter(&out, tt.format)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []byte(tt.head)
+			for _, u := range users[:n] {
+				if err := w.Write(u); err != nil {
+					t.Fatal(err)
+				}
+				want, _ = tt.row(want, u)
+			}
+			if out.Len() > 0 && n < 2 {
+				t.Errorf("%s, %d users: wrote %d bytes before Flush", tt.format, n, out.Len())
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(out.Bytes(), want) {
+				t.Errorf("%s, %d users: got %d bytes, want %d", tt.format, n, out.Len(), len(want))
+			}
+			if max := len(want)/flushAt + 1; out.writes > max {
+				t.Errorf("%s, %d users: %d writes for %d bytes, want at most %d", tt.format, n, out.writes, len(want), max)
+			}
+		}
+	}
+	if _, err := NewWriter(io.Discard, JSONArray); err == nil {
+		t.Error("NewWriter(JSONArray): got no error; an export is NDJSON or CSV")
 	}
 }

@@ -50,6 +50,14 @@ type eventData struct {
 	At   jsonTime         `json:"at"`
 }
 
+// importEventData is the JSON of a users.imported event: the import's
+// totals instead of a user.
+type importEventData struct {
+	Type roster.EventType `json:"type"`
+	roster.ImportSummary
+	At jsonTime `json:"at"`
+}
+
 // jsonTime is a time written in roster.TimeLayout, as users' times are.
 type jsonTime time.Time
 

@@ -20,14 +20,13 @@ const DefaultImportMaxBytes = 1 << 30
 // importParams are the query parameters POST /api/users/import understands.
 var importParams = []string{"mode", "on_conflict"}
 
-// handleImport streams an NDJSON, JSON-array or CSV body (read by
-// internal/bulk) into the store: valid rows in batches, each bad row
-// reported with its line. The route
-// has no request deadline (an import takes as long as its body) and its
-// write timeout is cleared for the same reason; its read deadline moves
-// with the body instead (see idleReader). The caller's right to import
-// was checked before (Server.bulk): nothing here runs for a caller
-// without it.
+// handleImport streams an NDJSON, JSON-array or CSV body, read by
+// internal/bulk, into the store: valid rows in batches, each bad row
+// reported with its line. The route has no request deadline (an import
+// takes as long as its body) and its write timeout is cleared for the
+// same reason; its read deadline moves with the body instead (see
+// idleReader). The caller's right to import was checked before
+// (Server.bulk): nothing here runs for a caller without it.
 func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 	opts, err := parseImportQuery(r)
 	if err != nil {
@@ -168,12 +167,4 @@ func importReadError(err error) error {
 		return roster.Errorf(roster.CodeBadRequest, "Request body could not be read: %v", body.err)
 	}
 	return err
-}
-
-// importEventData is the JSON of a users.imported event: the import's
-// totals instead of a user.
-type importEventData struct {
-	Type roster.EventType `json:"type"`
-	roster.ImportSummary
-	At jsonTime `json:"at"`
 }
