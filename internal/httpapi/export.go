@@ -43,9 +43,14 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	asCSV := prefersCSV(r.Header.Get("Accept"))
-	out, contentType := bulk.NewNDJSONWriter(w), "application/x-ndjson"
+	var (
+		out         *bulk.Writer
+		contentType string
+	)
 	if asCSV {
 		out, contentType = bulk.NewCSVWriter(w), "text/csv; charset=utf-8"
+	} else {
+		out, contentType = bulk.NewNDJSONWriter(w), "application/x-ndjson"
 	}
 	var (
 		started bool
