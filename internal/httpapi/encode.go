@@ -127,6 +127,8 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
+// decodeError is the client's error for a body that could not be read
+// (too large) or decoded (bulk.JSONError, shared with import records).
 func decodeError(err error) error {
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
