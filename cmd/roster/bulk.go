@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/rosterhq/roster/internal/roster"
 )
 
 // clientFlags are the flags of the commands that talk to a running
@@ -39,18 +41,6 @@ func (c *clientFlags) check() error {
 	return nil
 }
 
-// client returns the HTTP client to use: the default one for a server,
-// or, with --db, one whose requests a handler in this process serves
-// (see direct). closeFn releases what it opened.
-func (c *clientFlags) client(ctx context.Context) (cl *http.Client, closeFn func(), err error) {
-	if c.DB == "" {
-		return http.DefaultClient, func() {}, nil
-	}
-	cl, c.Token, closeFn, err = direct(ctx, c.DB)
-	c.URL = "http://roster.in-process"
-	return cl, closeFn, err
-}
-
 // importFormats maps --format to the request's Content-Type.
 var importFormats = map[string]string{"ndjson": "application/x-ndjson", "json": "application/json", "csv": "text/csv"}
 
@@ -65,7 +55,7 @@ type importCmd struct {
 
 // Help is the detail of "roster import --help".
 func (*importCmd) Help() string {
-	return "Streams users from FILE (or stdin) to POST /api/users/import of a running server, or, with --db, straight into that database through the same code in this process: NDJSON (one {\"name\",\"email\"} per line), a JSON array, or CSV with a name,email header. Progress goes to stderr (a live line on a terminal), then the summary and every reported row error. Exits 1 when any row failed."
+	return "Streams users from FILE (or stdin) to POST /api/users/import of a running server, or, with --db, straight into that database with the same readers and rules in this process: NDJSON (one {\"name\",\"email\"} per line), a JSON array, or CSV with a name,email header. Progress goes to stderr (a live line on a terminal), then the summary and every reported row error. Exits 1 when any row failed."
 }
 
 func (*importCmd) wantArgs() string { return "want one FILE or -" }
@@ -104,17 +94,34 @@ func (ic *importCmd) run(ctx context.Context, _ *flagSources, env environment) e
 		}
 		in = f
 	}
-	client, closeDB, err := c.client(ctx)
+	p := startProgress(ctx, env.stderr, "sent", rowCounter(form), size)
+	var (
+		res roster.ImportResult
+		err error
+	)
+	if c.DB != "" {
+		opts := roster.ImportOptions{Atomic: mode == "atomic", OnConflict: roster.ConflictPolicy(conflict)}
+		res, err = importDB(ctx, c.DB, &countingReader{r: in, p: p}, closeOnInterrupt(in), form, opts)
+		p.stop(false)
+	} else {
+		res, err = importHTTP(ctx, c, in, size, contentType, mode, conflict, p)
+	}
 	if err != nil {
 		return err
 	}
-	defer closeDB()
+	return importReport(env, p, form, mode, res)
+}
+
+// importHTTP sends in to POST /api/users/import and returns the server's
+// summary.
+func importHTTP(ctx context.Context, c *clientFlags, in io.Reader, size int64, contentType, mode, conflict string,
+	p *progress) (sum roster.ImportResult, _ error) {
 	q := url.Values{"mode": {mode}, "on_conflict": {conflict}}
-	p := startProgress(ctx, env.stderr, "sent", rowCounter(form), size)
 	// #nosec G704 -- the operator names the server (--url) to send to.
 	req, err := http.NewRequestWithContext(ctx, "POST", c.URL+"/api/users/import?"+q.Encode(), &countingReader{r: in, p: p})
 	if err != nil {
-		return err
+		p.stop(false)
+		return sum, err
 	}
 	req.ContentLength = max(size, 0)
 	if size < 0 {
@@ -125,25 +132,24 @@ func (ic *importCmd) run(ctx context.Context, _ *flagSources, env environment) e
 	// The body goes out only once the server has accepted the request: a
 	// bad token is refused before a row is sent, and no progress shows.
 	req.Header.Set("Expect", "100-continue")
-	res, err := client.Do(req) // #nosec G704 -- the operator names the server (--url)
+	res, err := http.DefaultClient.Do(req) // #nosec G704 -- the operator names the server (--url)
 	p.stop(false)
 	if err != nil {
-		return err
+		return sum, err
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return serverError(res)
-	}
-	var sum struct {
-		Inserted, Updated, Skipped, Failed int64
-		Errors                             []struct {
-			Line                 int64
-			Field, Code, Message string
-		}
+		return sum, serverError(res)
 	}
 	if err := json.NewDecoder(res.Body).Decode(&sum); err != nil {
-		return fmt.Errorf("reading the summary: %w", err)
+		return sum, fmt.Errorf("reading the summary: %w", err)
 	}
+	return sum, nil
+}
+
+// importReport writes an import's outcome to stderr: the rows accepted,
+// every listed row error, the totals. It fails when any row did.
+func importReport(env environment, p *progress, form, mode string, sum roster.ImportResult) error {
 	// Rows the server accepted, from its summary; a JSON array's rows are
 	// numbered by element, the others' by line.
 	fmt.Fprintf(env.stderr, "imported %s in %s\n", plural(sum.Inserted+sum.Updated+sum.Skipped, "row"), p.elapsed())
@@ -220,69 +226,111 @@ func (ec *exportCmd) run(ctx context.Context, _ *flagSources, env environment) e
 			params.Set(k, v)
 		}
 	}
-	client, closeDB, err := c.client(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeDB()
-	u := c.URL + "/api/users/export"
-	if len(params) > 0 {
-		u += "?" + params.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, "GET", u, nil) // #nosec G704 -- the operator names the server (--url)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Accept", accept)
-	req.Header.Set("Authorization", "Bearer "+c.Token)
-	res, err := client.Do(req) // #nosec G704 -- the operator names the server (--url)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return serverError(res)
-	}
-	w := env.stdout
-	var f *os.File
-	if out != "-" {
-		if f, err = os.Create(out); err != nil { // #nosec G304 G703 -- the operator names the output file on the command line
+	// Nothing is written until the export has begun: a bad filter, a
+	// refused token or a database that does not open leaves no file, and
+	// an existing one untouched.
+	var (
+		filter roster.UserFilter
+		svc    *roster.Service
+		res    *http.Response
+		err    error
+	)
+	if c.DB != "" {
+		if filter, err = exportFilter(email, q, createdAfter, createdBefore); err != nil {
 			return err
 		}
+		var closeDB func()
+		if ctx, svc, closeDB, err = openService(ctx, c.DB); err != nil {
+			return err
+		}
+		defer closeDB()
+	} else {
+		u := c.URL + "/api/users/export"
+		if len(params) > 0 {
+			u += "?" + params.Encode()
+		}
+		req, err := http.NewRequestWithContext(ctx, "GET", u, nil) // #nosec G704 -- the operator names the server (--url)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Accept", accept)
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+		res, err = http.DefaultClient.Do(req) // #nosec G704 -- the operator names the server (--url)
+		if err != nil {
+			return err
+		}
+		defer res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return serverError(res)
+		}
+	}
+	var w io.Writer = env.stdout
+	var f *outputFile
+	if out != "-" {
+		f = &outputFile{path: out}
 		w = f
 	}
 	p := startProgress(ctx, env.stderr, "exported", rowCounter(form), -1)
-	_, err = io.Copy(w, &countingReader{r: res.Body, p: p})
+	if c.DB != "" {
+		err = exportDB(ctx, svc, &countingWriter{w: w, p: p}, form, filter)
+	} else {
+		_, err = io.Copy(w, &countingReader{r: res.Body, p: p})
+	}
 	p.stop(err == nil)
 	if f != nil {
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			_ = os.Remove(out) // #nosec G703 -- the file this command just created; never leave a short file that looks complete
+		err = f.close(err)
+	}
+	return err
+}
+
+// outputFile is export's -o file, created at the first write (or at a
+// close without error, for an empty export): an export that fails before
+// its first row (with --db, a filter the service refuses) leaves no file.
+type outputFile struct {
+	path string
+	f    *os.File
+}
+
+func (o *outputFile) Write(b []byte) (int, error) {
+	if o.f == nil {
+		var err error
+		if o.f, err = os.Create(o.path); err != nil { // #nosec G304 G703 -- the operator names the output file on the command line
+			return 0, err
 		}
 	}
-	if err != nil {
+	return o.f.Write(b)
+}
+
+// close ends the file of an export that ended with err: it is removed
+// unless the export succeeded, so that a short file never looks complete.
+func (o *outputFile) close(err error) error {
+	if o.f == nil && err == nil {
+		_, err = o.Write(nil)
+	}
+	if o.f == nil {
 		return err
 	}
-	return nil
+	if cerr := o.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(o.path) // #nosec G703 -- the file this command just created; never leave a short file that looks complete
+	}
+	return err
 }
 
 // serverError reads the error envelope of a failed call.
 func serverError(res *http.Response) error {
 	var env struct {
 		Error struct {
-			Code, Message string
-			Details       []struct{ Field, Message string }
+			Code    roster.Code
+			Message string
+			Details []roster.FieldError
 		}
 	}
 	b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	if json.Unmarshal(b, &env) != nil || env.Error.Code == "" {
 		return fmt.Errorf("server answered %s", res.Status)
 	}
-	msg := fmt.Sprintf("server answered %s: %s", env.Error.Code, env.Error.Message)
-	for _, d := range env.Error.Details {
-		msg += fmt.Sprintf("; %s %s", d.Field, d.Message)
-	}
-	return errors.New(msg)
+	return errors.New("server answered " + describe(env.Error.Code, env.Error.Message, env.Error.Details))
 }

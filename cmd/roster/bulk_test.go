@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/rosterhq/roster/internal/roster"
 )
 
 // TestImportExport drives roster import and export against a real server
@@ -62,7 +64,7 @@ func TestImportExport(t *testing.T) {
 			}
 			var csvOut bytes.Buffer
 			err := run(ctx, []string{"export", "--format", "csv", "--q", "user 249"}, getenv, strings.NewReader(""), &csvOut, &bytes.Buffer{})
-			if err != nil || !strings.HasPrefix(csvOut.String(), "id,name,email,created_at,updated_at\n") || strings.Count(csvOut.String(), "\n") != 12 {
+			if err != nil || !strings.HasPrefix(csvOut.String(), csvHeader()) || strings.Count(csvOut.String(), "\n") != 12 {
 				t.Errorf("CSV export: got %v, %q; want the header and 11 users", err, csvOut.String())
 			}
 			// stdin, atomic: one bad row and nothing lands.
@@ -91,7 +93,7 @@ func TestImportExport(t *testing.T) {
 }
 
 // With --db, import and export work on a database without a server,
-// through the same handler in process, on both engines.
+// through internal/bulk and the service in process, on both engines.
 func TestImportExportDirect(t *testing.T) {
 	for _, db := range databases(t) {
 		t.Run(db.name, func(t *testing.T) {
@@ -119,8 +121,8 @@ func TestImportExportDirect(t *testing.T) {
 				args   []string
 				prefix string
 			}{
-				{"out.csv", nil, "id,name,email,created_at,updated_at\n"},
-				{"OUT.CSV", nil, "id,name,email,created_at,updated_at\n"},
+				{"out.csv", nil, csvHeader()},
+				{"OUT.CSV", nil, csvHeader()},
 				{"forced.csv", []string{"--format", "ndjson"}, `{"id":`},
 				{"out.txt", []string{"--format", "csv"}, "id,name,email"},
 			} {
@@ -146,10 +148,32 @@ func TestImportExportDirect(t *testing.T) {
 				!strings.Contains(errOut, "roster import: 1 row failed") || strings.Contains(errOut, "line 2:") {
 				t.Errorf("JSON array import: exit %d, stderr %s; want element 2, 1 row imported, 1 row failed", code, errOut)
 			}
+			// Filters are checked as the server checks them, and a refused
+			// export leaves no file.
+			for _, args := range [][]string{
+				{"--created-after", "yesterday"},
+				{"--created-after", "2030-01-01T00:00:00Z", "--created-before", "2020-01-01T00:00:00Z"},
+			} {
+				path := filepath.Join(dir, "refused.ndjson")
+				code, _, errOut := runCmd(t, env(), append([]string{"export", "--db", db.url, "-o", path}, args...)...)
+				if _, err := os.Stat(path); code != 1 || !strings.Contains(errOut, "roster export: BAD_REQUEST: ") || !os.IsNotExist(err) {
+					t.Errorf("export %v: exit %d, stderr %q, file: %v; want 1, BAD_REQUEST and no file", args, code, errOut, err)
+				}
+			}
 			// Without --db, a server is needed: no token is a usage error.
 			if code, _, _ := runCmd(t, env(), "export"); code != 2 {
 				t.Errorf("export without --db or token: exit %d, want 2", code)
 			}
 		})
 	}
+}
+
+// csvHeader is the header row of a CSV export: the names of
+// roster.UserFields.
+func csvHeader() string {
+	var names []string
+	for _, f := range roster.UserFields {
+		names = append(names, f.Name)
+	}
+	return strings.Join(names, ",") + "\n"
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -154,5 +155,18 @@ func (c *countingReader) Read(b []byte) (int, error) {
 	if err == io.EOF {
 		c.p.done.Store(true)
 	}
+	return n, err
+}
+
+// countingWriter counts the bytes and lines written through it.
+type countingWriter struct {
+	w io.Writer
+	p *progress
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.p.bytes.Add(int64(n))
+	c.p.lines.Add(int64(bytes.Count(b[:n], []byte{'\n'})))
 	return n, err
 }

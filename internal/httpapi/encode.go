@@ -7,17 +7,17 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"reflect"
 	"slices"
-	"strings"
 	"sync"
 	"unicode/utf8"
 
+	"github.com/rosterhq/roster/internal/bulk"
 	"github.com/rosterhq/roster/internal/roster"
 )
 
-// maxBodyBytes bounds API request bodies.
-const maxBodyBytes = 1 << 20
+// maxBodyBytes bounds API request bodies: one user, as large as one
+// import record, so that any row an import takes could be created alone.
+const maxBodyBytes = bulk.MaxRecord
 
 // encode writes v as JSON with the given status.
 func encode(w http.ResponseWriter, status int, v any) {
@@ -64,7 +64,7 @@ func encodeUsersAs(w http.ResponseWriter, status int, users []roster.User, array
 			buf = append(buf, ',')
 		}
 		var err error
-		if buf, err = appendUserJSON(buf, u); err != nil {
+		if buf, err = bulk.AppendUserJSON(buf, u); err != nil {
 			*bp = buf
 			if array { // a time encoding/json refuses: let it say so
 				encode(w, status, users)
@@ -122,78 +122,17 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		return roster.Errorf(roster.CodeBadRequest, "Request body must contain a single JSON object")
 	}
 	if !utf8.Valid(raw) {
-		return roster.InvalidUTF8(invalidUTF8Field(raw))
+		return roster.InvalidUTF8(bulk.InvalidUTF8Field(raw))
 	}
 	return nil
 }
 
-// invalidUTF8Field names the member of the JSON object raw (valid JSON,
-// invalid UTF-8) whose value holds the bad bytes; "body" if none does.
-func invalidUTF8Field(raw []byte) string {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if _, err := dec.Token(); err != nil { // {
-		return "body"
-	}
-	for dec.More() {
-		key, err := dec.Token()
-		if err != nil {
-			break
-		}
-		start := dec.InputOffset()
-		var value json.RawMessage
-		if dec.Decode(&value) != nil {
-			break
-		}
-		if name, ok := key.(string); ok && !utf8.Valid(raw[start:dec.InputOffset()]) {
-			return name
-		}
-	}
-	return "body"
-}
-
+// decodeError is the client's error for a body that could not be read
+// (too large) or decoded (bulk.JSONError, shared with import records).
 func decodeError(err error) error {
-	var (
-		syntax  *json.SyntaxError
-		typeErr *json.UnmarshalTypeError
-		tooBig  *http.MaxBytesError
-		bad     = roster.CodeBadRequest
-	)
-	switch {
-	case errors.As(err, &tooBig):
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
 		return roster.Errorf(codePayloadTooLarge, "Request body must not exceed %d bytes", tooBig.Limit)
-	case errors.Is(err, io.EOF):
-		return roster.Errorf(bad, "Request body is required")
-	case errors.As(err, &syntax):
-		return roster.Errorf(bad, "Malformed JSON at byte %d", syntax.Offset)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return roster.Errorf(bad, "Malformed JSON: unexpected end of body")
-	case errors.As(err, &typeErr):
-		field := typeErr.Field
-		if field == "" {
-			return roster.Errorf(bad, "Request body must be a JSON object")
-		}
-		return &roster.Error{Code: bad, Message: "Wrong type in request body",
-			Details: []roster.FieldError{{Field: field, Message: "must be " + jsonType(typeErr.Type.Kind())}}}
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		// encoding/json has no typed error for unknown fields.
-		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return &roster.Error{Code: bad, Message: "Unknown field in request body",
-			Details: []roster.FieldError{{Field: field, Message: "is not allowed"}}}
 	}
-	return roster.Errorf(bad, "Invalid request body: %s", strings.TrimPrefix(err.Error(), "json: "))
-}
-
-// jsonType names a Go kind the way a JSON client thinks of it.
-func jsonType(kind reflect.Kind) string {
-	switch kind {
-	case reflect.String:
-		return "a string"
-	case reflect.Struct, reflect.Map:
-		return "an object"
-	case reflect.Slice, reflect.Array:
-		return "an array"
-	case reflect.Bool:
-		return "a boolean"
-	}
-	return "a number"
+	return bulk.JSONError(err)
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/rosterhq/roster/internal/bulk"
 	"github.com/rosterhq/roster/internal/feed"
 	"github.com/rosterhq/roster/internal/roster"
 )
@@ -50,11 +51,19 @@ type eventData struct {
 	At   jsonTime         `json:"at"`
 }
 
+// importEventData is the JSON of a users.imported event: the import's
+// totals instead of a user.
+type importEventData struct {
+	Type roster.EventType `json:"type"`
+	roster.ImportSummary
+	At jsonTime `json:"at"`
+}
+
 // jsonTime is a time written in roster.TimeLayout, as users' times are.
 type jsonTime time.Time
 
 func (t jsonTime) MarshalJSON() ([]byte, error) {
-	b, ok := appendJSONTime(nil, time.Time(t))
+	b, ok := bulk.AppendJSONTime(nil, time.Time(t))
 	if !ok {
 		return time.Time(t).MarshalJSON() // the error time.Time gives
 	}

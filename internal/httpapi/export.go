@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rosterhq/roster/internal/bulk"
 	"github.com/rosterhq/roster/internal/roster"
 )
 
@@ -15,17 +16,10 @@ import (
 // understands: the list filters.
 var exportParams = []string{"email", "q", "created_after", "created_before"}
 
-// An export collects rows in a buffer of exportBuffer bytes and writes it
-// when it holds exportFlushAt or more: one write per ~64 KiB through the
-// middlewares (compression included), however small the rows.
-const (
-	exportBuffer  = 72 << 10
-	exportFlushAt = 64 << 10
-)
-
 // handleExport streams every user matching the list filters, oldest
 // first, from one snapshot: NDJSON, or CSV when the client accepts
-// text/csv first. Nothing is sent until the first user (or the end), so
+// text/csv first (written by internal/bulk, which sends the rows ~64 KiB
+// at a time). Nothing is sent until the first user (or the end), so
 // that errors before it get a proper status; an error after it aborts the
 // response, which the client sees as a broken transfer, never as a short
 // but complete-looking export.
@@ -49,38 +43,30 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	asCSV := prefersCSV(r.Header.Get("Accept"))
-	appendRow := appendUserNDJSON
+	var (
+		out         *bulk.Writer
+		contentType string
+	)
 	if asCSV {
-		appendRow = appendUserCSV
+		out, contentType = bulk.NewCSVWriter(w), "text/csv; charset=utf-8"
+	} else {
+		out, contentType = bulk.NewNDJSONWriter(w), "application/x-ndjson"
 	}
 	var (
-		buf     = make([]byte, 0, exportBuffer)
 		started bool
 		n       int
 	)
 	start := func() {
 		started = true
-		if asCSV {
-			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-			buf = append(buf, csvHeader...)
-		} else {
-			w.Header().Set("Content-Type", "application/x-ndjson")
-		}
+		w.Header().Set("Content-Type", contentType)
 		w.WriteHeader(http.StatusOK)
 	}
-	err = s.users.ExportUsers(r.Context(), lr.query.Filter, func(u roster.User) (err error) {
+	err = s.users.ExportUsers(r.Context(), lr.query.Filter, func(u roster.User) error {
 		if !started {
 			start()
 		}
 		n++
-		if buf, err = appendRow(buf, u); err != nil {
-			return err
-		}
-		if len(buf) >= exportFlushAt {
-			_, err = w.Write(buf)
-			buf = buf[:0]
-		}
-		return err
+		return out.Write(u)
 	})
 	if err != nil && !started {
 		s.error(w, r, err)
@@ -93,9 +79,7 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 	if !started {
 		start()
 	}
-	if len(buf) > 0 {
-		_, _ = w.Write(buf) // a failed write means the client is gone
-	}
+	_ = out.Flush() // a failed write means the client is gone
 	s.log.InfoContext(r.Context(), "export", "request_id", requestIDFrom(r.Context()), "rows", n)
 }
 

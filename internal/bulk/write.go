@@ -1,7 +1,9 @@
-package httpapi
+package bulk
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
 	"strings"
 	"time"
 	"unicode"
@@ -11,25 +13,93 @@ import (
 	"github.com/rosterhq/roster/internal/roster"
 )
 
+// A Writer collects rows in a buffer of writeBuffer bytes and writes it
+// when it holds flushAt or more: one write per ~64 KiB to the destination
+// (an HTTP response through its middlewares, compression included),
+// however small the rows.
+const (
+	writeBuffer = 72 << 10
+	flushAt     = 64 << 10
+)
+
+// Writer writes users in an export format, oldest first as they come:
+// NDJSON (one JSON object per line, as GET /api/users/{id} writes a user)
+// or CSV (a header row, then one row per user). Rows are buffered; Flush
+// writes what is left. Nothing reaches the destination before the first
+// Write or Flush that fills or ends the buffer.
+type Writer struct {
+	w         io.Writer
+	buf       []byte
+	appendRow func([]byte, roster.User) ([]byte, error)
+}
+
+// NewNDJSONWriter returns a Writer of NDJSON to w.
+func NewNDJSONWriter(w io.Writer) *Writer {
+	return &Writer{w: w, buf: make([]byte, 0, writeBuffer), appendRow: appendUserNDJSON}
+}
+
+// NewCSVWriter returns a Writer of CSV to w: the header row, then a row
+// per user.
+func NewCSVWriter(w io.Writer) *Writer {
+	buf := append(make([]byte, 0, writeBuffer), csvHeader...)
+	return &Writer{w: w, buf: buf, appendRow: appendUserCSV}
+}
+
+// NewWriter returns the Writer of format f (NDJSON or CSV) to w.
+func NewWriter(w io.Writer, f Format) (*Writer, error) {
+	switch f {
+	case NDJSON:
+		return NewNDJSONWriter(w), nil
+	case CSV:
+		return NewCSVWriter(w), nil
+	}
+	return nil, fmt.Errorf("bulk: %q is not an export format", f)
+}
+
+// Write adds u; an error is the destination's, or a time encoding/json
+// refuses (never a stored one).
+func (w *Writer) Write(u roster.User) (err error) {
+	if w.buf, err = w.appendRow(w.buf, u); err != nil {
+		return err
+	}
+	if len(w.buf) >= flushAt {
+		_, err = w.w.Write(w.buf)
+		w.buf = w.buf[:0]
+	}
+	return err
+}
+
+// Flush writes the rows still buffered.
+func (w *Writer) Flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	_, err := w.w.Write(w.buf)
+	w.buf = w.buf[:0]
+	return err
+}
+
 // Exports and user responses write each user with these appenders instead
 // of encoding/json and encoding/csv: reflection per row was most of an
-// export's CPU, and a quarter of a list page's. Their output is byte for byte what json.Encoder (HTML
-// escaping on, as encode uses it) and csv.Writer write; the tests compare
-// them on many inputs.
+// export's CPU, and a quarter of a list page's. Their output is byte for
+// byte what json.Encoder (HTML escaping on, as httpapi's encode uses it)
+// and csv.Writer write; the tests compare them on many inputs.
 
 // appendUserNDJSON appends u as json.Encoder.Encode would: one JSON
 // object and a newline.
 func appendUserNDJSON(dst []byte, u roster.User) ([]byte, error) {
-	dst, err := appendUserJSON(dst, u)
+	dst, err := AppendUserJSON(dst, u)
 	if err != nil {
 		return dst, err
 	}
 	return append(dst, '\n'), nil
 }
 
-// appendUserJSON appends u as json.Marshal would (HTML escaping on): the
-// fields of roster.UserFields, in order.
-func appendUserJSON(dst []byte, u roster.User) ([]byte, error) {
+// AppendUserJSON appends u as json.Marshal would (HTML escaping on): the
+// fields of roster.UserFields, in order. A time json.Marshal refuses (a
+// year past 9999, say; never a stored one) is its error, with dst as it
+// was.
+func AppendUserJSON(dst []byte, u roster.User) ([]byte, error) {
 	n0 := len(dst)
 	sep := byte('{')
 	for _, f := range roster.UserFields {
@@ -51,7 +121,7 @@ func appendUserJSON(dst []byte, u roster.User) ([]byte, error) {
 			dst = appendJSONString(dst, text)
 		case roster.FieldTime:
 			var ok bool
-			if dst, ok = appendJSONTime(dst, f.Time(u)); !ok {
+			if dst, ok = AppendJSONTime(dst, f.Time(u)); !ok {
 				// time.Time.MarshalJSON refuses it; let encoding/json say so.
 				_, err := json.Marshal(u)
 				return dst[:n0], err
@@ -61,10 +131,11 @@ func appendUserJSON(dst []byte, u roster.User) ([]byte, error) {
 	return append(dst, '}'), nil
 }
 
-// appendJSONTime appends t in roster.TimeLayout, quoted, as
-// roster.User.MarshalJSON does, and reports whether it would accept t: a year of four digits and a zone
-// offset under 24 hours. Stored times are UTC and always pass.
-func appendJSONTime(dst []byte, t time.Time) ([]byte, bool) {
+// AppendJSONTime appends t in roster.TimeLayout, quoted, as
+// roster.User.MarshalJSON does, and reports whether it would accept t: a
+// year of four digits and a zone offset under 24 hours. Stored times are
+// UTC and always pass.
+func AppendJSONTime(dst []byte, t time.Time) ([]byte, bool) {
 	dst = append(dst, '"')
 	n0 := len(dst)
 	dst = t.AppendFormat(dst, roster.TimeLayout)

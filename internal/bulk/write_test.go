@@ -1,9 +1,11 @@
-package httpapi
+package bulk
 
 import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -114,9 +116,15 @@ func TestAppendUserCSV(t *testing.T) {
 			checkUserCSV(t, exportUser("A", name, exportTimes[0], at))
 		}
 	}
-	var want strings.Builder
+	var (
+		want  strings.Builder
+		names []string
+	)
+	for _, f := range roster.UserFields {
+		names = append(names, f.Name)
+	}
 	cw := csv.NewWriter(&want)
-	_ = cw.Write([]string{"id", "name", "email", "created_at", "updated_at"})
+	_ = cw.Write(names)
 	cw.Flush()
 	if csvHeader != want.String() {
 		t.Errorf("csvHeader: got %q, want %q", csvHeader, want.String())
@@ -134,7 +142,7 @@ func FuzzAppendUserCSV(f *testing.F) {
 }
 
 // checkUserCSV compares appendUserCSV with csv.Writer.Write of the
-// fields.
+// fields of roster.UserFields, each in its usual text form.
 func checkUserCSV(t *testing.T, u roster.User) {
 	t.Helper()
 	var want strings.Builder
@@ -145,7 +153,20 @@ func checkUserCSV(t *testing.T, u roster.User) {
 		}
 		return s
 	}
-	if err := cw.Write([]string{u.ID.String(), neutral(u.Name), neutral(u.Email), u.CreatedAt.Format(roster.TimeLayout), u.UpdatedAt.Format(roster.TimeLayout)}); err != nil {
+	var fields []string
+	for _, f := range roster.UserFields {
+		switch f.Kind {
+		case roster.FieldID:
+			fields = append(fields, f.ID(u).String())
+		case roster.FieldText:
+			fields = append(fields, neutral(f.Text(u)))
+		case roster.FieldTime:
+			fields = append(fields, f.Time(u).Format(roster.TimeLayout))
+		default:
+			t.Fatalf("field %s: kind %d has no text form here", f.Name, f.Kind)
+		}
+	}
+	if err := cw.Write(fields); err != nil {
 		t.Fatal(err)
 	}
 	cw.Flush()
@@ -172,5 +193,60 @@ func TestAppendUserCSVFormulas(t *testing.T) {
 		if fields := strings.SplitN(string(got), ",", 3); len(fields) < 3 || !strings.HasPrefix(string(got)[len(fields[0])+1:], want+",") {
 			t.Errorf("name %q: got row %q, want the name written as %q", name, got, want)
 		}
+	}
+}
+
+// countWrites counts the writes that reach it.
+type countWrites struct {
+	bytes.Buffer
+	writes int
+}
+
+func (c *countWrites) Write(p []byte) (int, error) {
+	c.writes++
+	return c.Buffer.Write(p)
+}
+
+// A Writer writes what the appenders append, the CSV header first even
+// without users, in writes of about flushAt bytes.
+func TestWriter(t *testing.T) {
+	users := make([]roster.User, 3000)
+	for i := range users {
+		users[i] = exportUser(fmt.Sprintf("User %d", i), fmt.Sprintf("u%d@example.com", i), exportTimes[0], exportTimes[0])
+	}
+	for _, tt := range []struct {
+		format Format
+		head   string
+		row    func([]byte, roster.User) ([]byte, error)
+	}{{NDJSON, "", appendUserNDJSON}, {CSV, csvHeader, appendUserCSV}} {
+		for _, n := range []int{0, 1, len(users)} {
+			var out countWrites
+			w, err := NewWriter(&out, tt.format)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []byte(tt.head)
+			for _, u := range users[:n] {
+				if err := w.Write(u); err != nil {
+					t.Fatal(err)
+				}
+				want, _ = tt.row(want, u)
+			}
+			if out.Len() > 0 && n < 2 {
+				t.Errorf("%s, %d users: wrote %d bytes before Flush", tt.format, n, out.Len())
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(out.Bytes(), want) {
+				t.Errorf("%s, %d users: got %d bytes, want %d", tt.format, n, out.Len(), len(want))
+			}
+			if max := len(want)/flushAt + 1; out.writes > max {
+				t.Errorf("%s, %d users: %d writes for %d bytes, want at most %d", tt.format, n, out.writes, len(want), max)
+			}
+		}
+	}
+	if _, err := NewWriter(io.Discard, JSONArray); err == nil {
+		t.Error("NewWriter(JSONArray): got no error; an export is NDJSON or CSV")
 	}
 }

@@ -1,4 +1,4 @@
-package httpapi
+package bulk
 
 import (
 	"context"
@@ -40,31 +40,31 @@ func TestReadAheadOrder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ra := startReadAhead(recordSource(tt.n, tt.size, tt.err))
-			defer ra.stop(func() { t.Error("interrupt called after the reading ended") })
+			ra := StartReadAhead(recordSource(tt.n, tt.size, tt.err))
+			defer ra.Stop(func() { t.Error("interrupt called after the reading ended") })
 			for i := 1; i <= tt.n; i++ {
-				rec, err := ra.next(t.Context())
+				rec, err := ra.Next(t.Context())
 				if err != nil || rec.Line != int64(i) || len(rec.User.Name) != tt.size {
 					t.Fatalf("record %d: got line %d, name of %d bytes, error %v", i, rec.Line, len(rec.User.Name), err)
 				}
 			}
 			for range 2 {
-				if _, err := ra.next(t.Context()); !errors.Is(err, tt.err) {
+				if _, err := ra.Next(t.Context()); !errors.Is(err, tt.err) {
 					t.Fatalf("after the records: got error %v, want %v", err, tt.err)
 				}
 			}
-			<-ra.exited // the reading goroutine is done before stop
+			<-ra.exited // the reading goroutine is done before Stop
 		})
 	}
 }
 
-// stop ends the reading goroutine wherever it is: blocked in a read
+// Stop ends the reading goroutine wherever it is: blocked in a read
 // (which interrupt ends) or on a full channel, the consumer gone.
 func TestReadAheadStop(t *testing.T) {
 	t.Run("blocked in a read", func(t *testing.T) {
 		unblock := make(chan struct{})
 		reads := 0
-		ra := startReadAhead(func() (roster.ImportRecord, error) {
+		ra := StartReadAhead(func() (roster.ImportRecord, error) {
 			reads++
 			if reads > 3 {
 				<-unblock // a client that sends nothing more
@@ -73,31 +73,31 @@ func TestReadAheadStop(t *testing.T) {
 			return roster.ImportRecord{Line: int64(reads)}, nil
 		})
 		interrupted := false
-		ra.stop(func() { interrupted = true; close(unblock) })
+		ra.Stop(func() { interrupted = true; close(unblock) })
 		if !interrupted {
-			t.Error("stop did not interrupt the read")
+			t.Error("Stop did not interrupt the read")
 		}
 	})
 	t.Run("blocked on a full channel", func(t *testing.T) {
-		ra := startReadAhead(recordSource(-1, 1, nil)) // never ends
-		if rec, err := ra.next(t.Context()); err != nil || rec.Line != 1 {
+		ra := StartReadAhead(recordSource(-1, 1, nil)) // never ends
+		if rec, err := ra.Next(t.Context()); err != nil || rec.Line != 1 {
 			t.Fatalf("got record %d, error %v; want 1", rec.Line, err)
 		}
-		ra.stop(func() {})
+		ra.Stop(func() {})
 	})
 }
 
-// next gives up when its context ends, before the reading does.
+// Next gives up when its context ends, before the reading does.
 func TestReadAheadNextContext(t *testing.T) {
 	unblock := make(chan struct{})
-	ra := startReadAhead(func() (roster.ImportRecord, error) {
+	ra := StartReadAhead(func() (roster.ImportRecord, error) {
 		<-unblock
 		return roster.ImportRecord{}, io.EOF
 	})
-	defer ra.stop(func() { close(unblock) })
+	defer ra.Stop(func() { close(unblock) })
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := ra.next(ctx); !errors.Is(err, context.Canceled) {
+	if _, err := ra.Next(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("got error %v, want %v", err, context.Canceled)
 	}
 }

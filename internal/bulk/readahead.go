@@ -1,4 +1,4 @@
-package httpapi
+package bulk
 
 import (
 	"context"
@@ -9,25 +9,25 @@ import (
 // Read-ahead bounds: a chunk closes at readAheadRecords records or
 // readAheadBytes of names and emails, whichever comes first, and at most
 // readAheadChunks chunks wait, so memory stays small even when every line
-// is near maxImportLine.
+// is near MaxRecord.
 const (
 	readAheadRecords = 512
 	readAheadBytes   = 256 << 10
 	readAheadChunks  = 4
 )
 
-// readAhead reads and parses an import body in a goroutine of its own,
+// ReadAhead reads and parses an import body in a goroutine of its own,
 // while the service validates the records (in a goroutine of its own too)
 // and the store writes the batch before: on two or more cores the parsing
 // costs little wall time. Records go over in chunks, to pay for one
 // channel operation per chunk rather than per record.
 //
-// next must not be called concurrently with itself or with stop; stop
-// must be called on every path out of the handler (defer it), and returns
+// Next must not be called concurrently with itself or with Stop; Stop
+// must be called on every path out of the import (defer it), and returns
 // only once the reading goroutine has.
-type readAhead struct {
+type ReadAhead struct {
 	chunks chan recordChunk
-	done   chan struct{} // closed by stop: send nothing more
+	done   chan struct{} // closed by Stop: send nothing more
 	exited chan struct{} // closed when the reading goroutine returns
 	cur    recordChunk
 	i      int // the next record of cur
@@ -40,9 +40,10 @@ type recordChunk struct {
 	err  error
 }
 
-// startReadAhead starts calling read until it returns an error.
-func startReadAhead(read func() (roster.ImportRecord, error)) *readAhead {
-	ra := &readAhead{
+// StartReadAhead starts calling read (a Reader's Next, say) until it
+// returns an error.
+func StartReadAhead(read func() (roster.ImportRecord, error)) *ReadAhead {
+	ra := &ReadAhead{
 		chunks: make(chan recordChunk, readAheadChunks),
 		done:   make(chan struct{}),
 		exited: make(chan struct{}),
@@ -74,9 +75,9 @@ func startReadAhead(read func() (roster.ImportRecord, error)) *readAhead {
 	return ra
 }
 
-// next returns the next record, or the error that ended the reading, or
-// ctx's error if it ends first.
-func (ra *readAhead) next(ctx context.Context) (roster.ImportRecord, error) {
+// Next returns the next record, or the error that ended the reading, or
+// ctx's error if it ends first: roster.Service.ImportUsers's next.
+func (ra *ReadAhead) Next(ctx context.Context) (roster.ImportRecord, error) {
 	for ra.i == len(ra.cur.recs) {
 		if ra.cur.err != nil {
 			return roster.ImportRecord{}, ra.cur.err
@@ -93,11 +94,11 @@ func (ra *readAhead) next(ctx context.Context) (roster.ImportRecord, error) {
 	return rec, nil
 }
 
-// stop ends the reading goroutine and waits for it. When the goroutine
+// Stop ends the reading goroutine and waits for it. When the goroutine
 // may be blocked in a read of the body, interrupt must make that read
 // fail (say, by a read deadline in the past); it is not called when the
 // goroutine has already returned.
-func (ra *readAhead) stop(interrupt func()) {
+func (ra *ReadAhead) Stop(interrupt func()) {
 	close(ra.done)
 	select {
 	case <-ra.exited:

@@ -1,4 +1,4 @@
-package httpapi
+package bulk
 
 import (
 	"bufio"
@@ -16,7 +16,7 @@ import (
 // checks what every import reader promises: no panic, errors that are
 // *roster.Error (or io.EOF at the end), row errors with a line and bounded
 // text, and rows with a line.
-func readAll(t *testing.T, next func() (roster.ImportRecord, error), err error) {
+func readAll(t *testing.T, r Reader, err error) {
 	t.Helper()
 	if err != nil {
 		if !errors.As(err, new(*roster.Error)) {
@@ -25,7 +25,7 @@ func readAll(t *testing.T, next func() (roster.ImportRecord, error), err error) 
 		return
 	}
 	for range 10000 {
-		rec, err := next()
+		rec, err := r.Next()
 		if errors.Is(err, io.EOF) {
 			return
 		}
@@ -50,7 +50,7 @@ func FuzzNDJSONLine(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
-		readAll(t, (&ndjsonRecords{br: bufio.NewReader(strings.NewReader(body))}).next, nil)
+		readAll(t, NewNDJSONReader(strings.NewReader(body)), nil)
 	})
 }
 
@@ -62,24 +62,24 @@ func FuzzJSONArrayElement(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
-		next, err := jsonArrayRecords(bufio.NewReader(strings.NewReader(body)))
-		readAll(t, next, err)
+		r, err := NewJSONArrayReader(strings.NewReader(body))
+		readAll(t, r, err)
 		// A valid array splits into its elements, none malformed.
 		var elems []json.RawMessage
 		if json.Unmarshal([]byte(body), &elems) != nil || len(elems) > 1000 {
 			return
 		}
-		next, err = jsonArrayRecords(bufio.NewReader(strings.NewReader(body)))
+		r, err = NewJSONArrayReader(strings.NewReader(body))
 		if err != nil {
 			t.Fatalf("valid array refused: %v", err)
 		}
 		for i := range elems {
-			rec, err := next()
+			rec, err := r.Next()
 			if err != nil || rec.Line != int64(i+1) || (rec.Err != nil && strings.Contains(rec.Err.Message, "malformed")) {
 				t.Fatalf("element %d: got %+v, %v", i+1, rec, err)
 			}
 		}
-		if _, err := next(); !errors.Is(err, io.EOF) {
+		if _, err := r.Next(); !errors.Is(err, io.EOF) {
 			t.Fatalf("after %d elements: got %v, want io.EOF", len(elems), err)
 		}
 	})
@@ -95,8 +95,8 @@ func FuzzCSVRecord(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
-		next, err := csvRecords(bufio.NewReader(strings.NewReader(body)))
-		readAll(t, next, err)
+		r, err := NewCSVReader(strings.NewReader(body))
+		readAll(t, r, err)
 	})
 }
 
