@@ -13,7 +13,7 @@ import (
 
 // exportParams are the query parameters GET /api/users/export
 // understands: the list filters.
-var exportParams = []string{"email", "q", "created_after", "created_before"}
+var exportParams = []string{"email", "q", "match", "created_after", "created_before"}
 
 // An export collects rows in a buffer of exportBuffer bytes and writes it
 // when it holds exportFlushAt or more: one write per ~64 KiB through the

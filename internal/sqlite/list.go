@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rosterhq/roster/internal/roster"
@@ -29,16 +30,21 @@ func (db *DB) ListUsers(ctx context.Context, q roster.ListQuery) ([]roster.User,
 
 // CountUsers counts the users matching f.
 func (db *DB) CountUsers(ctx context.Context, f roster.UserFilter) (int64, error) {
-	p := filter(f)
-	if p.Email.Valid {
+	var n int64
+	var err error
+	switch p := filter(f); {
+	case p.Email.Valid:
 		// At most one; see ListUsersByEmail.
-		users, err := listUserByEmail(ctx, db.rq, p, roster.SortNewest, roster.ListQuery{Limit: 1})
-		if err != nil {
-			return 0, db.storeError("count users", err)
-		}
-		return int64(len(users)), nil
+		var users []sqlitedb.User
+		users, err = listUserByEmail(ctx, db.rq, roster.SortNewest, roster.ListQuery{Filter: f, Limit: 1})
+		n = int64(len(users))
+	case isSearch(f):
+		s := search(f)
+		s.CreatedAfter, s.CreatedBefore = p.CreatedAfter, p.CreatedBefore
+		n, err = db.rq.CountUsersSearch(ctx, s)
+	default:
+		n, err = db.rq.CountUsers(ctx, p)
 	}
-	n, err := db.rq.CountUsers(ctx, p)
 	if err != nil {
 		return 0, db.storeError("count users", err)
 	}
@@ -47,7 +53,8 @@ func (db *DB) CountUsers(ctx context.Context, f roster.UserFilter) (int64, error
 
 // listUsers picks the query for q's order and mode. Each order has its own
 // static queries so that the keyset bound is always an index condition;
-// a list by email has its own query, whatever the order.
+// a list by email, and a search for text anywhere, have their own query,
+// whatever the order.
 func listUsers(ctx context.Context, rq *sqlitedb.Queries, q roster.ListQuery) ([]sqlitedb.User, error) {
 	sort := cmp.Or(q.Sort, roster.SortNewest)
 	if err := q.Check(); err != nil {
@@ -57,7 +64,10 @@ func listUsers(ctx context.Context, rq *sqlitedb.Queries, q roster.ListQuery) ([
 	limit := int64(q.Limit)
 	a := q.After
 	if f.Email.Valid {
-		return listUserByEmail(ctx, rq, f, sort, q)
+		return listUserByEmail(ctx, rq, sort, q)
+	}
+	if isSearch(q.Filter) {
+		return searchUsers(ctx, rq, sort, q)
 	}
 	if a == nil {
 		p := sqlitedb.ListUsersNewestParams{
@@ -97,34 +107,91 @@ func listUsers(ctx context.Context, rq *sqlitedb.Queries, q roster.ListQuery) ([
 	return nil, fmt.Errorf("unknown sort %q", sort)
 }
 
-// listUserByEmail lists the one user that may have the filter's email.
-func listUserByEmail(ctx context.Context, rq *sqlitedb.Queries, f sqlitedb.CountUsersParams, sort roster.Sort, q roster.ListQuery) ([]sqlitedb.User, error) {
+// listUserByEmail lists the one user that may have q's email.
+func listUserByEmail(ctx context.Context, rq *sqlitedb.Queries, sort roster.Sort, q roster.ListQuery) ([]sqlitedb.User, error) {
+	f := filter(q.Filter)
 	p := sqlitedb.ListUsersByEmailParams{
 		Email: f.Email.String, Prefix: f.Prefix, PrefixEmailOf: f.PrefixEmailOf, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
 		Sort: string(sort), Offset: int64(q.Offset), Limit: int64(q.Limit),
 	}
-	if a := q.After; a != nil {
-		p.AfterCreatedAt = sql.NullInt64{Int64: a.CreatedAt.UnixMicro(), Valid: true}
-		p.AfterName = sql.NullString{String: a.Name, Valid: true}
-		p.AfterID = sql.NullString{String: a.ID.String(), Valid: true}
+	if isSearch(q.Filter) {
+		s := search(q.Filter)
+		p.Search = sql.NullString{String: s.Search, Valid: true}
+		p.SearchEmailOf = s.SearchEmailOf
+		p.Q = sql.NullString{String: s.Q, Valid: true}
 	}
+	p.AfterCreatedAt, p.AfterName, p.AfterID = after(q.After)
 	return rq.ListUsersByEmail(ctx, p)
+}
+
+// after returns the optional cursor parameters of a.
+func after(a *roster.Cursor) (createdAt sql.NullInt64, name, id sql.NullString) {
+	if a == nil {
+		return
+	}
+	return sql.NullInt64{Int64: a.CreatedAt.UnixMicro(), Valid: true},
+		sql.NullString{String: a.Name, Valid: true},
+		sql.NullString{String: a.ID.String(), Valid: true}
+}
+
+// searchUsers runs the search query of sort's order.
+func searchUsers(ctx context.Context, rq *sqlitedb.Queries, sort roster.Sort, q roster.ListQuery) ([]sqlitedb.User, error) {
+	f, s := filter(q.Filter), search(q.Filter)
+	afterCreatedAt, afterName, afterID := after(q.After)
+	byTime := sqlitedb.SearchUsersNewestParams{
+		Search: s.Search, SearchEmailOf: s.SearchEmailOf, Q: s.Q, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
+		AfterCreatedAt: afterCreatedAt, AfterID: afterID, Offset: int64(q.Offset), Limit: int64(q.Limit),
+	}
+	byName := sqlitedb.SearchUsersNameParams{
+		Search: s.Search, SearchEmailOf: s.SearchEmailOf, Q: s.Q, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
+		AfterName: afterName, AfterID: afterID, Offset: int64(q.Offset), Limit: int64(q.Limit),
+	}
+	switch sort {
+	case roster.SortNewest:
+		return rq.SearchUsersNewest(ctx, byTime)
+	case roster.SortOldest:
+		return rq.SearchUsersOldest(ctx, sqlitedb.SearchUsersOldestParams(byTime))
+	case roster.SortName:
+		return rq.SearchUsersName(ctx, byName)
+	case roster.SortNameDesc:
+		return rq.SearchUsersNameDesc(ctx, sqlitedb.SearchUsersNameDescParams(byName))
+	}
+	return nil, fmt.Errorf("unknown sort %q", sort)
+}
+
+// isSearch reports whether f searches for text anywhere, which the
+// search queries answer; a prefix search is a filter of the other
+// queries.
+func isSearch(f roster.UserFilter) bool { return f.Search != "" && !f.PrefixSearch() }
+
+// search returns the search parameters of f (see SearchUsersNewest): an
+// FTS5 query of one phrase, the text with its double quotes doubled, so
+// that nothing in it is query syntax.
+func search(f roster.UserFilter) sqlitedb.CountUsersSearchParams {
+	p := sqlitedb.CountUsersSearchParams{Q: f.Search}
+	p.Search = `"` + strings.ReplaceAll(f.Search, `"`, `""`) + `"`
+	if f.SearchEmailOf != nil {
+		p.Search = "name_lower : " + p.Search
+		p.SearchEmailOf = sql.NullString{String: f.SearchEmailOf.String(), Valid: true}
+	}
+	return p
 }
 
 // filter returns f's query parameters; null ones select everything. The
 // created bounds are exclusive, and stored times are whole microseconds,
 // so the lower bound is truncated and the upper one rounded up. The email
-// and prefix are compared as given: the service has lower-cased them.
+// and search are compared as given: the service has lower-cased them. A
+// search for text anywhere is not among them (see search).
 func filter(f roster.UserFilter) sqlitedb.CountUsersParams {
 	var p sqlitedb.CountUsersParams
 	if f.Email != "" {
 		p.Email = sql.NullString{String: f.Email, Valid: true}
 	}
-	if f.Prefix != "" {
-		p.Prefix = sql.NullString{String: f.Prefix, Valid: true}
-	}
-	if f.PrefixEmailOf != nil {
-		p.PrefixEmailOf = sql.NullString{String: f.PrefixEmailOf.String(), Valid: true}
+	if f.Search != "" && f.PrefixSearch() {
+		p.Prefix = sql.NullString{String: f.Search, Valid: true}
+		if f.SearchEmailOf != nil {
+			p.PrefixEmailOf = sql.NullString{String: f.SearchEmailOf.String(), Valid: true}
+		}
 	}
 	if !f.CreatedAfter.IsZero() {
 		p.CreatedAfter = sql.NullInt64{Int64: f.CreatedAfter.UnixMicro(), Valid: true}

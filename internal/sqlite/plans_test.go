@@ -12,6 +12,66 @@ import (
 	"github.com/rosterhq/roster/internal/storetest"
 )
 
+// TestSearchPlans checks that a search for text anywhere reads the
+// matches from the trigram index and each from users by rowid, in every
+// order and after a cursor, and sorts only them: never a scan of users.
+// A list by email asks the index about its one row only.
+func TestSearchPlans(t *testing.T) {
+	db := mustOpenMigrated(t)
+	mustSeed(t, db, 20_000)
+	mid := storetest.BenchUser(10_000)
+	self := mid.ID
+	const (
+		matches  = "SCAN users_search VIRTUAL TABLE INDEX 0:M" // FTS5's MATCH
+		byRowid  = "SEARCH users USING INTEGER PRIMARY KEY (rowid=?)"
+		ownRow   = "SEARCH users USING INDEX sqlite_autoindex_users_1 (id=?)"
+		oneRow   = "SEARCH users USING INDEX users_email_lower_key (<expr>=?)"
+		oneMatch = "SCAN users_search VIRTUAL TABLE INDEX 0:=M"
+	)
+	selective := roster.UserFilter{Search: "12345"}
+	tests := []struct {
+		name  string
+		q     roster.ListQuery
+		count bool // explain CountUsersSearch instead
+		want  []string
+	}{
+		{"newest", roster.ListQuery{Filter: selective, Limit: 51}, false, []string{matches, byRowid}},
+		{"oldest, page 3", roster.ListQuery{Filter: selective, Sort: roster.SortOldest, Limit: 51, Offset: 102}, false, []string{matches, byRowid}},
+		{"name after", roster.ListQuery{Filter: selective, Sort: roster.SortName, Limit: 51, After: &roster.Cursor{Sort: roster.SortName, Name: "ada", ID: mid.ID}}, false, []string{matches, byRowid}},
+		{"-name after", roster.ListQuery{Filter: selective, Sort: roster.SortNameDesc, Limit: 51, After: &roster.Cursor{Sort: roster.SortNameDesc, Name: "zz", ID: mid.ID}}, false, []string{matches, byRowid}},
+		{"newest after, created range", roster.ListQuery{Filter: roster.UserFilter{Search: "12345", CreatedAfter: mid.CreatedAt.Add(-3600e9)}, Limit: 51, After: &roster.Cursor{Sort: roster.SortNewest, CreatedAt: mid.CreatedAt, ID: mid.ID}}, false, []string{matches, byRowid}},
+		{"own email only", roster.ListQuery{Filter: roster.UserFilter{Search: "12345", SearchEmailOf: &self}, Limit: 51}, false, []string{matches, byRowid, ownRow}},
+		{"with an email", roster.ListQuery{Filter: roster.UserFilter{Search: "12345", Email: mid.Email}, Limit: 51}, false, []string{oneRow, oneMatch}},
+		{"count", roster.ListQuery{Filter: selective}, true, []string{matches, byRowid}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recorder{rows: db.read}
+			var err error
+			if tt.count {
+				if _, err = sqlitedb.New(rec).CountUsersSearch(t.Context(), search(tt.q.Filter)); errors.Is(err, sql.ErrNoRows) {
+					err = errRecorded
+				}
+			} else {
+				_, err = listUsers(t.Context(), sqlitedb.New(rec), tt.q)
+			}
+			if !errors.Is(err, errRecorded) {
+				t.Fatalf("record the query: got error %v, want %v", err, errRecorded)
+			}
+			plan := explain(t, db, rec.sql, rec.args)
+			t.Logf("plan:\n%s", plan)
+			for _, w := range tt.want {
+				if !strings.Contains(plan, w) {
+					t.Errorf("got a plan without %q, want it", w)
+				}
+			}
+			if strings.Contains(plan, "SCAN users\n") || strings.HasSuffix(plan, "SCAN users") || strings.Contains(plan, "SCAN users USING") {
+				t.Errorf("got a plan that scans users, want one that reads the matches only")
+			}
+		})
+	}
+}
+
 // TestListPlans checks with EXPLAIN QUERY PLAN that every list query
 // walks the index of its order, without sorting, and that after a cursor
 // it searches that index from the cursor's full position, (time or name,
@@ -30,12 +90,13 @@ func TestListPlans(t *testing.T) {
 		timeBound = "SEARCH users USING INDEX users_created_at_id_idx ((created_at,id)"
 		nameBound = "SEARCH users USING INDEX users_name_lower_id_idx ((name_lower,id)"
 	)
-	filter := roster.UserFilter{Prefix: "zoë 1", CreatedAfter: mid.CreatedAt}
+	filter := roster.UserFilter{Search: "zoë 1", Match: roster.MatchPrefix, CreatedAfter: mid.CreatedAt}
 	tests := []struct {
 		name string
 		q    roster.ListQuery
 		want string
 	}{
+		{"short search, a prefix", roster.ListQuery{Filter: roster.UserFilter{Search: "zo"}, Sort: roster.SortName, Limit: 51}, byName},
 		{"newest", roster.ListQuery{Limit: 51}, byTime},
 		{"newest after", roster.ListQuery{Limit: 51, After: after(roster.SortNewest)}, timeBound + "<(?,?))"},
 		{"oldest", roster.ListQuery{Sort: roster.SortOldest, Limit: 51}, byTime},
@@ -96,6 +157,7 @@ var errRecorded = errors.New("recorded, not run")
 type recorder struct {
 	sql  string
 	args []any
+	rows *sql.DB // for QueryRowContext
 }
 
 func (r *recorder) ExecContext(_ context.Context, query string, args ...any) (sql.Result, error) {
@@ -113,8 +175,14 @@ func (r *recorder) QueryContext(_ context.Context, query string, args ...any) (*
 	return nil, errRecorded
 }
 
-func (r *recorder) QueryRowContext(context.Context, string, ...any) *sql.Row {
-	panic("recorder: QueryRowContext cannot fail without a database")
+// QueryRowContext records the query, then answers sql.ErrNoRows, from
+// r.rows, a database to ask for no rows.
+func (r *recorder) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if r.rows == nil {
+		panic("recorder: QueryRowContext cannot fail without a database")
+	}
+	r.sql, r.args = query, args
+	return r.rows.QueryRowContext(ctx, "SELECT 1 WHERE 0")
 }
 
 // TestEventPlans checks that EventsAfter reads a range of the primary key

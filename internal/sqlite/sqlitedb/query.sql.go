@@ -125,6 +125,36 @@ func (q *Queries) CountUsers(ctx context.Context, arg CountUsersParams) (int64, 
 	return count, err
 }
 
+const countUsersSearch = `-- name: CountUsersSearch :one
+SELECT count(*)
+FROM users
+WHERE (rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(?1 AS TEXT))
+       OR (id = ?2 AND instr(lower(email), CAST(?3 AS TEXT)) > 0))
+  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
+`
+
+type CountUsersSearchParams struct {
+	Search        string
+	SearchEmailOf sql.NullString
+	Q             string
+	CreatedAfter  sql.NullInt64
+	CreatedBefore sql.NullInt64
+}
+
+func (q *Queries) CountUsersSearch(ctx context.Context, arg CountUsersSearchParams) (int64, error) {
+	row := q.db.QueryRowContext(ctx, countUsersSearch,
+		arg.Search,
+		arg.SearchEmailOf,
+		arg.Q,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+	)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const createUser = `-- name: CreateUser :exec
 INSERT INTO users (id, name, email, created_at, updated_at, name_lower)
 VALUES (?, ?, ?, ?, ?, ?)
@@ -284,29 +314,35 @@ func (q *Queries) IdempotencyKey(ctx context.Context, arg IdempotencyKeyParams) 
 }
 
 const listUsersByEmail = `-- name: ListUsersByEmail :many
-SELECT id, name, email, created_at, updated_at, name_lower
+SELECT users.id, users.name, users.email, users.created_at, users.updated_at, users.name_lower
 FROM users
-WHERE lower(email) = ?1
+WHERE lower(users.email) = ?1
   AND (CAST(?2 AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(?2)) = ?2
-       OR (substr(lower(email), 1, length(?2)) = ?2
-           AND (CAST(?3 AS TEXT) IS NULL OR id = ?3)))
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
-  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
-  AND (CAST(?6 AS TEXT) IS NULL
-       OR CASE CAST(?7 AS TEXT)
-            WHEN '-created_at' THEN (created_at, id) < (CAST(?8 AS INTEGER), ?6)
-            WHEN 'created_at' THEN (created_at, id) > (CAST(?8 AS INTEGER), ?6)
-            WHEN 'name' THEN (name_lower, id) > (CAST(?9 AS TEXT), ?6)
-            WHEN '-name' THEN (name_lower, id) < (CAST(?9 AS TEXT), ?6)
+       OR substr(users.name_lower, 1, length(?2)) = ?2
+       OR (substr(lower(users.email), 1, length(?2)) = ?2
+           AND (CAST(?3 AS TEXT) IS NULL OR users.id = ?3)))
+  AND (CAST(?4 AS TEXT) IS NULL
+       OR EXISTS (SELECT 1 FROM users_search WHERE users_search MATCH CAST(?4 AS TEXT) AND users_search.rowid = users.rowid)
+       OR (users.id = ?5 AND instr(lower(users.email), CAST(?6 AS TEXT)) > 0))
+  AND (CAST(?7 AS INTEGER) IS NULL OR users.created_at > ?7)
+  AND (CAST(?8 AS INTEGER) IS NULL OR users.created_at < ?8)
+  AND (CAST(?9 AS TEXT) IS NULL
+       OR CASE CAST(?10 AS TEXT)
+            WHEN '-created_at' THEN (users.created_at, users.id) < (CAST(?11 AS INTEGER), ?9)
+            WHEN 'created_at' THEN (users.created_at, users.id) > (CAST(?11 AS INTEGER), ?9)
+            WHEN 'name' THEN (users.name_lower, users.id) > (CAST(?12 AS TEXT), ?9)
+            WHEN '-name' THEN (users.name_lower, users.id) < (CAST(?12 AS TEXT), ?9)
           END)
-LIMIT ?11 OFFSET ?10
+LIMIT ?14 OFFSET ?13
 `
 
 type ListUsersByEmailParams struct {
 	Email          string
 	Prefix         sql.NullString
 	PrefixEmailOf  sql.NullString
+	Search         sql.NullString
+	SearchEmailOf  sql.NullString
+	Q              sql.NullString
 	CreatedAfter   sql.NullInt64
 	CreatedBefore  sql.NullInt64
 	AfterID        sql.NullString
@@ -320,12 +356,16 @@ type ListUsersByEmailParams struct {
 // Emails are unique, so at most one user matches: the unique index finds
 // it, and the order and the cursor only decide whether it is on the page.
 // The queries above would walk the order's index to the end looking for
-// it.
+// it. A search (see SearchUsers) asks the trigram index about this one
+// row only.
 func (q *Queries) ListUsersByEmail(ctx context.Context, arg ListUsersByEmailParams) ([]User, error) {
 	rows, err := q.db.QueryContext(ctx, listUsersByEmail,
 		arg.Email,
 		arg.Prefix,
 		arg.PrefixEmailOf,
+		arg.Search,
+		arg.SearchEmailOf,
+		arg.Q,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.AfterID,
@@ -656,9 +696,13 @@ type ListUsersNewestParams struct {
 // affinity the CAST adds: SQLite bounds the index scan by a column after
 // the first only if the compared value has no affinity of its own.
 // Without it the bound is created_at (or name_lower) alone, and rows tied
-// on it are filtered one by one. TestListPlans checks the plans. The prefix is compared with substr, not LIKE, which would
-// need its metacharacters escaped and fold ASCII case on its own. prefix_email_of, when set, limits the email side of the
-// prefix to that user's row (roster.UserFilter.PrefixEmailOf).
+// on it are filtered one by one. TestListPlans checks the plans. prefix
+// is a search at the start of the name or the email
+// (roster.UserFilter.PrefixSearch; a search anywhere has queries of its
+// own, below), compared with substr, not LIKE, which would need its
+// metacharacters escaped and fold ASCII case on its own.
+// prefix_email_of, when set, limits the email side of the prefix to that
+// user's row (roster.UserFilter.SearchEmailOf).
 func (q *Queries) ListUsersNewest(ctx context.Context, arg ListUsersNewestParams) ([]User, error) {
 	rows, err := q.db.QueryContext(ctx, listUsersNewest,
 		arg.Email,
@@ -926,6 +970,278 @@ type PurgeIdempotencyKeysParams struct {
 func (q *Queries) PurgeIdempotencyKeys(ctx context.Context, arg PurgeIdempotencyKeysParams) error {
 	_, err := q.db.ExecContext(ctx, purgeIdempotencyKeys, arg.Now, arg.Batch)
 	return err
+}
+
+const searchUsersName = `-- name: SearchUsersName :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE (rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(?1 AS TEXT))
+       OR (id = ?2 AND instr(lower(email), CAST(?3 AS TEXT)) > 0))
+  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
+  AND (CAST(?6 AS TEXT) IS NULL
+       OR (name_lower, id) > (CAST(?7 AS TEXT), ?6))
+ORDER BY name_lower, id
+LIMIT ?9 OFFSET ?8
+`
+
+type SearchUsersNameParams struct {
+	Search        string
+	SearchEmailOf sql.NullString
+	Q             string
+	CreatedAfter  sql.NullInt64
+	CreatedBefore sql.NullInt64
+	AfterID       sql.NullString
+	AfterName     sql.NullString
+	Offset        int64
+	Limit         int64
+}
+
+func (q *Queries) SearchUsersName(ctx context.Context, arg SearchUsersNameParams) ([]User, error) {
+	rows, err := q.db.QueryContext(ctx, searchUsersName,
+		arg.Search,
+		arg.SearchEmailOf,
+		arg.Q,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.AfterID,
+		arg.AfterName,
+		arg.Offset,
+		arg.Limit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []User
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.NameLower,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const searchUsersNameDesc = `-- name: SearchUsersNameDesc :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE (rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(?1 AS TEXT))
+       OR (id = ?2 AND instr(lower(email), CAST(?3 AS TEXT)) > 0))
+  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
+  AND (CAST(?6 AS TEXT) IS NULL
+       OR (name_lower, id) < (CAST(?7 AS TEXT), ?6))
+ORDER BY name_lower DESC, id DESC
+LIMIT ?9 OFFSET ?8
+`
+
+type SearchUsersNameDescParams struct {
+	Search        string
+	SearchEmailOf sql.NullString
+	Q             string
+	CreatedAfter  sql.NullInt64
+	CreatedBefore sql.NullInt64
+	AfterID       sql.NullString
+	AfterName     sql.NullString
+	Offset        int64
+	Limit         int64
+}
+
+func (q *Queries) SearchUsersNameDesc(ctx context.Context, arg SearchUsersNameDescParams) ([]User, error) {
+	rows, err := q.db.QueryContext(ctx, searchUsersNameDesc,
+		arg.Search,
+		arg.SearchEmailOf,
+		arg.Q,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.AfterID,
+		arg.AfterName,
+		arg.Offset,
+		arg.Limit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []User
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.NameLower,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const searchUsersNewest = `-- name: SearchUsersNewest :many
+
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE (rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(?1 AS TEXT))
+       OR (id = ?2 AND instr(lower(email), CAST(?3 AS TEXT)) > 0))
+  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
+  AND (CAST(?6 AS TEXT) IS NULL
+       OR (created_at, id) < (CAST(?7 AS INTEGER), ?6))
+ORDER BY created_at DESC, id DESC
+LIMIT ?9 OFFSET ?8
+`
+
+type SearchUsersNewestParams struct {
+	Search         string
+	SearchEmailOf  sql.NullString
+	Q              string
+	CreatedAfter   sql.NullInt64
+	CreatedBefore  sql.NullInt64
+	AfterID        sql.NullString
+	AfterCreatedAt sql.NullInt64
+	Offset         int64
+	Limit          int64
+}
+
+// The search queries find the users holding a text anywhere in a
+// user's name or email (roster.UserFilter.Search, not PrefixSearch): the
+// trigram index users_search (migration 00007) yields the rowids of the
+// matches, each read from users and sorted, so they cost what the
+// matches do, however large the table. As the matches are sorted anyway,
+// the cursor's bound is an optional condition, and one query per order
+// serves the first page and those after a cursor. search is an FTS5
+// query: a phrase, '"text"', over both columns, or over the name only
+// ('name_lower : "text"') when the caller may see its own email only;
+// then search_email_of is its id and q the text, and its own row matches
+// on its email through instr.
+func (q *Queries) SearchUsersNewest(ctx context.Context, arg SearchUsersNewestParams) ([]User, error) {
+	rows, err := q.db.QueryContext(ctx, searchUsersNewest,
+		arg.Search,
+		arg.SearchEmailOf,
+		arg.Q,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.AfterID,
+		arg.AfterCreatedAt,
+		arg.Offset,
+		arg.Limit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []User
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.NameLower,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const searchUsersOldest = `-- name: SearchUsersOldest :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE (rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(?1 AS TEXT))
+       OR (id = ?2 AND instr(lower(email), CAST(?3 AS TEXT)) > 0))
+  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
+  AND (CAST(?6 AS TEXT) IS NULL
+       OR (created_at, id) > (CAST(?7 AS INTEGER), ?6))
+ORDER BY created_at, id
+LIMIT ?9 OFFSET ?8
+`
+
+type SearchUsersOldestParams struct {
+	Search         string
+	SearchEmailOf  sql.NullString
+	Q              string
+	CreatedAfter   sql.NullInt64
+	CreatedBefore  sql.NullInt64
+	AfterID        sql.NullString
+	AfterCreatedAt sql.NullInt64
+	Offset         int64
+	Limit          int64
+}
+
+func (q *Queries) SearchUsersOldest(ctx context.Context, arg SearchUsersOldestParams) ([]User, error) {
+	rows, err := q.db.QueryContext(ctx, searchUsersOldest,
+		arg.Search,
+		arg.SearchEmailOf,
+		arg.Q,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.AfterID,
+		arg.AfterCreatedAt,
+		arg.Offset,
+		arg.Limit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []User
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.NameLower,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const updateUser = `-- name: UpdateUser :one
