@@ -30,31 +30,36 @@ func (db *DB) ListUsers(ctx context.Context, q roster.ListQuery) ([]roster.User,
 
 // CountUsers counts the users matching f.
 func (db *DB) CountUsers(ctx context.Context, f roster.UserFilter) (int64, error) {
-	var n int64
-	var err error
-	switch p := filter(f); {
-	case p.Email.Valid:
-		// At most one; see ListUsersByEmail.
-		var users []sqlitedb.User
-		users, err = listUserByEmail(ctx, db.rq, roster.SortNewest, roster.ListQuery{Filter: f, Limit: 1})
-		n = int64(len(users))
-	case isSearch(f):
-		s := search(f)
-		s.CreatedAfter, s.CreatedBefore = p.CreatedAfter, p.CreatedBefore
-		n, err = db.rq.CountUsersSearch(ctx, s)
-	default:
-		n, err = db.rq.CountUsers(ctx, p)
-	}
+	n, err := countUsers(ctx, db.rq, f)
 	if err != nil {
 		return 0, db.storeError("count users", err)
 	}
 	return n, nil
 }
 
+func countUsers(ctx context.Context, rq *sqlitedb.Queries, f roster.UserFilter) (int64, error) {
+	p := filter(f)
+	if p.Email.Valid {
+		// At most one; see ListUsersByEmail.
+		users, err := listUserByEmail(ctx, rq, roster.SortNewest, roster.ListQuery{Filter: f, Limit: 1})
+		return int64(len(users)), err
+	}
+	few, err := fewMatches(ctx, rq, f)
+	if err != nil {
+		return 0, err
+	}
+	if few {
+		s := search(f)
+		s.CreatedAfter, s.CreatedBefore = p.CreatedAfter, p.CreatedBefore
+		return rq.CountUsersSearch(ctx, s)
+	}
+	return rq.CountUsers(ctx, p)
+}
+
 // listUsers picks the query for q's order and mode. Each order has its own
 // static queries so that the keyset bound is always an index condition;
-// a list by email, and a search for text anywhere, have their own query,
-// whatever the order.
+// a list by email has its own query, whatever the order, and so has a
+// search for text that few users hold (see fewMatches).
 func listUsers(ctx context.Context, rq *sqlitedb.Queries, q roster.ListQuery) ([]sqlitedb.User, error) {
 	sort := cmp.Or(q.Sort, roster.SortNewest)
 	if err := q.Check(); err != nil {
@@ -66,12 +71,16 @@ func listUsers(ctx context.Context, rq *sqlitedb.Queries, q roster.ListQuery) ([
 	if f.Email.Valid {
 		return listUserByEmail(ctx, rq, sort, q)
 	}
-	if isSearch(q.Filter) {
+	few, err := fewMatches(ctx, rq, q.Filter)
+	if err != nil {
+		return nil, err
+	}
+	if few {
 		return searchUsers(ctx, rq, sort, q)
 	}
 	if a == nil {
 		p := sqlitedb.ListUsersNewestParams{
-			Email: f.Email, Prefix: f.Prefix, PrefixEmailOf: f.PrefixEmailOf, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
+			Email: f.Email, Search: f.Search, SearchAt: f.SearchAt, SearchEmailOf: f.SearchEmailOf, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
 			Offset: int64(q.Offset), Limit: limit,
 		}
 		switch sort {
@@ -87,11 +96,11 @@ func listUsers(ctx context.Context, rq *sqlitedb.Queries, q roster.ListQuery) ([
 		return nil, fmt.Errorf("unknown sort %q", sort)
 	}
 	byTime := sqlitedb.ListUsersNewestAfterParams{
-		Email: f.Email, Prefix: f.Prefix, PrefixEmailOf: f.PrefixEmailOf, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
+		Email: f.Email, Search: f.Search, SearchAt: f.SearchAt, SearchEmailOf: f.SearchEmailOf, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
 		AfterCreatedAt: a.CreatedAt.UnixMicro(), AfterID: a.ID.String(), Limit: limit,
 	}
 	byName := sqlitedb.ListUsersNameAfterParams{
-		Email: f.Email, Prefix: f.Prefix, PrefixEmailOf: f.PrefixEmailOf, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
+		Email: f.Email, Search: f.Search, SearchAt: f.SearchAt, SearchEmailOf: f.SearchEmailOf, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
 		AfterName: a.Name, AfterID: a.ID.String(), Limit: limit,
 	}
 	switch sort {
@@ -111,14 +120,8 @@ func listUsers(ctx context.Context, rq *sqlitedb.Queries, q roster.ListQuery) ([
 func listUserByEmail(ctx context.Context, rq *sqlitedb.Queries, sort roster.Sort, q roster.ListQuery) ([]sqlitedb.User, error) {
 	f := filter(q.Filter)
 	p := sqlitedb.ListUsersByEmailParams{
-		Email: f.Email.String, Prefix: f.Prefix, PrefixEmailOf: f.PrefixEmailOf, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
+		Email: f.Email.String, Search: f.Search, SearchAt: f.SearchAt, SearchEmailOf: f.SearchEmailOf, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
 		Sort: string(sort), Offset: int64(q.Offset), Limit: int64(q.Limit),
-	}
-	if isSearch(q.Filter) {
-		s := search(q.Filter)
-		p.Search = sql.NullString{String: s.Search, Valid: true}
-		p.SearchEmailOf = s.SearchEmailOf
-		p.Q = sql.NullString{String: s.Q, Valid: true}
 	}
 	p.AfterCreatedAt, p.AfterName, p.AfterID = after(q.After)
 	return rq.ListUsersByEmail(ctx, p)
@@ -159,10 +162,26 @@ func searchUsers(ctx context.Context, rq *sqlitedb.Queries, sort roster.Sort, q 
 	return nil, fmt.Errorf("unknown sort %q", sort)
 }
 
-// isSearch reports whether f searches for text anywhere, which the
-// search queries answer; a prefix search is a filter of the other
-// queries.
-func isSearch(f roster.UserFilter) bool { return f.Search != "" && !f.PrefixSearch() }
+// sortMost is the most matches of a search that the search queries read
+// and sort; for more, walking the order's index until a page is full
+// costs less. Here (BenchmarkFilters, 250,000 users) the search queries
+// take ~17 µs a match and a walk ~6 µs a row, so they break even near
+// 2,000 matches: at most ~35 ms either way, where sorting every match
+// of text that every user holds took 3.5 s.
+const sortMost = 2000
+
+// fewMatches reports whether f searches for text anywhere that at most
+// sortMost users hold, which the search queries find through the trigram
+// index. Other searches are filters of the walk of an order's index:
+// prefixes (which these indexes do not serve either) and text that many
+// users hold, where a page fills soon.
+func fewMatches(ctx context.Context, rq *sqlitedb.Queries, f roster.UserFilter) (bool, error) {
+	if f.Search == "" || f.PrefixSearch() {
+		return false, nil
+	}
+	n, err := rq.SearchMatchesUpTo(ctx, sqlitedb.SearchMatchesUpToParams{Search: search(f).Search, Most: sortMost})
+	return n < sortMost, err
+}
 
 // search returns the search parameters of f (see SearchUsersNewest): an
 // FTS5 query of one phrase, the text with its double quotes doubled, so
@@ -180,18 +199,21 @@ func search(f roster.UserFilter) sqlitedb.CountUsersSearchParams {
 // filter returns f's query parameters; null ones select everything. The
 // created bounds are exclusive, and stored times are whole microseconds,
 // so the lower bound is truncated and the upper one rounded up. The email
-// and search are compared as given: the service has lower-cased them. A
-// search for text anywhere is not among them (see search).
+// and search are compared as given: the service has lower-cased them.
 func filter(f roster.UserFilter) sqlitedb.CountUsersParams {
 	var p sqlitedb.CountUsersParams
 	if f.Email != "" {
 		p.Email = sql.NullString{String: f.Email, Valid: true}
 	}
-	if f.Search != "" && f.PrefixSearch() {
-		p.Prefix = sql.NullString{String: f.Search, Valid: true}
-		if f.SearchEmailOf != nil {
-			p.PrefixEmailOf = sql.NullString{String: f.SearchEmailOf.String(), Valid: true}
+	if f.Search != "" {
+		p.Search = sql.NullString{String: f.Search, Valid: true}
+		p.SearchAt = anywhere
+		if f.PrefixSearch() {
+			p.SearchAt = 1
 		}
+	}
+	if f.SearchEmailOf != nil {
+		p.SearchEmailOf = sql.NullString{String: f.SearchEmailOf.String(), Valid: true}
 	}
 	if !f.CreatedAfter.IsZero() {
 		p.CreatedAfter = sql.NullInt64{Int64: f.CreatedAfter.UnixMicro(), Valid: true}
@@ -201,6 +223,9 @@ func filter(f roster.UserFilter) sqlitedb.CountUsersParams {
 	}
 	return p
 }
+
+// anywhere is a search_at beyond the end of any name or email.
+const anywhere = 1 << 20
 
 // microsCeil is t in Unix microseconds, rounded up.
 func microsCeil(t time.Time) int64 {

@@ -21,22 +21,26 @@ WHERE id = ?;
 -- affinity the CAST adds: SQLite bounds the index scan by a column after
 -- the first only if the compared value has no affinity of its own.
 -- Without it the bound is created_at (or name_lower) alone, and rows tied
--- on it are filtered one by one. TestListPlans checks the plans. prefix
--- is a search at the start of the name or the email
--- (roster.UserFilter.PrefixSearch; a search anywhere has queries of its
--- own, below), compared with substr, not LIKE, which would need its
--- metacharacters escaped and fold ASCII case on its own.
--- prefix_email_of, when set, limits the email side of the prefix to that
+-- on it are filtered one by one. TestListPlans checks the plans.
+--
+-- search, when set, is text that the lower-cased name or email holds: at
+-- their start when search_at is 1 (a prefix), anywhere when it is larger
+-- than either can be long. instr, not LIKE, which would need its
+-- metacharacters escaped and fold ASCII case on its own. Walking the
+-- order's index, these queries find the first page soon when many users
+-- hold the text; when few do, the search queries below find them through
+-- the trigram index instead (the store chooses; see listUsers).
+-- search_email_of, when set, limits the email side of the search to that
 -- user's row (roster.UserFilter.SearchEmailOf).
 
 -- name: ListUsersNewest :many
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-       OR (substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-           AND (CAST(sqlc.narg('prefix_email_of') AS TEXT) IS NULL OR id = sqlc.narg('prefix_email_of'))))
+  AND (CAST(sqlc.narg('search') AS TEXT) IS NULL
+       OR instr(name_lower, sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+       OR (instr(lower(email), sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+           AND (CAST(sqlc.narg('search_email_of') AS TEXT) IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
 ORDER BY created_at DESC, id DESC
@@ -46,10 +50,10 @@ LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-       OR (substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-           AND (CAST(sqlc.narg('prefix_email_of') AS TEXT) IS NULL OR id = sqlc.narg('prefix_email_of'))))
+  AND (CAST(sqlc.narg('search') AS TEXT) IS NULL
+       OR instr(name_lower, sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+       OR (instr(lower(email), sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+           AND (CAST(sqlc.narg('search_email_of') AS TEXT) IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
   AND (created_at, id) < (CAST(sqlc.arg('after_created_at') AS INTEGER), +CAST(sqlc.arg('after_id') AS TEXT))
@@ -60,10 +64,10 @@ LIMIT sqlc.arg('limit');
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-       OR (substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-           AND (CAST(sqlc.narg('prefix_email_of') AS TEXT) IS NULL OR id = sqlc.narg('prefix_email_of'))))
+  AND (CAST(sqlc.narg('search') AS TEXT) IS NULL
+       OR instr(name_lower, sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+       OR (instr(lower(email), sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+           AND (CAST(sqlc.narg('search_email_of') AS TEXT) IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
 ORDER BY created_at, id
@@ -73,10 +77,10 @@ LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-       OR (substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-           AND (CAST(sqlc.narg('prefix_email_of') AS TEXT) IS NULL OR id = sqlc.narg('prefix_email_of'))))
+  AND (CAST(sqlc.narg('search') AS TEXT) IS NULL
+       OR instr(name_lower, sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+       OR (instr(lower(email), sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+           AND (CAST(sqlc.narg('search_email_of') AS TEXT) IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
   AND (created_at, id) > (CAST(sqlc.arg('after_created_at') AS INTEGER), +CAST(sqlc.arg('after_id') AS TEXT))
@@ -87,10 +91,10 @@ LIMIT sqlc.arg('limit');
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-       OR (substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-           AND (CAST(sqlc.narg('prefix_email_of') AS TEXT) IS NULL OR id = sqlc.narg('prefix_email_of'))))
+  AND (CAST(sqlc.narg('search') AS TEXT) IS NULL
+       OR instr(name_lower, sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+       OR (instr(lower(email), sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+           AND (CAST(sqlc.narg('search_email_of') AS TEXT) IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
 ORDER BY name_lower, id
@@ -100,10 +104,10 @@ LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-       OR (substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-           AND (CAST(sqlc.narg('prefix_email_of') AS TEXT) IS NULL OR id = sqlc.narg('prefix_email_of'))))
+  AND (CAST(sqlc.narg('search') AS TEXT) IS NULL
+       OR instr(name_lower, sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+       OR (instr(lower(email), sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+           AND (CAST(sqlc.narg('search_email_of') AS TEXT) IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
   AND (name_lower, id) > (CAST(sqlc.arg('after_name') AS TEXT), +CAST(sqlc.arg('after_id') AS TEXT))
@@ -114,10 +118,10 @@ LIMIT sqlc.arg('limit');
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-       OR (substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-           AND (CAST(sqlc.narg('prefix_email_of') AS TEXT) IS NULL OR id = sqlc.narg('prefix_email_of'))))
+  AND (CAST(sqlc.narg('search') AS TEXT) IS NULL
+       OR instr(name_lower, sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+       OR (instr(lower(email), sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+           AND (CAST(sqlc.narg('search_email_of') AS TEXT) IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
 ORDER BY name_lower DESC, id DESC
@@ -127,10 +131,10 @@ LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-       OR (substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-           AND (CAST(sqlc.narg('prefix_email_of') AS TEXT) IS NULL OR id = sqlc.narg('prefix_email_of'))))
+  AND (CAST(sqlc.narg('search') AS TEXT) IS NULL
+       OR instr(name_lower, sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+       OR (instr(lower(email), sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+           AND (CAST(sqlc.narg('search_email_of') AS TEXT) IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
   AND (name_lower, id) < (CAST(sqlc.arg('after_name') AS TEXT), +CAST(sqlc.arg('after_id') AS TEXT))
@@ -141,40 +145,46 @@ LIMIT sqlc.arg('limit');
 -- Emails are unique, so at most one user matches: the unique index finds
 -- it, and the order and the cursor only decide whether it is on the page.
 -- The queries above would walk the order's index to the end looking for
--- it. A search (see SearchUsers) asks the trigram index about this one
--- row only.
-SELECT users.id, users.name, users.email, users.created_at, users.updated_at, users.name_lower
+-- it.
+SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
-WHERE lower(users.email) = sqlc.arg('email')
-  AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
-       OR substr(users.name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-       OR (substr(lower(users.email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-           AND (CAST(sqlc.narg('prefix_email_of') AS TEXT) IS NULL OR users.id = sqlc.narg('prefix_email_of'))))
+WHERE lower(email) = sqlc.arg('email')
   AND (CAST(sqlc.narg('search') AS TEXT) IS NULL
-       OR EXISTS (SELECT 1 FROM users_search WHERE users_search MATCH CAST(sqlc.narg('search') AS TEXT) AND users_search.rowid = users.rowid)
-       OR (users.id = sqlc.narg('search_email_of') AND instr(lower(users.email), CAST(sqlc.narg('q') AS TEXT)) > 0))
-  AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR users.created_at > sqlc.narg('created_after'))
-  AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR users.created_at < sqlc.narg('created_before'))
+       OR instr(name_lower, sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+       OR (instr(lower(email), sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+           AND (CAST(sqlc.narg('search_email_of') AS TEXT) IS NULL OR id = sqlc.narg('search_email_of'))))
+  AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
+  AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
   AND (CAST(sqlc.narg('after_id') AS TEXT) IS NULL
        OR CASE CAST(sqlc.arg('sort') AS TEXT)
-            WHEN '-created_at' THEN (users.created_at, users.id) < (CAST(sqlc.narg('after_created_at') AS INTEGER), sqlc.narg('after_id'))
-            WHEN 'created_at' THEN (users.created_at, users.id) > (CAST(sqlc.narg('after_created_at') AS INTEGER), sqlc.narg('after_id'))
-            WHEN 'name' THEN (users.name_lower, users.id) > (CAST(sqlc.narg('after_name') AS TEXT), sqlc.narg('after_id'))
-            WHEN '-name' THEN (users.name_lower, users.id) < (CAST(sqlc.narg('after_name') AS TEXT), sqlc.narg('after_id'))
+            WHEN '-created_at' THEN (created_at, id) < (CAST(sqlc.narg('after_created_at') AS INTEGER), sqlc.narg('after_id'))
+            WHEN 'created_at' THEN (created_at, id) > (CAST(sqlc.narg('after_created_at') AS INTEGER), sqlc.narg('after_id'))
+            WHEN 'name' THEN (name_lower, id) > (CAST(sqlc.narg('after_name') AS TEXT), sqlc.narg('after_id'))
+            WHEN '-name' THEN (name_lower, id) < (CAST(sqlc.narg('after_name') AS TEXT), sqlc.narg('after_id'))
           END)
 LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
 
 -- The search queries find the users holding a text anywhere in a
--- user's name or email (roster.UserFilter.Search, not PrefixSearch): the
--- trigram index users_search (migration 00007) yields the rowids of the
--- matches, each read from users and sorted, so they cost what the
--- matches do, however large the table. As the matches are sorted anyway,
--- the cursor's bound is an optional condition, and one query per order
--- serves the first page and those after a cursor. search is an FTS5
--- query: a phrase, '"text"', over both columns, or over the name only
--- ('name_lower : "text"') when the caller may see its own email only;
--- then search_email_of is its id and q the text, and its own row matches
--- on its email through instr.
+-- user's name or email (roster.UserFilter.Search, not PrefixSearch)
+-- through the trigram index users_search (migration 00007): it yields
+-- the rowids of the matches, each read from users and sorted, so they
+-- cost what the matches do, however large the table. As the matches are
+-- sorted anyway, the cursor's bound is an optional condition, and one
+-- query per order serves the first page and those after a cursor.
+-- search is an FTS5 query: a phrase, '"text"', over both columns, or over
+-- the name only ('name_lower : "text"') when the caller may see its own
+-- email only; then search_email_of is its id and q the text, and its own
+-- row matches on its email through instr.
+
+-- name: SearchMatchesUpTo :one
+-- How many rows the trigram index matches, counting no further than
+-- most: whether the search queries or a walk of an order's index is
+-- cheaper.
+SELECT count(*)
+FROM (SELECT 1
+      FROM users_search
+      WHERE users_search MATCH CAST(sqlc.arg('search') AS TEXT)
+      LIMIT sqlc.arg('most'));
 
 -- name: SearchUsersNewest :many
 SELECT id, name, email, created_at, updated_at, name_lower
@@ -236,10 +246,10 @@ WHERE (rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search 
 SELECT count(*)
 FROM users
 WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-       OR (substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-           AND (CAST(sqlc.narg('prefix_email_of') AS TEXT) IS NULL OR id = sqlc.narg('prefix_email_of'))))
+  AND (CAST(sqlc.narg('search') AS TEXT) IS NULL
+       OR instr(name_lower, sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+       OR (instr(lower(email), sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+           AND (CAST(sqlc.narg('search_email_of') AS TEXT) IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'));
 

@@ -1,34 +1,38 @@
 -- +goose Up
--- q= finds text anywhere in a name or an email through an FTS5 index of
--- trigrams: a phrase of three characters or more matches exactly the
--- rows holding it, in any case (the tokenizer folds case, of every
--- script, and keeps accents: "emi" does not find "Émile" by name). It
--- indexes users (external content: the text is not stored twice), keyed
--- by users' rowid, which the triggers below keep in step on every write,
--- whatever statement makes it (the store's queries, imports' upserts).
--- VACUUM keeps the rowids of a table like users in the SQLite versions
--- roster ships with; should they ever change,
---   INSERT INTO users_search(users_search) VALUES ('rebuild')
--- rebuilds the index from users. Searches shorter than three characters
--- match at the start instead (roster.MinContainsLength), with the name
--- and email indexes.
+-- q= finds text anywhere in a name or an email: instr(name_lower, text)
+-- or instr(lower(email), text), the text lower-cased as name_lower is
+-- (roster.NameKey). users_search indexes that very text, name_lower and
+-- lower(email), in trigrams, case-sensitively, so that a phrase of three
+-- characters or more finds exactly the rows instr would, without reading
+-- every row; the store asks it when few rows match (see listUsers in
+-- internal/sqlite/list.go). It is contentless (the text is not stored
+-- twice) and keyed by users' rowid, which the triggers below keep in step
+-- on every write, whatever statement makes it (the store's queries,
+-- imports' upserts). VACUUM keeps the rowids of a table like users in
+-- the SQLite versions roster ships with; should the index ever disagree,
+--   DELETE FROM users_search;
+--   INSERT INTO users_search (rowid, name_lower, email)
+--       SELECT rowid, name_lower, lower(email) FROM users;
+-- rebuilds it. Searches shorter than three characters match at the start
+-- instead (roster.MinContainsLength).
 CREATE VIRTUAL TABLE users_search USING fts5(
     name_lower, email,
-    content = 'users', content_rowid = 'rowid',
-    tokenize = 'trigram'
+    content = '', contentless_delete = 1,
+    tokenize = 'trigram case_sensitive 1'
 );
 
-INSERT INTO users_search (users_search) VALUES ('rebuild');
+INSERT INTO users_search (rowid, name_lower, email)
+SELECT rowid, name_lower, lower(email) FROM users;
 
 -- +goose StatementBegin
 CREATE TRIGGER users_search_insert AFTER INSERT ON users BEGIN
-    INSERT INTO users_search (rowid, name_lower, email) VALUES (new.rowid, new.name_lower, new.email);
+    INSERT INTO users_search (rowid, name_lower, email) VALUES (new.rowid, new.name_lower, lower(new.email));
 END;
 -- +goose StatementEnd
 
 -- +goose StatementBegin
 CREATE TRIGGER users_search_delete AFTER DELETE ON users BEGIN
-    INSERT INTO users_search (users_search, rowid, name_lower, email) VALUES ('delete', old.rowid, old.name_lower, old.email);
+    DELETE FROM users_search WHERE rowid = old.rowid;
 END;
 -- +goose StatementEnd
 
@@ -36,9 +40,9 @@ END;
 -- every column, changed or not).
 -- +goose StatementBegin
 CREATE TRIGGER users_search_update AFTER UPDATE OF name_lower, email ON users
-WHEN old.name_lower IS NOT new.name_lower OR old.email IS NOT new.email BEGIN
-    INSERT INTO users_search (users_search, rowid, name_lower, email) VALUES ('delete', old.rowid, old.name_lower, old.email);
-    INSERT INTO users_search (rowid, name_lower, email) VALUES (new.rowid, new.name_lower, new.email);
+WHEN old.name_lower IS NOT new.name_lower OR lower(old.email) IS NOT lower(new.email) BEGIN
+    DELETE FROM users_search WHERE rowid = old.rowid;
+    INSERT INTO users_search (rowid, name_lower, email) VALUES (new.rowid, new.name_lower, lower(new.email));
 END;
 -- +goose StatementEnd
 

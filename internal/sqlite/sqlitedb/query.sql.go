@@ -97,17 +97,18 @@ SELECT count(*)
 FROM users
 WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
   AND (CAST(?2 AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(?2)) = ?2
-       OR (substr(lower(email), 1, length(?2)) = ?2
-           AND (CAST(?3 AS TEXT) IS NULL OR id = ?3)))
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
-  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
+       OR instr(name_lower, ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+       OR (instr(lower(email), ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+           AND (CAST(?4 AS TEXT) IS NULL OR id = ?4)))
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at > ?5)
+  AND (CAST(?6 AS INTEGER) IS NULL OR created_at < ?6)
 `
 
 type CountUsersParams struct {
 	Email         sql.NullString
-	Prefix        sql.NullString
-	PrefixEmailOf sql.NullString
+	Search        sql.NullString
+	SearchAt      int64
+	SearchEmailOf sql.NullString
 	CreatedAfter  sql.NullInt64
 	CreatedBefore sql.NullInt64
 }
@@ -115,8 +116,9 @@ type CountUsersParams struct {
 func (q *Queries) CountUsers(ctx context.Context, arg CountUsersParams) (int64, error) {
 	row := q.db.QueryRowContext(ctx, countUsers,
 		arg.Email,
-		arg.Prefix,
-		arg.PrefixEmailOf,
+		arg.Search,
+		arg.SearchAt,
+		arg.SearchEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 	)
@@ -314,35 +316,30 @@ func (q *Queries) IdempotencyKey(ctx context.Context, arg IdempotencyKeyParams) 
 }
 
 const listUsersByEmail = `-- name: ListUsersByEmail :many
-SELECT users.id, users.name, users.email, users.created_at, users.updated_at, users.name_lower
+SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
-WHERE lower(users.email) = ?1
+WHERE lower(email) = ?1
   AND (CAST(?2 AS TEXT) IS NULL
-       OR substr(users.name_lower, 1, length(?2)) = ?2
-       OR (substr(lower(users.email), 1, length(?2)) = ?2
-           AND (CAST(?3 AS TEXT) IS NULL OR users.id = ?3)))
-  AND (CAST(?4 AS TEXT) IS NULL
-       OR EXISTS (SELECT 1 FROM users_search WHERE users_search MATCH CAST(?4 AS TEXT) AND users_search.rowid = users.rowid)
-       OR (users.id = ?5 AND instr(lower(users.email), CAST(?6 AS TEXT)) > 0))
-  AND (CAST(?7 AS INTEGER) IS NULL OR users.created_at > ?7)
-  AND (CAST(?8 AS INTEGER) IS NULL OR users.created_at < ?8)
-  AND (CAST(?9 AS TEXT) IS NULL
-       OR CASE CAST(?10 AS TEXT)
-            WHEN '-created_at' THEN (users.created_at, users.id) < (CAST(?11 AS INTEGER), ?9)
-            WHEN 'created_at' THEN (users.created_at, users.id) > (CAST(?11 AS INTEGER), ?9)
-            WHEN 'name' THEN (users.name_lower, users.id) > (CAST(?12 AS TEXT), ?9)
-            WHEN '-name' THEN (users.name_lower, users.id) < (CAST(?12 AS TEXT), ?9)
+       OR instr(name_lower, ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+       OR (instr(lower(email), ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+           AND (CAST(?4 AS TEXT) IS NULL OR id = ?4)))
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at > ?5)
+  AND (CAST(?6 AS INTEGER) IS NULL OR created_at < ?6)
+  AND (CAST(?7 AS TEXT) IS NULL
+       OR CASE CAST(?8 AS TEXT)
+            WHEN '-created_at' THEN (created_at, id) < (CAST(?9 AS INTEGER), ?7)
+            WHEN 'created_at' THEN (created_at, id) > (CAST(?9 AS INTEGER), ?7)
+            WHEN 'name' THEN (name_lower, id) > (CAST(?10 AS TEXT), ?7)
+            WHEN '-name' THEN (name_lower, id) < (CAST(?10 AS TEXT), ?7)
           END)
-LIMIT ?14 OFFSET ?13
+LIMIT ?12 OFFSET ?11
 `
 
 type ListUsersByEmailParams struct {
 	Email          string
-	Prefix         sql.NullString
-	PrefixEmailOf  sql.NullString
 	Search         sql.NullString
+	SearchAt       int64
 	SearchEmailOf  sql.NullString
-	Q              sql.NullString
 	CreatedAfter   sql.NullInt64
 	CreatedBefore  sql.NullInt64
 	AfterID        sql.NullString
@@ -356,16 +353,13 @@ type ListUsersByEmailParams struct {
 // Emails are unique, so at most one user matches: the unique index finds
 // it, and the order and the cursor only decide whether it is on the page.
 // The queries above would walk the order's index to the end looking for
-// it. A search (see SearchUsers) asks the trigram index about this one
-// row only.
+// it.
 func (q *Queries) ListUsersByEmail(ctx context.Context, arg ListUsersByEmailParams) ([]User, error) {
 	rows, err := q.db.QueryContext(ctx, listUsersByEmail,
 		arg.Email,
-		arg.Prefix,
-		arg.PrefixEmailOf,
 		arg.Search,
+		arg.SearchAt,
 		arg.SearchEmailOf,
-		arg.Q,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.AfterID,
@@ -408,19 +402,20 @@ SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
   AND (CAST(?2 AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(?2)) = ?2
-       OR (substr(lower(email), 1, length(?2)) = ?2
-           AND (CAST(?3 AS TEXT) IS NULL OR id = ?3)))
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
-  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
+       OR instr(name_lower, ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+       OR (instr(lower(email), ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+           AND (CAST(?4 AS TEXT) IS NULL OR id = ?4)))
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at > ?5)
+  AND (CAST(?6 AS INTEGER) IS NULL OR created_at < ?6)
 ORDER BY name_lower, id
-LIMIT ?7 OFFSET ?6
+LIMIT ?8 OFFSET ?7
 `
 
 type ListUsersNameParams struct {
 	Email         sql.NullString
-	Prefix        sql.NullString
-	PrefixEmailOf sql.NullString
+	Search        sql.NullString
+	SearchAt      int64
+	SearchEmailOf sql.NullString
 	CreatedAfter  sql.NullInt64
 	CreatedBefore sql.NullInt64
 	Offset        int64
@@ -430,8 +425,9 @@ type ListUsersNameParams struct {
 func (q *Queries) ListUsersName(ctx context.Context, arg ListUsersNameParams) ([]User, error) {
 	rows, err := q.db.QueryContext(ctx, listUsersName,
 		arg.Email,
-		arg.Prefix,
-		arg.PrefixEmailOf,
+		arg.Search,
+		arg.SearchAt,
+		arg.SearchEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.Offset,
@@ -470,20 +466,21 @@ SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
   AND (CAST(?2 AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(?2)) = ?2
-       OR (substr(lower(email), 1, length(?2)) = ?2
-           AND (CAST(?3 AS TEXT) IS NULL OR id = ?3)))
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
-  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
-  AND (name_lower, id) > (CAST(?6 AS TEXT), +CAST(?7 AS TEXT))
+       OR instr(name_lower, ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+       OR (instr(lower(email), ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+           AND (CAST(?4 AS TEXT) IS NULL OR id = ?4)))
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at > ?5)
+  AND (CAST(?6 AS INTEGER) IS NULL OR created_at < ?6)
+  AND (name_lower, id) > (CAST(?7 AS TEXT), +CAST(?8 AS TEXT))
 ORDER BY name_lower, id
-LIMIT ?8
+LIMIT ?9
 `
 
 type ListUsersNameAfterParams struct {
 	Email         sql.NullString
-	Prefix        sql.NullString
-	PrefixEmailOf sql.NullString
+	Search        sql.NullString
+	SearchAt      int64
+	SearchEmailOf sql.NullString
 	CreatedAfter  sql.NullInt64
 	CreatedBefore sql.NullInt64
 	AfterName     string
@@ -494,8 +491,9 @@ type ListUsersNameAfterParams struct {
 func (q *Queries) ListUsersNameAfter(ctx context.Context, arg ListUsersNameAfterParams) ([]User, error) {
 	rows, err := q.db.QueryContext(ctx, listUsersNameAfter,
 		arg.Email,
-		arg.Prefix,
-		arg.PrefixEmailOf,
+		arg.Search,
+		arg.SearchAt,
+		arg.SearchEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.AfterName,
@@ -535,19 +533,20 @@ SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
   AND (CAST(?2 AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(?2)) = ?2
-       OR (substr(lower(email), 1, length(?2)) = ?2
-           AND (CAST(?3 AS TEXT) IS NULL OR id = ?3)))
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
-  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
+       OR instr(name_lower, ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+       OR (instr(lower(email), ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+           AND (CAST(?4 AS TEXT) IS NULL OR id = ?4)))
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at > ?5)
+  AND (CAST(?6 AS INTEGER) IS NULL OR created_at < ?6)
 ORDER BY name_lower DESC, id DESC
-LIMIT ?7 OFFSET ?6
+LIMIT ?8 OFFSET ?7
 `
 
 type ListUsersNameDescParams struct {
 	Email         sql.NullString
-	Prefix        sql.NullString
-	PrefixEmailOf sql.NullString
+	Search        sql.NullString
+	SearchAt      int64
+	SearchEmailOf sql.NullString
 	CreatedAfter  sql.NullInt64
 	CreatedBefore sql.NullInt64
 	Offset        int64
@@ -557,8 +556,9 @@ type ListUsersNameDescParams struct {
 func (q *Queries) ListUsersNameDesc(ctx context.Context, arg ListUsersNameDescParams) ([]User, error) {
 	rows, err := q.db.QueryContext(ctx, listUsersNameDesc,
 		arg.Email,
-		arg.Prefix,
-		arg.PrefixEmailOf,
+		arg.Search,
+		arg.SearchAt,
+		arg.SearchEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.Offset,
@@ -597,20 +597,21 @@ SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
   AND (CAST(?2 AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(?2)) = ?2
-       OR (substr(lower(email), 1, length(?2)) = ?2
-           AND (CAST(?3 AS TEXT) IS NULL OR id = ?3)))
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
-  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
-  AND (name_lower, id) < (CAST(?6 AS TEXT), +CAST(?7 AS TEXT))
+       OR instr(name_lower, ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+       OR (instr(lower(email), ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+           AND (CAST(?4 AS TEXT) IS NULL OR id = ?4)))
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at > ?5)
+  AND (CAST(?6 AS INTEGER) IS NULL OR created_at < ?6)
+  AND (name_lower, id) < (CAST(?7 AS TEXT), +CAST(?8 AS TEXT))
 ORDER BY name_lower DESC, id DESC
-LIMIT ?8
+LIMIT ?9
 `
 
 type ListUsersNameDescAfterParams struct {
 	Email         sql.NullString
-	Prefix        sql.NullString
-	PrefixEmailOf sql.NullString
+	Search        sql.NullString
+	SearchAt      int64
+	SearchEmailOf sql.NullString
 	CreatedAfter  sql.NullInt64
 	CreatedBefore sql.NullInt64
 	AfterName     string
@@ -621,8 +622,9 @@ type ListUsersNameDescAfterParams struct {
 func (q *Queries) ListUsersNameDescAfter(ctx context.Context, arg ListUsersNameDescAfterParams) ([]User, error) {
 	rows, err := q.db.QueryContext(ctx, listUsersNameDescAfter,
 		arg.Email,
-		arg.Prefix,
-		arg.PrefixEmailOf,
+		arg.Search,
+		arg.SearchAt,
+		arg.SearchEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.AfterName,
@@ -663,19 +665,20 @@ SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
   AND (CAST(?2 AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(?2)) = ?2
-       OR (substr(lower(email), 1, length(?2)) = ?2
-           AND (CAST(?3 AS TEXT) IS NULL OR id = ?3)))
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
-  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
+       OR instr(name_lower, ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+       OR (instr(lower(email), ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+           AND (CAST(?4 AS TEXT) IS NULL OR id = ?4)))
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at > ?5)
+  AND (CAST(?6 AS INTEGER) IS NULL OR created_at < ?6)
 ORDER BY created_at DESC, id DESC
-LIMIT ?7 OFFSET ?6
+LIMIT ?8 OFFSET ?7
 `
 
 type ListUsersNewestParams struct {
 	Email         sql.NullString
-	Prefix        sql.NullString
-	PrefixEmailOf sql.NullString
+	Search        sql.NullString
+	SearchAt      int64
+	SearchEmailOf sql.NullString
 	CreatedAfter  sql.NullInt64
 	CreatedBefore sql.NullInt64
 	Offset        int64
@@ -696,18 +699,23 @@ type ListUsersNewestParams struct {
 // affinity the CAST adds: SQLite bounds the index scan by a column after
 // the first only if the compared value has no affinity of its own.
 // Without it the bound is created_at (or name_lower) alone, and rows tied
-// on it are filtered one by one. TestListPlans checks the plans. prefix
-// is a search at the start of the name or the email
-// (roster.UserFilter.PrefixSearch; a search anywhere has queries of its
-// own, below), compared with substr, not LIKE, which would need its
-// metacharacters escaped and fold ASCII case on its own.
-// prefix_email_of, when set, limits the email side of the prefix to that
+// on it are filtered one by one. TestListPlans checks the plans.
+//
+// search, when set, is text that the lower-cased name or email holds: at
+// their start when search_at is 1 (a prefix), anywhere when it is larger
+// than either can be long. instr, not LIKE, which would need its
+// metacharacters escaped and fold ASCII case on its own. Walking the
+// order's index, these queries find the first page soon when many users
+// hold the text; when few do, the search queries below find them through
+// the trigram index instead (the store chooses; see listUsers).
+// search_email_of, when set, limits the email side of the search to that
 // user's row (roster.UserFilter.SearchEmailOf).
 func (q *Queries) ListUsersNewest(ctx context.Context, arg ListUsersNewestParams) ([]User, error) {
 	rows, err := q.db.QueryContext(ctx, listUsersNewest,
 		arg.Email,
-		arg.Prefix,
-		arg.PrefixEmailOf,
+		arg.Search,
+		arg.SearchAt,
+		arg.SearchEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.Offset,
@@ -746,20 +754,21 @@ SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
   AND (CAST(?2 AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(?2)) = ?2
-       OR (substr(lower(email), 1, length(?2)) = ?2
-           AND (CAST(?3 AS TEXT) IS NULL OR id = ?3)))
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
-  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
-  AND (created_at, id) < (CAST(?6 AS INTEGER), +CAST(?7 AS TEXT))
+       OR instr(name_lower, ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+       OR (instr(lower(email), ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+           AND (CAST(?4 AS TEXT) IS NULL OR id = ?4)))
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at > ?5)
+  AND (CAST(?6 AS INTEGER) IS NULL OR created_at < ?6)
+  AND (created_at, id) < (CAST(?7 AS INTEGER), +CAST(?8 AS TEXT))
 ORDER BY created_at DESC, id DESC
-LIMIT ?8
+LIMIT ?9
 `
 
 type ListUsersNewestAfterParams struct {
 	Email          sql.NullString
-	Prefix         sql.NullString
-	PrefixEmailOf  sql.NullString
+	Search         sql.NullString
+	SearchAt       int64
+	SearchEmailOf  sql.NullString
 	CreatedAfter   sql.NullInt64
 	CreatedBefore  sql.NullInt64
 	AfterCreatedAt int64
@@ -770,8 +779,9 @@ type ListUsersNewestAfterParams struct {
 func (q *Queries) ListUsersNewestAfter(ctx context.Context, arg ListUsersNewestAfterParams) ([]User, error) {
 	rows, err := q.db.QueryContext(ctx, listUsersNewestAfter,
 		arg.Email,
-		arg.Prefix,
-		arg.PrefixEmailOf,
+		arg.Search,
+		arg.SearchAt,
+		arg.SearchEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.AfterCreatedAt,
@@ -811,19 +821,20 @@ SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
   AND (CAST(?2 AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(?2)) = ?2
-       OR (substr(lower(email), 1, length(?2)) = ?2
-           AND (CAST(?3 AS TEXT) IS NULL OR id = ?3)))
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
-  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
+       OR instr(name_lower, ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+       OR (instr(lower(email), ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+           AND (CAST(?4 AS TEXT) IS NULL OR id = ?4)))
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at > ?5)
+  AND (CAST(?6 AS INTEGER) IS NULL OR created_at < ?6)
 ORDER BY created_at, id
-LIMIT ?7 OFFSET ?6
+LIMIT ?8 OFFSET ?7
 `
 
 type ListUsersOldestParams struct {
 	Email         sql.NullString
-	Prefix        sql.NullString
-	PrefixEmailOf sql.NullString
+	Search        sql.NullString
+	SearchAt      int64
+	SearchEmailOf sql.NullString
 	CreatedAfter  sql.NullInt64
 	CreatedBefore sql.NullInt64
 	Offset        int64
@@ -833,8 +844,9 @@ type ListUsersOldestParams struct {
 func (q *Queries) ListUsersOldest(ctx context.Context, arg ListUsersOldestParams) ([]User, error) {
 	rows, err := q.db.QueryContext(ctx, listUsersOldest,
 		arg.Email,
-		arg.Prefix,
-		arg.PrefixEmailOf,
+		arg.Search,
+		arg.SearchAt,
+		arg.SearchEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.Offset,
@@ -873,20 +885,21 @@ SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
   AND (CAST(?2 AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(?2)) = ?2
-       OR (substr(lower(email), 1, length(?2)) = ?2
-           AND (CAST(?3 AS TEXT) IS NULL OR id = ?3)))
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
-  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
-  AND (created_at, id) > (CAST(?6 AS INTEGER), +CAST(?7 AS TEXT))
+       OR instr(name_lower, ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+       OR (instr(lower(email), ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+           AND (CAST(?4 AS TEXT) IS NULL OR id = ?4)))
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at > ?5)
+  AND (CAST(?6 AS INTEGER) IS NULL OR created_at < ?6)
+  AND (created_at, id) > (CAST(?7 AS INTEGER), +CAST(?8 AS TEXT))
 ORDER BY created_at, id
-LIMIT ?8
+LIMIT ?9
 `
 
 type ListUsersOldestAfterParams struct {
 	Email          sql.NullString
-	Prefix         sql.NullString
-	PrefixEmailOf  sql.NullString
+	Search         sql.NullString
+	SearchAt       int64
+	SearchEmailOf  sql.NullString
 	CreatedAfter   sql.NullInt64
 	CreatedBefore  sql.NullInt64
 	AfterCreatedAt int64
@@ -897,8 +910,9 @@ type ListUsersOldestAfterParams struct {
 func (q *Queries) ListUsersOldestAfter(ctx context.Context, arg ListUsersOldestAfterParams) ([]User, error) {
 	rows, err := q.db.QueryContext(ctx, listUsersOldestAfter,
 		arg.Email,
-		arg.Prefix,
-		arg.PrefixEmailOf,
+		arg.Search,
+		arg.SearchAt,
+		arg.SearchEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.AfterCreatedAt,
@@ -970,6 +984,41 @@ type PurgeIdempotencyKeysParams struct {
 func (q *Queries) PurgeIdempotencyKeys(ctx context.Context, arg PurgeIdempotencyKeysParams) error {
 	_, err := q.db.ExecContext(ctx, purgeIdempotencyKeys, arg.Now, arg.Batch)
 	return err
+}
+
+const searchMatchesUpTo = `-- name: SearchMatchesUpTo :one
+
+SELECT count(*)
+FROM (SELECT 1
+      FROM users_search
+      WHERE users_search MATCH CAST(?1 AS TEXT)
+      LIMIT ?2)
+`
+
+type SearchMatchesUpToParams struct {
+	Search string
+	Most   int64
+}
+
+// The search queries find the users holding a text anywhere in a
+// user's name or email (roster.UserFilter.Search, not PrefixSearch)
+// through the trigram index users_search (migration 00007): it yields
+// the rowids of the matches, each read from users and sorted, so they
+// cost what the matches do, however large the table. As the matches are
+// sorted anyway, the cursor's bound is an optional condition, and one
+// query per order serves the first page and those after a cursor.
+// search is an FTS5 query: a phrase, '"text"', over both columns, or over
+// the name only ('name_lower : "text"') when the caller may see its own
+// email only; then search_email_of is its id and q the text, and its own
+// row matches on its email through instr.
+// How many rows the trigram index matches, counting no further than
+// most: whether the search queries or a walk of an order's index is
+// cheaper.
+func (q *Queries) SearchMatchesUpTo(ctx context.Context, arg SearchMatchesUpToParams) (int64, error) {
+	row := q.db.QueryRowContext(ctx, searchMatchesUpTo, arg.Search, arg.Most)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
 }
 
 const searchUsersName = `-- name: SearchUsersName :many
@@ -1103,7 +1152,6 @@ func (q *Queries) SearchUsersNameDesc(ctx context.Context, arg SearchUsersNameDe
 }
 
 const searchUsersNewest = `-- name: SearchUsersNewest :many
-
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(?1 AS TEXT))
@@ -1128,17 +1176,6 @@ type SearchUsersNewestParams struct {
 	Limit          int64
 }
 
-// The search queries find the users holding a text anywhere in a
-// user's name or email (roster.UserFilter.Search, not PrefixSearch): the
-// trigram index users_search (migration 00007) yields the rowids of the
-// matches, each read from users and sorted, so they cost what the
-// matches do, however large the table. As the matches are sorted anyway,
-// the cursor's bound is an optional condition, and one query per order
-// serves the first page and those after a cursor. search is an FTS5
-// query: a phrase, '"text"', over both columns, or over the name only
-// ('name_lower : "text"') when the caller may see its own email only;
-// then search_email_of is its id and q the text, and its own row matches
-// on its email through instr.
 func (q *Queries) SearchUsersNewest(ctx context.Context, arg SearchUsersNewestParams) ([]User, error) {
 	rows, err := q.db.QueryContext(ctx, searchUsersNewest,
 		arg.Search,
