@@ -25,13 +25,13 @@ func TestSearchPlans(t *testing.T) {
 	mid := storetest.BenchUser(10_000)
 	self := mid.ID
 	const (
-		matches  = "SCAN users_search VIRTUAL TABLE INDEX 0:M" // FTS5's MATCH
-		byRowid  = "SEARCH users USING INTEGER PRIMARY KEY (rowid=?)"
-		ownRow   = "SEARCH users USING INDEX sqlite_autoindex_users_1 (id=?)"
-		oneRow   = "SEARCH users USING INDEX users_email_lower_key (<expr>=?)"
-		byTime   = "SCAN users USING INDEX users_created_at_id_idx"
-		byName   = "SCAN users USING INDEX users_name_lower_id_idx"
-		noIndex  = "!users_search"
+		matches = "SCAN users_search VIRTUAL TABLE INDEX 0:M" // FTS5's MATCH
+		byRowid = "SEARCH users USING INTEGER PRIMARY KEY (rowid=?)"
+		ownRow  = "SEARCH users USING INDEX sqlite_autoindex_users_1 (id=?)"
+		oneRow  = "SEARCH users USING INDEX users_email_lower_key (<expr>=?)"
+		byTime  = "SCAN users USING INDEX users_created_at_id_idx"
+		byName  = "SCAN users USING INDEX users_name_lower_id_idx"
+		noIndex = "!users_search"
 	)
 	common := roster.UserFilter{Search: "example"} // every email
 	selective := roster.UserFilter{Search: "12345"}
