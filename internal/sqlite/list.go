@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rosterhq/roster/internal/roster"
 	"github.com/rosterhq/roster/internal/sqlite/sqlitedb"
@@ -44,14 +45,15 @@ func countUsers(ctx context.Context, rq *sqlitedb.Queries, f roster.UserFilter) 
 		users, err := listUserByEmail(ctx, rq, roster.SortNewest, roster.ListQuery{Filter: f, Limit: 1})
 		return int64(len(users)), err
 	}
-	few, err := fewMatches(ctx, rq, f)
+	few, err := fewCandidates(ctx, rq, f)
 	if err != nil {
 		return 0, err
 	}
 	if few {
-		s := search(f)
-		s.CreatedAfter, s.CreatedBefore = p.CreatedAfter, p.CreatedBefore
-		return rq.CountUsersSearch(ctx, s)
+		return rq.CountUsersSearch(ctx, sqlitedb.CountUsersSearchParams{
+			Candidates: candidates(f), Search: p.Search.String, SearchAt: p.SearchAt, SearchEmailOf: p.SearchEmailOf,
+			CreatedAfter: p.CreatedAfter, CreatedBefore: p.CreatedBefore,
+		})
 	}
 	return rq.CountUsers(ctx, p)
 }
@@ -59,7 +61,7 @@ func countUsers(ctx context.Context, rq *sqlitedb.Queries, f roster.UserFilter) 
 // listUsers picks the query for q's order and mode. Each order has its own
 // static queries so that the keyset bound is always an index condition;
 // a list by email has its own query, whatever the order, and so has a
-// search for text that few users hold (see fewMatches).
+// search for text that few users hold (see fewCandidates).
 func listUsers(ctx context.Context, rq *sqlitedb.Queries, q roster.ListQuery) ([]sqlitedb.User, error) {
 	sort := cmp.Or(q.Sort, roster.SortNewest)
 	if err := q.Check(); err != nil {
@@ -71,7 +73,7 @@ func listUsers(ctx context.Context, rq *sqlitedb.Queries, q roster.ListQuery) ([
 	if f.Email.Valid {
 		return listUserByEmail(ctx, rq, sort, q)
 	}
-	few, err := fewMatches(ctx, rq, q.Filter)
+	few, err := fewCandidates(ctx, rq, q.Filter)
 	if err != nil {
 		return nil, err
 	}
@@ -139,15 +141,17 @@ func after(a *roster.Cursor) (createdAt sql.NullInt64, name, id sql.NullString) 
 
 // searchUsers runs the search query of sort's order.
 func searchUsers(ctx context.Context, rq *sqlitedb.Queries, sort roster.Sort, q roster.ListQuery) ([]sqlitedb.User, error) {
-	f, s := filter(q.Filter), search(q.Filter)
+	f := filter(q.Filter)
 	afterCreatedAt, afterName, afterID := after(q.After)
 	byTime := sqlitedb.SearchUsersNewestParams{
-		Search: s.Search, SearchEmailOf: s.SearchEmailOf, Q: s.Q, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
+		Candidates: candidates(q.Filter), Search: f.Search.String, SearchAt: f.SearchAt, SearchEmailOf: f.SearchEmailOf,
+		CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
 		AfterCreatedAt: afterCreatedAt, AfterID: afterID, Offset: int64(q.Offset), Limit: int64(q.Limit),
 	}
 	byName := sqlitedb.SearchUsersNameParams{
-		Search: s.Search, SearchEmailOf: s.SearchEmailOf, Q: s.Q, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
-		AfterName: afterName, AfterID: afterID, Offset: int64(q.Offset), Limit: int64(q.Limit),
+		Candidates: byTime.Candidates, Search: byTime.Search, SearchAt: byTime.SearchAt, SearchEmailOf: byTime.SearchEmailOf,
+		CreatedAfter: byTime.CreatedAfter, CreatedBefore: byTime.CreatedBefore,
+		AfterName: afterName, AfterID: afterID, Offset: byTime.Offset, Limit: byTime.Limit,
 	}
 	switch sort {
 	case roster.SortNewest:
@@ -162,38 +166,33 @@ func searchUsers(ctx context.Context, rq *sqlitedb.Queries, sort roster.Sort, q 
 	return nil, fmt.Errorf("unknown sort %q", sort)
 }
 
-// sortMost is the most matches of a search that the search queries read
-// and sort; for more, walking the order's index until a page is full
-// costs less. Here (BenchmarkFilters, 250,000 users) the search queries
-// take ~17 µs a match and a walk ~6 µs a row, so they break even near
-// 2,000 matches: at most ~35 ms either way, where sorting every match
-// of text that every user holds took 3.5 s.
+// sortMost is the most candidates of a search that the search queries
+// read and sort; for more, walking the order's index until a page is
+// full costs less. Here (BenchmarkFilters, 250,000 users) the search
+// queries take ~17 µs a match and a walk ~6 µs a row, so they break even
+// near 2,000 matches: at most ~35 ms either way, where sorting every
+// match of text that every user holds took 3.5 s.
 const sortMost = 2000
 
-// fewMatches reports whether f searches for text anywhere that at most
-// sortMost users hold, which the search queries find through the trigram
-// index. Other searches are filters of the walk of an order's index:
-// prefixes (which these indexes do not serve either) and text that many
-// users hold, where a page fills soon.
-func fewMatches(ctx context.Context, rq *sqlitedb.Queries, f roster.UserFilter) (bool, error) {
-	if f.Search == "" || f.PrefixSearch() {
+// fewCandidates reports whether the trigram index holds at most sortMost
+// rows with f's search text anywhere, which the search queries then read
+// and check (at the start only, for a prefix search). Other searches are
+// filters of the walk of an order's index: text that many users hold,
+// where a page fills soon, and text shorter than a trigram.
+func fewCandidates(ctx context.Context, rq *sqlitedb.Queries, f roster.UserFilter) (bool, error) {
+	if utf8.RuneCountInString(f.Search) < roster.MinContainsLength {
 		return false, nil
 	}
-	n, err := rq.SearchMatchesUpTo(ctx, sqlitedb.SearchMatchesUpToParams{Search: search(f).Search, Most: sortMost})
+	n, err := rq.SearchCandidatesUpTo(ctx, sqlitedb.SearchCandidatesUpToParams{Candidates: candidates(f), Most: sortMost})
 	return n < sortMost, err
 }
 
-// search returns the search parameters of f (see SearchUsersNewest): an
-// FTS5 query of one phrase, the text with its double quotes doubled, so
-// that nothing in it is query syntax.
-func search(f roster.UserFilter) sqlitedb.CountUsersSearchParams {
-	p := sqlitedb.CountUsersSearchParams{Q: f.Search}
-	p.Search = `"` + strings.ReplaceAll(f.Search, `"`, `""`) + `"`
-	if f.SearchEmailOf != nil {
-		p.Search = "name_lower : " + p.Search
-		p.SearchEmailOf = sql.NullString{String: f.SearchEmailOf.String(), Valid: true}
-	}
-	return p
+// candidates is the FTS5 query of the rows holding f's search text: one
+// phrase, its double quotes doubled, so that nothing in it is query
+// syntax. It looks in every email; the search queries' own condition
+// applies f.SearchEmailOf.
+func candidates(f roster.UserFilter) string {
+	return `"` + strings.ReplaceAll(f.Search, `"`, `""`) + `"`
 }
 
 // filter returns f's query parameters; null ones select everything. The

@@ -29,7 +29,7 @@ WHERE id = ?;
 -- metacharacters escaped and fold ASCII case on its own. Walking the
 -- order's index, these queries find the first page soon when many users
 -- hold the text; when few do, the search queries below find them through
--- the trigram index instead (the store chooses; see listUsers).
+-- the trigram index instead (the store chooses; see fewCandidates).
 -- search_email_of, when set, limits the email side of the search to that
 -- user's row (roster.UserFilter.SearchEmailOf).
 
@@ -164,33 +164,32 @@ WHERE lower(email) = sqlc.arg('email')
           END)
 LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
 
--- The search queries find the users holding a text anywhere in a
--- user's name or email (roster.UserFilter.Search, not PrefixSearch)
--- through the trigram index users_search (migration 00007): it yields
--- the rowids of the matches, each read from users and sorted, so they
--- cost what the matches do, however large the table. As the matches are
--- sorted anyway, the cursor's bound is an optional condition, and one
--- query per order serves the first page and those after a cursor.
--- search is an FTS5 query: a phrase, '"text"', over both columns, or over
--- the name only ('name_lower : "text"') when the caller may see its own
--- email only; then search_email_of is its id and q the text, and its own
--- row matches on its email through instr.
+-- The search queries serve a search of three characters or more that few
+-- users match (the store asks SearchCandidatesUpTo first): the trigram
+-- index users_search (migration 00007) yields the rowids of the rows
+-- holding the text anywhere, a few more than match, each read from users,
+-- checked as above and sorted, so they cost what the matches do, however
+-- large the table. As the matches are sorted anyway, the cursor's bound
+-- is an optional condition, and one query per order serves the first
+-- page and those after a cursor. candidates is the FTS5 query: the text
+-- as one phrase.
 
--- name: SearchMatchesUpTo :one
--- How many rows the trigram index matches, counting no further than
--- most: whether the search queries or a walk of an order's index is
--- cheaper.
+-- name: SearchCandidatesUpTo :one
+-- How many rows the trigram index yields for candidates, counting no
+-- further than most.
 SELECT count(*)
 FROM (SELECT 1
       FROM users_search
-      WHERE users_search MATCH CAST(sqlc.arg('search') AS TEXT)
+      WHERE users_search MATCH CAST(sqlc.arg('candidates') AS TEXT)
       LIMIT sqlc.arg('most'));
 
 -- name: SearchUsersNewest :many
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
-WHERE (rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(sqlc.arg('search') AS TEXT))
-       OR (id = sqlc.narg('search_email_of') AND instr(lower(email), CAST(sqlc.arg('q') AS TEXT)) > 0))
+WHERE rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(sqlc.arg('candidates') AS TEXT))
+  AND (instr(name_lower, sqlc.arg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+       OR (instr(lower(email), sqlc.arg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+           AND (CAST(sqlc.narg('search_email_of') AS TEXT) IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
   AND (CAST(sqlc.narg('after_id') AS TEXT) IS NULL
@@ -201,8 +200,10 @@ LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
 -- name: SearchUsersOldest :many
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
-WHERE (rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(sqlc.arg('search') AS TEXT))
-       OR (id = sqlc.narg('search_email_of') AND instr(lower(email), CAST(sqlc.arg('q') AS TEXT)) > 0))
+WHERE rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(sqlc.arg('candidates') AS TEXT))
+  AND (instr(name_lower, sqlc.arg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+       OR (instr(lower(email), sqlc.arg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+           AND (CAST(sqlc.narg('search_email_of') AS TEXT) IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
   AND (CAST(sqlc.narg('after_id') AS TEXT) IS NULL
@@ -213,8 +214,10 @@ LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
 -- name: SearchUsersName :many
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
-WHERE (rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(sqlc.arg('search') AS TEXT))
-       OR (id = sqlc.narg('search_email_of') AND instr(lower(email), CAST(sqlc.arg('q') AS TEXT)) > 0))
+WHERE rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(sqlc.arg('candidates') AS TEXT))
+  AND (instr(name_lower, sqlc.arg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+       OR (instr(lower(email), sqlc.arg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+           AND (CAST(sqlc.narg('search_email_of') AS TEXT) IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
   AND (CAST(sqlc.narg('after_id') AS TEXT) IS NULL
@@ -225,8 +228,10 @@ LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
 -- name: SearchUsersNameDesc :many
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
-WHERE (rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(sqlc.arg('search') AS TEXT))
-       OR (id = sqlc.narg('search_email_of') AND instr(lower(email), CAST(sqlc.arg('q') AS TEXT)) > 0))
+WHERE rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(sqlc.arg('candidates') AS TEXT))
+  AND (instr(name_lower, sqlc.arg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+       OR (instr(lower(email), sqlc.arg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+           AND (CAST(sqlc.narg('search_email_of') AS TEXT) IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
   AND (CAST(sqlc.narg('after_id') AS TEXT) IS NULL
@@ -237,8 +242,10 @@ LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
 -- name: CountUsersSearch :one
 SELECT count(*)
 FROM users
-WHERE (rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(sqlc.arg('search') AS TEXT))
-       OR (id = sqlc.narg('search_email_of') AND instr(lower(email), CAST(sqlc.arg('q') AS TEXT)) > 0))
+WHERE rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(sqlc.arg('candidates') AS TEXT))
+  AND (instr(name_lower, sqlc.arg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+       OR (instr(lower(email), sqlc.arg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+           AND (CAST(sqlc.narg('search_email_of') AS TEXT) IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'));
 

@@ -130,25 +130,29 @@ func (q *Queries) CountUsers(ctx context.Context, arg CountUsersParams) (int64, 
 const countUsersSearch = `-- name: CountUsersSearch :one
 SELECT count(*)
 FROM users
-WHERE (rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(?1 AS TEXT))
-       OR (id = ?2 AND instr(lower(email), CAST(?3 AS TEXT)) > 0))
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
-  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
+WHERE rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(?1 AS TEXT))
+  AND (instr(name_lower, ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+       OR (instr(lower(email), ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+           AND (CAST(?4 AS TEXT) IS NULL OR id = ?4)))
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at > ?5)
+  AND (CAST(?6 AS INTEGER) IS NULL OR created_at < ?6)
 `
 
 type CountUsersSearchParams struct {
+	Candidates    string
 	Search        string
+	SearchAt      int64
 	SearchEmailOf sql.NullString
-	Q             string
 	CreatedAfter  sql.NullInt64
 	CreatedBefore sql.NullInt64
 }
 
 func (q *Queries) CountUsersSearch(ctx context.Context, arg CountUsersSearchParams) (int64, error) {
 	row := q.db.QueryRowContext(ctx, countUsersSearch,
+		arg.Candidates,
 		arg.Search,
+		arg.SearchAt,
 		arg.SearchEmailOf,
-		arg.Q,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 	)
@@ -707,7 +711,7 @@ type ListUsersNewestParams struct {
 // metacharacters escaped and fold ASCII case on its own. Walking the
 // order's index, these queries find the first page soon when many users
 // hold the text; when few do, the search queries below find them through
-// the trigram index instead (the store chooses; see listUsers).
+// the trigram index instead (the store chooses; see fewCandidates).
 // search_email_of, when set, limits the email side of the search to that
 // user's row (roster.UserFilter.SearchEmailOf).
 func (q *Queries) ListUsersNewest(ctx context.Context, arg ListUsersNewestParams) ([]User, error) {
@@ -986,7 +990,7 @@ func (q *Queries) PurgeIdempotencyKeys(ctx context.Context, arg PurgeIdempotency
 	return err
 }
 
-const searchMatchesUpTo = `-- name: SearchMatchesUpTo :one
+const searchCandidatesUpTo = `-- name: SearchCandidatesUpTo :one
 
 SELECT count(*)
 FROM (SELECT 1
@@ -995,27 +999,24 @@ FROM (SELECT 1
       LIMIT ?2)
 `
 
-type SearchMatchesUpToParams struct {
-	Search string
-	Most   int64
+type SearchCandidatesUpToParams struct {
+	Candidates string
+	Most       int64
 }
 
-// The search queries find the users holding a text anywhere in a
-// user's name or email (roster.UserFilter.Search, not PrefixSearch)
-// through the trigram index users_search (migration 00007): it yields
-// the rowids of the matches, each read from users and sorted, so they
-// cost what the matches do, however large the table. As the matches are
-// sorted anyway, the cursor's bound is an optional condition, and one
-// query per order serves the first page and those after a cursor.
-// search is an FTS5 query: a phrase, '"text"', over both columns, or over
-// the name only ('name_lower : "text"') when the caller may see its own
-// email only; then search_email_of is its id and q the text, and its own
-// row matches on its email through instr.
-// How many rows the trigram index matches, counting no further than
-// most: whether the search queries or a walk of an order's index is
-// cheaper.
-func (q *Queries) SearchMatchesUpTo(ctx context.Context, arg SearchMatchesUpToParams) (int64, error) {
-	row := q.db.QueryRowContext(ctx, searchMatchesUpTo, arg.Search, arg.Most)
+// The search queries serve a search of three characters or more that few
+// users match (the store asks SearchCandidatesUpTo first): the trigram
+// index users_search (migration 00007) yields the rowids of the rows
+// holding the text anywhere, a few more than match, each read from users,
+// checked as above and sorted, so they cost what the matches do, however
+// large the table. As the matches are sorted anyway, the cursor's bound
+// is an optional condition, and one query per order serves the first
+// page and those after a cursor. candidates is the FTS5 query: the text
+// as one phrase.
+// How many rows the trigram index yields for candidates, counting no
+// further than most.
+func (q *Queries) SearchCandidatesUpTo(ctx context.Context, arg SearchCandidatesUpToParams) (int64, error) {
+	row := q.db.QueryRowContext(ctx, searchCandidatesUpTo, arg.Candidates, arg.Most)
 	var count int64
 	err := row.Scan(&count)
 	return count, err
@@ -1024,20 +1025,23 @@ func (q *Queries) SearchMatchesUpTo(ctx context.Context, arg SearchMatchesUpToPa
 const searchUsersName = `-- name: SearchUsersName :many
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
-WHERE (rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(?1 AS TEXT))
-       OR (id = ?2 AND instr(lower(email), CAST(?3 AS TEXT)) > 0))
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
-  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
-  AND (CAST(?6 AS TEXT) IS NULL
-       OR (name_lower, id) > (CAST(?7 AS TEXT), ?6))
+WHERE rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(?1 AS TEXT))
+  AND (instr(name_lower, ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+       OR (instr(lower(email), ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+           AND (CAST(?4 AS TEXT) IS NULL OR id = ?4)))
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at > ?5)
+  AND (CAST(?6 AS INTEGER) IS NULL OR created_at < ?6)
+  AND (CAST(?7 AS TEXT) IS NULL
+       OR (name_lower, id) > (CAST(?8 AS TEXT), ?7))
 ORDER BY name_lower, id
-LIMIT ?9 OFFSET ?8
+LIMIT ?10 OFFSET ?9
 `
 
 type SearchUsersNameParams struct {
+	Candidates    string
 	Search        string
+	SearchAt      int64
 	SearchEmailOf sql.NullString
-	Q             string
 	CreatedAfter  sql.NullInt64
 	CreatedBefore sql.NullInt64
 	AfterID       sql.NullString
@@ -1048,9 +1052,10 @@ type SearchUsersNameParams struct {
 
 func (q *Queries) SearchUsersName(ctx context.Context, arg SearchUsersNameParams) ([]User, error) {
 	rows, err := q.db.QueryContext(ctx, searchUsersName,
+		arg.Candidates,
 		arg.Search,
+		arg.SearchAt,
 		arg.SearchEmailOf,
-		arg.Q,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.AfterID,
@@ -1089,20 +1094,23 @@ func (q *Queries) SearchUsersName(ctx context.Context, arg SearchUsersNameParams
 const searchUsersNameDesc = `-- name: SearchUsersNameDesc :many
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
-WHERE (rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(?1 AS TEXT))
-       OR (id = ?2 AND instr(lower(email), CAST(?3 AS TEXT)) > 0))
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
-  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
-  AND (CAST(?6 AS TEXT) IS NULL
-       OR (name_lower, id) < (CAST(?7 AS TEXT), ?6))
+WHERE rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(?1 AS TEXT))
+  AND (instr(name_lower, ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+       OR (instr(lower(email), ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+           AND (CAST(?4 AS TEXT) IS NULL OR id = ?4)))
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at > ?5)
+  AND (CAST(?6 AS INTEGER) IS NULL OR created_at < ?6)
+  AND (CAST(?7 AS TEXT) IS NULL
+       OR (name_lower, id) < (CAST(?8 AS TEXT), ?7))
 ORDER BY name_lower DESC, id DESC
-LIMIT ?9 OFFSET ?8
+LIMIT ?10 OFFSET ?9
 `
 
 type SearchUsersNameDescParams struct {
+	Candidates    string
 	Search        string
+	SearchAt      int64
 	SearchEmailOf sql.NullString
-	Q             string
 	CreatedAfter  sql.NullInt64
 	CreatedBefore sql.NullInt64
 	AfterID       sql.NullString
@@ -1113,9 +1121,10 @@ type SearchUsersNameDescParams struct {
 
 func (q *Queries) SearchUsersNameDesc(ctx context.Context, arg SearchUsersNameDescParams) ([]User, error) {
 	rows, err := q.db.QueryContext(ctx, searchUsersNameDesc,
+		arg.Candidates,
 		arg.Search,
+		arg.SearchAt,
 		arg.SearchEmailOf,
-		arg.Q,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.AfterID,
@@ -1154,20 +1163,23 @@ func (q *Queries) SearchUsersNameDesc(ctx context.Context, arg SearchUsersNameDe
 const searchUsersNewest = `-- name: SearchUsersNewest :many
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
-WHERE (rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(?1 AS TEXT))
-       OR (id = ?2 AND instr(lower(email), CAST(?3 AS TEXT)) > 0))
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
-  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
-  AND (CAST(?6 AS TEXT) IS NULL
-       OR (created_at, id) < (CAST(?7 AS INTEGER), ?6))
+WHERE rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(?1 AS TEXT))
+  AND (instr(name_lower, ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+       OR (instr(lower(email), ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+           AND (CAST(?4 AS TEXT) IS NULL OR id = ?4)))
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at > ?5)
+  AND (CAST(?6 AS INTEGER) IS NULL OR created_at < ?6)
+  AND (CAST(?7 AS TEXT) IS NULL
+       OR (created_at, id) < (CAST(?8 AS INTEGER), ?7))
 ORDER BY created_at DESC, id DESC
-LIMIT ?9 OFFSET ?8
+LIMIT ?10 OFFSET ?9
 `
 
 type SearchUsersNewestParams struct {
+	Candidates     string
 	Search         string
+	SearchAt       int64
 	SearchEmailOf  sql.NullString
-	Q              string
 	CreatedAfter   sql.NullInt64
 	CreatedBefore  sql.NullInt64
 	AfterID        sql.NullString
@@ -1178,9 +1190,10 @@ type SearchUsersNewestParams struct {
 
 func (q *Queries) SearchUsersNewest(ctx context.Context, arg SearchUsersNewestParams) ([]User, error) {
 	rows, err := q.db.QueryContext(ctx, searchUsersNewest,
+		arg.Candidates,
 		arg.Search,
+		arg.SearchAt,
 		arg.SearchEmailOf,
-		arg.Q,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.AfterID,
@@ -1219,20 +1232,23 @@ func (q *Queries) SearchUsersNewest(ctx context.Context, arg SearchUsersNewestPa
 const searchUsersOldest = `-- name: SearchUsersOldest :many
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
-WHERE (rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(?1 AS TEXT))
-       OR (id = ?2 AND instr(lower(email), CAST(?3 AS TEXT)) > 0))
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
-  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
-  AND (CAST(?6 AS TEXT) IS NULL
-       OR (created_at, id) > (CAST(?7 AS INTEGER), ?6))
+WHERE rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(?1 AS TEXT))
+  AND (instr(name_lower, ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+       OR (instr(lower(email), ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+           AND (CAST(?4 AS TEXT) IS NULL OR id = ?4)))
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at > ?5)
+  AND (CAST(?6 AS INTEGER) IS NULL OR created_at < ?6)
+  AND (CAST(?7 AS TEXT) IS NULL
+       OR (created_at, id) > (CAST(?8 AS INTEGER), ?7))
 ORDER BY created_at, id
-LIMIT ?9 OFFSET ?8
+LIMIT ?10 OFFSET ?9
 `
 
 type SearchUsersOldestParams struct {
+	Candidates     string
 	Search         string
+	SearchAt       int64
 	SearchEmailOf  sql.NullString
-	Q              string
 	CreatedAfter   sql.NullInt64
 	CreatedBefore  sql.NullInt64
 	AfterID        sql.NullString
@@ -1243,9 +1259,10 @@ type SearchUsersOldestParams struct {
 
 func (q *Queries) SearchUsersOldest(ctx context.Context, arg SearchUsersOldestParams) ([]User, error) {
 	rows, err := q.db.QueryContext(ctx, searchUsersOldest,
+		arg.Candidates,
 		arg.Search,
+		arg.SearchAt,
 		arg.SearchEmailOf,
-		arg.Q,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.AfterID,
