@@ -3,8 +3,8 @@
 -- or instr(lower(email), text), the text lower-cased as name_lower is
 -- (roster.NameKey). users_search indexes that very text, name_lower and
 -- lower(email), in trigrams, case-sensitively, so that a phrase of three
--- characters or more finds exactly the rows instr would, without reading
--- every row; the store asks it when few rows match (see listUsers in
+-- characters or more finds the rows that hold it, without reading every
+-- row; the store asks it when few rows do (fewCandidates in
 -- internal/sqlite/list.go). It is contentless (the text is not stored
 -- twice) and keyed by users' rowid, which the triggers below keep in step
 -- on every write, whatever statement makes it (the store's queries,
