@@ -196,10 +196,14 @@ func TestListParameterErrors(t *testing.T) {
 	}
 }
 
-// q is capped at roster.MaxSearchLength characters, not bytes, and the
-// export takes q and match as the list does.
+// q is capped at roster.MaxSearchLength characters, not bytes, matches in
+// any case beyond ASCII on both engines alike, and the export takes q and
+// match as the list does.
 func TestSearchParameter(t *testing.T) {
-	h := newHarness(t, sqliteStore(t))
+	forEachEngine(t, func(t *testing.T, h *harness) { testSearchParameter(t, h) })
+}
+
+func testSearchParameter(t *testing.T, h *harness) {
 	h.createUser(strings.Repeat("é", 50)+"x", "long@example.com")
 	for _, tt := range []struct {
 		path string
@@ -208,6 +212,9 @@ func TestSearchParameter(t *testing.T) {
 		{"/api/users?q=" + strings.Repeat("%C3%A9", roster.MaxSearchLength), 0},
 		{"/api/users?q=" + strings.Repeat("%C3%89", 50), 1},
 		{"/api/users?q=%C3%A9%C3%A9X&match=contains", 1},
+		{"/api/users?q=%C3%89%C3%89X", 1}, // ÉÉX: any case, beyond ASCII
+		{"/api/users?q=%C3%A9%C3%A9Y", 0},
+		{"/api/users?q=eex", 0}, // accents count
 		{"/api/users?q=%C3%A9%C3%A9X&match=prefix", 0},
 		{"/api/users/export?q=%C3%A9%C3%A9X", 1},
 		{"/api/users/export?q=%C3%A9%C3%A9X&match=prefix", 0},
