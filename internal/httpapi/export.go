@@ -14,7 +14,7 @@ import (
 
 // exportParams are the query parameters GET /api/users/export
 // understands: the list filters.
-var exportParams = []string{"email", "q", "created_after", "created_before"}
+var exportParams = []string{"email", "q", "match", "created_after", "created_before"}
 
 // handleExport streams every user matching the list filters, oldest
 // first, from one snapshot: NDJSON, or CSV when the client accepts

@@ -28,7 +28,7 @@ type listRequest struct {
 }
 
 // listParams are the query parameters GET /api/users understands.
-var listParams = []string{"page", "per_page", "limit", "cursor", "email", "q", "created_after", "created_before", "sort", "count"}
+var listParams = []string{"page", "per_page", "limit", "cursor", "email", "q", "match", "created_after", "created_before", "sort", "count"}
 
 // maxPage keeps the offset, (page-1) × per_page, far from overflowing:
 // past it, the offset wrapped around to another page or a negative one.
@@ -86,7 +86,8 @@ func (s *Server) parseList(q url.Values) (listRequest, error) {
 	}
 	f := &lr.query.Filter
 	f.Email = q.Get("email")
-	f.Prefix = q.Get("q")
+	f.Search = q.Get("q")
+	f.Match = roster.Match(q.Get("match"))
 	for _, t := range []struct {
 		name string
 		dst  *time.Time

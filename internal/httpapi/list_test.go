@@ -67,6 +67,16 @@ func TestListFiltersAndSorts(t *testing.T) {
 			{"?q=zed%40corp", []string{"zed"}},
 			{"?q=%25", nil}, // LIKE wildcards are literal
 			{"?q=_", nil},
+			// From three characters on, q is found anywhere in the name or
+			// the email, in any case; match=prefix asks for the start only.
+			{"?q=LIC", []string{"Alice"}},
+			{"?q=ORP.EX", []string{"zed"}},
+			{"?q=example.com&sort=name", []string{"alfred", "Alice", "bob", "carol", "Dave"}},
+			{"?q=lic&match=prefix", nil},
+			{"?q=ALI&match=prefix", []string{"Alice"}},
+			{"?q=ali&match=contains", []string{"Alice"}},
+			{"?q=ar", nil}, // two characters: at the start only, and carol has it inside
+			{"?q=%25%25%25", nil},
 			{"?created_after=" + url.QueryEscape(created[2].CreatedAt.Format(time.RFC3339Nano)) + "&sort=created_at", []string{"alfred", "Dave", "zed"}},
 			{"?created_before=" + url.QueryEscape(created[2].CreatedAt.Format(time.RFC3339Nano)) + "&sort=created_at", []string{"bob", "Alice"}},
 			{"?created_after=" + url.QueryEscape(created[0].CreatedAt.Format(time.RFC3339Nano)) + "&created_before=" + url.QueryEscape(mid.CreatedAt.Format(time.RFC3339Nano)) + "&sort=name", []string{"alfred", "Alice", "carol", "Dave"}},
@@ -166,6 +176,12 @@ func TestListParameterErrors(t *testing.T) {
 		{"?page=184467440737095518&per_page=100", []string{"page"}},
 		{"?page=9223372036854775807", []string{"page"}},
 		{"?page=2147483648", []string{"page"}},
+		{"?q=" + strings.Repeat("a", roster.MaxSearchLength+1), []string{"q"}},
+		{"?q=" + strings.Repeat("%C3%A9", roster.MaxSearchLength+1) + "&match=exact", []string{"match", "q"}},
+		{"?q=a%00b", []string{"q"}},
+		{"?q=%FF%FE%FD", []string{"q"}},
+		{"?match=Prefix", []string{"match"}},
+		{"?q=ada&match=prefix&match=contains", []string{"match"}},
 	}
 	for _, tt := range tests {
 		env := checkError(t, h.do(request{method: "GET", path: "/api/users" + tt.query, token: h.admin}), http.StatusBadRequest, "BAD_REQUEST")
@@ -177,6 +193,45 @@ func TestListParameterErrors(t *testing.T) {
 		if !slices.Equal(got, tt.fields) {
 			t.Errorf("%s: got fields %v, want %v", tt.query, got, tt.fields)
 		}
+	}
+}
+
+// q is capped at roster.MaxSearchLength characters, not bytes, matches in
+// any case beyond ASCII on both engines alike, and the export takes q and
+// match as the list does.
+func TestSearchParameter(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, h *harness) { testSearchParameter(t, h) })
+}
+
+func testSearchParameter(t *testing.T, h *harness) {
+	h.createUser(strings.Repeat("é", 50)+"x", "long@example.com")
+	for _, tt := range []struct {
+		path string
+		want int // users
+	}{
+		{"/api/users?q=" + strings.Repeat("%C3%A9", roster.MaxSearchLength), 0},
+		{"/api/users?q=" + strings.Repeat("%C3%89", 50), 1},
+		{"/api/users?q=%C3%A9%C3%A9X&match=contains", 1},
+		{"/api/users?q=%C3%89%C3%89X", 1}, // ÉÉX: any case, beyond ASCII
+		{"/api/users?q=%C3%A9%C3%A9Y", 0},
+		{"/api/users?q=eex", 0}, // accents count
+		{"/api/users?q=%C3%A9%C3%A9X&match=prefix", 0},
+		{"/api/users/export?q=%C3%A9%C3%A9X", 1},
+		{"/api/users/export?q=%C3%A9%C3%A9X&match=prefix", 0},
+	} {
+		rec := h.do(request{method: "GET", path: tt.path, token: h.admin})
+		if rec.Code != http.StatusOK {
+			t.Errorf("%s: got %d %s, want 200", tt.path, rec.Code, rec.Body)
+			continue
+		}
+		n := strings.Count(rec.Body.String(), `"long@example.com"`)
+		if n != tt.want {
+			t.Errorf("%s: got %d users, want %d", tt.path, n, tt.want)
+		}
+	}
+	env := checkError(t, h.do(request{method: "GET", path: "/api/users/export?match=any", token: h.admin}), http.StatusBadRequest, "BAD_REQUEST")
+	if len(env.Error.Details) != 1 || env.Error.Details[0].Field != "match" {
+		t.Errorf("export ?match=any: got details %+v, want one for match", env.Error.Details)
 	}
 }
 

@@ -131,12 +131,12 @@ func TestEmailVisibilitySelf(t *testing.T) {
 	})
 }
 
-// ?q= matches names or emails by prefix. With --email-visibility self a
-// non-admin's q matches names, and its own email, only: matching other
-// emails would tell whether an address exists (an oracle, one letter at a
-// time). Admins, and every caller under --email-visibility all, match
+// ?q= matches inside names or emails (by prefix with match=prefix). With
+// --email-visibility self a non-admin's q matches names, and its own
+// email, only: matching other emails would tell whether an address exists
+// (an oracle, a few letters at a time). Admins, and every caller under --email-visibility all, match
 // emails too.
-func TestPrefixSearchEmailVisibility(t *testing.T) {
+func TestSearchEmailVisibility(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, h *harness) {
 		self := h.createUser("Self", "self@example.com")
 		h.createUser("Other", "secret.agent@example.com")
@@ -170,8 +170,24 @@ func TestPrefixSearchEmailVisibility(t *testing.T) {
 			{"stranger, a name", h, stranger, "oth", "Other total 1"},
 			{"admin, an email", h, h.admin, "secret", "Other,Secret Keeper total 2"},
 			{"all, an email", all, allTok, "secret", "Other,Secret Keeper total 2"},
+			// Inside names and emails (issue 16), under the same rule.
+			{"user, inside another's email", h, selfTok, "agent@", " total 0"},
+			{"user, inside another's email, upper case", h, selfTok, "GENT@EX", " total 0"},
+			{"user, a domain", h, selfTok, "example.com", "Self total 1"},
+			{"user, inside a name", h, selfTok, "keeper", "Secret Keeper total 1"},
+			{"user, inside its own email", h, selfTok, "LF@EX", "Self total 1"},
+			{"stranger, inside an email", h, stranger, "eeper@", " total 0"},
+			{"admin, inside an email", h, h.admin, "agent", "Other total 1"},
+			{"all, inside an email", all, allTok, "agent", "Other total 1"},
+			{"user, prefix, another's email", h, selfTok, "secret.&match=prefix", " total 0"},
+			{"user, prefix, its own email", h, selfTok, "self@&match=prefix", "Self total 1"},
+			{"admin, prefix, not inside", h, h.admin, "agent&match=prefix", " total 0"},
 		} {
-			rec := tt.h.do(request{method: "GET", path: "/api/users?count=exact&q=" + url.QueryEscape(tt.q), token: tt.tok})
+			q, extra, _ := strings.Cut(tt.q, "&")
+			if extra != "" {
+				extra = "&" + extra
+			}
+			rec := tt.h.do(request{method: "GET", path: "/api/users?count=exact&q=" + url.QueryEscape(q) + extra, token: tt.tok})
 			if rec.Code != http.StatusOK || ids(rec) != tt.want {
 				t.Errorf("%s: ?q=%s got %d %q, want %q", tt.name, tt.q, rec.Code, ids(rec), tt.want)
 			}

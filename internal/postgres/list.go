@@ -58,7 +58,7 @@ func listUsers(ctx context.Context, pq *pgdb.Queries, q roster.ListQuery) ([]pgd
 	a := q.After
 	if a == nil {
 		p := pgdb.ListUsersNewestParams{
-			Email: f.Email, Prefix: f.Prefix, PrefixEmailOf: f.PrefixEmailOf, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
+			Email: f.Email, Search: f.Search, SearchEmailOf: f.SearchEmailOf, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
 			Offset: int32Sat(q.Offset), Limit: limit,
 		}
 		switch sort {
@@ -74,11 +74,11 @@ func listUsers(ctx context.Context, pq *pgdb.Queries, q roster.ListQuery) ([]pgd
 		return nil, fmt.Errorf("unknown sort %q", sort)
 	}
 	byTime := pgdb.ListUsersNewestAfterParams{
-		Email: f.Email, Prefix: f.Prefix, PrefixEmailOf: f.PrefixEmailOf, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
+		Email: f.Email, Search: f.Search, SearchEmailOf: f.SearchEmailOf, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
 		AfterCreatedAt: micro(a.CreatedAt), AfterID: a.ID, Limit: limit,
 	}
 	byName := pgdb.ListUsersNameAfterParams{
-		Email: f.Email, Prefix: f.Prefix, PrefixEmailOf: f.PrefixEmailOf, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
+		Email: f.Email, Search: f.Search, SearchEmailOf: f.SearchEmailOf, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
 		AfterName: a.Name, AfterID: a.ID, Limit: limit,
 	}
 	switch sort {
@@ -97,19 +97,19 @@ func listUsers(ctx context.Context, pq *pgdb.Queries, q roster.ListQuery) ([]pgd
 // filter returns f's query parameters; nil ones select everything. The
 // created bounds are exclusive, and stored times are whole microseconds,
 // so the lower bound is truncated and the upper one rounded up. The email
-// and prefix are compared as given: the service has lower-cased them.
+// and search are compared as given: the service has lower-cased them.
 func filter(f roster.UserFilter) pgdb.CountUsersParams {
 	var p pgdb.CountUsersParams
 	if f.Email != "" {
 		email := f.Email
 		p.Email = &email
 	}
-	if f.Prefix != "" {
-		pattern := likePrefix(f.Prefix)
-		p.Prefix = &pattern
+	if f.Search != "" {
+		pattern := likePattern(f)
+		p.Search = &pattern
 	}
-	if f.PrefixEmailOf != nil {
-		p.PrefixEmailOf = pgtype.UUID{Bytes: *f.PrefixEmailOf, Valid: true}
+	if f.SearchEmailOf != nil {
+		p.SearchEmailOf = pgtype.UUID{Bytes: *f.SearchEmailOf, Valid: true}
 	}
 	if !f.CreatedAfter.IsZero() {
 		t := micro(f.CreatedAfter)
@@ -122,10 +122,16 @@ func filter(f roster.UserFilter) pgdb.CountUsersParams {
 	return p
 }
 
-// likePrefix returns the LIKE pattern of the strings that start with p,
-// escaping LIKE's own metacharacters with its default escape, backslash.
-func likePrefix(p string) string {
-	return likeEscaper.Replace(p) + "%"
+// likePattern returns the LIKE pattern of the strings that hold
+// f.Search, or that start with it (f.PrefixSearch), escaping LIKE's own
+// metacharacters with its default escape, backslash: a search for "%"
+// finds a percent sign, not everything.
+func likePattern(f roster.UserFilter) string {
+	p := likeEscaper.Replace(f.Search) + "%"
+	if f.PrefixSearch() {
+		return p
+	}
+	return "%" + p
 }
 
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
@@ -143,7 +149,7 @@ func microCeil(t time.Time) time.Time {
 // an unnamed statement, which PostgreSQL plans for its arguments each
 // time. Through pgx's default, a named prepared statement, PostgreSQL
 // switches to a generic plan after five executions, and a generic plan
-// sees neither which optional filters are unused nor the LIKE prefix:
+// sees neither which optional filters are unused nor the LIKE pattern:
 // for the list queries it is a sequential scan and a sort, tens of
 // milliseconds at 250,000 users instead of a fraction of one, even after a
 // cursor. Planning each time costs a fraction of a millisecond.

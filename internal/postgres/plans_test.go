@@ -40,7 +40,11 @@ func TestListPlans(t *testing.T) {
 		emailRange  = "Index Cond: ((lower(email) ~>=~ |Index Cond: ((lower(email) >= "
 		noSort      = "!Sort"
 		noTableScan = "!Seq Scan"
+		// A search for text anywhere: the trigram indexes of 00007.
+		nameTrigrams  = "Bitmap Index Scan on users_name_lower_trgm_idx"
+		emailTrigrams = "Bitmap Index Scan on users_email_lower_trgm_idx"
 	)
+	self := mid.ID
 	tests := []struct {
 		name  string
 		q     roster.ListQuery
@@ -56,12 +60,19 @@ func TestListPlans(t *testing.T) {
 		{"-name", roster.ListQuery{Sort: roster.SortNameDesc, Limit: 51}, false, []string{byNameBack, noSort}},
 		{"-name after", roster.ListQuery{Sort: roster.SortNameDesc, Limit: 51, After: after(roster.SortNameDesc)}, false, []string{byNameBack, nameBound, noSort}},
 		{"email", roster.ListQuery{Filter: roster.UserFilter{Email: "user123@example.com"}, Limit: 51}, false, []string{emailIndex}},
-		{"prefix, newest", roster.ListQuery{Filter: roster.UserFilter{Prefix: "zoë 123"}, Limit: 51}, false, []string{nameRange, emailRange}},
-		{"prefix, name after", roster.ListQuery{Filter: roster.UserFilter{Prefix: "zoë 123"}, Sort: roster.SortName, Limit: 51, After: after(roster.SortName)}, false, []string{nameRange}},
-		{"email prefix", roster.ListQuery{Filter: roster.UserFilter{Prefix: "user123"}, Limit: 51}, false, []string{emailRange}},
+		{"prefix, newest", roster.ListQuery{Filter: roster.UserFilter{Search: "zoë 123", Match: roster.MatchPrefix}, Limit: 51}, false, []string{nameRange, emailRange}},
+		{"prefix, name after", roster.ListQuery{Filter: roster.UserFilter{Search: "zoë 123", Match: roster.MatchPrefix}, Sort: roster.SortName, Limit: 51, After: after(roster.SortName)}, false, []string{nameRange}},
+		{"email prefix", roster.ListQuery{Filter: roster.UserFilter{Search: "user123", Match: roster.MatchPrefix}, Limit: 51}, false, []string{emailRange}},
 		{"created range", roster.ListQuery{Filter: roster.UserFilter{CreatedAfter: mid.CreatedAt, CreatedBefore: mid.CreatedAt.Add(3600e9)}, Limit: 51}, false, []string{byTime}},
 		{"count by email", roster.ListQuery{Filter: roster.UserFilter{Email: "user123@example.com"}}, true, []string{emailIndex}},
-		{"count by prefix", roster.ListQuery{Filter: roster.UserFilter{Prefix: "zoë 123"}}, true, []string{nameRange, emailRange}},
+		{"count by prefix", roster.ListQuery{Filter: roster.UserFilter{Search: "zoë 123", Match: roster.MatchPrefix}}, true, []string{nameRange, emailRange}},
+		{"short search, a prefix", roster.ListQuery{Filter: roster.UserFilter{Search: "zo"}, Sort: roster.SortName, Limit: 51}, false, []string{byName, noSort}},
+		{"search, newest", roster.ListQuery{Filter: roster.UserFilter{Search: "12345"}, Limit: 51}, false, []string{nameTrigrams, emailTrigrams}},
+		{"search, name after", roster.ListQuery{Filter: roster.UserFilter{Search: "12345"}, Sort: roster.SortName, Limit: 51, After: after(roster.SortName)}, false, []string{nameTrigrams, emailTrigrams}},
+		{"search, oldest, page 3", roster.ListQuery{Filter: roster.UserFilter{Search: "ë 1234"}, Sort: roster.SortOldest, Limit: 51, Offset: 102}, false, []string{nameTrigrams, emailTrigrams}},
+		{"search not ASCII", roster.ListQuery{Filter: roster.UserFilter{Search: "émile 1234"}, Limit: 51}, false, []string{nameTrigrams, emailTrigrams}},
+		{"search, own email only", roster.ListQuery{Filter: roster.UserFilter{Search: "12345", SearchEmailOf: &self}, Limit: 51}, false, []string{nameTrigrams}},
+		{"count by search", roster.ListQuery{Filter: roster.UserFilter{Search: "12345"}}, true, []string{nameTrigrams, emailTrigrams}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -161,11 +161,10 @@ func TestMigrateConcurrently(t *testing.T) {
 			t.Errorf("Up %d: got error %v, want nil", i, err)
 		}
 	}
-	_, want, err := providers[0].GetVersions(t.Context())
-	if err != nil {
-		t.Fatalf("GetVersions: %v", err)
-	}
-	if got := applied[0] + applied[1]; got != int(want) {
+	// Versions may have gaps (a number taken by a branch not yet merged),
+	// so the migrations are counted, not the last version.
+	want := len(providers[0].ListSources())
+	if got := applied[0] + applied[1]; got != want {
 		t.Errorf("got %d migrations applied in total %v, want %d", got, applied, want)
 	}
 }

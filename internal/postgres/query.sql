@@ -15,18 +15,21 @@ WHERE id = $1;
 -- The store runs these queries as unnamed statements, planned with their
 -- arguments each time (customPlanQueries in list.go): unused filters fold
 -- away, a LIKE prefix becomes an index range and the cursor an index
--- condition. TestListPlans checks the plans. prefix_email_of, when set,
--- limits the email side of the prefix to that user's row
--- (roster.UserFilter.PrefixEmailOf). The filters, and the
--- parameters of each pair, are the same everywhere, so one set of
--- parameters converts to each query's.
+-- condition. search is a LIKE pattern: 'text%' (a prefix, an index range
+-- of the btree indexes under collation C) or '%text%' (anywhere, which
+-- the trigram GIN indexes of migration 00007 serve; see filter in
+-- list.go). TestListPlans checks the plans. search_email_of, when set,
+-- limits the email side of the search to that user's row
+-- (roster.UserFilter.SearchEmailOf). The filters, and the parameters of
+-- each pair, are the same everywhere, so one set of parameters converts
+-- to each query's.
 
 -- name: ListUsersNewest :many
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (sqlc.narg('email')::text IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (sqlc.narg('prefix')::text IS NULL OR name_lower LIKE sqlc.narg('prefix') OR (lower(email) LIKE sqlc.narg('prefix')
-       AND (sqlc.narg('prefix_email_of')::uuid IS NULL OR id = sqlc.narg('prefix_email_of'))))
+  AND (sqlc.narg('search')::text IS NULL OR name_lower LIKE sqlc.narg('search') OR (lower(email) LIKE sqlc.narg('search')
+       AND (sqlc.narg('search_email_of')::uuid IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at > sqlc.narg('created_after'))
   AND (sqlc.narg('created_before')::timestamptz IS NULL OR created_at < sqlc.narg('created_before'))
 ORDER BY created_at DESC, id DESC
@@ -36,8 +39,8 @@ LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (sqlc.narg('email')::text IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (sqlc.narg('prefix')::text IS NULL OR name_lower LIKE sqlc.narg('prefix') OR (lower(email) LIKE sqlc.narg('prefix')
-       AND (sqlc.narg('prefix_email_of')::uuid IS NULL OR id = sqlc.narg('prefix_email_of'))))
+  AND (sqlc.narg('search')::text IS NULL OR name_lower LIKE sqlc.narg('search') OR (lower(email) LIKE sqlc.narg('search')
+       AND (sqlc.narg('search_email_of')::uuid IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at > sqlc.narg('created_after'))
   AND (sqlc.narg('created_before')::timestamptz IS NULL OR created_at < sqlc.narg('created_before'))
   AND (created_at, id) < (sqlc.arg('after_created_at')::timestamptz, sqlc.arg('after_id')::uuid)
@@ -48,8 +51,8 @@ LIMIT sqlc.arg('limit');
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (sqlc.narg('email')::text IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (sqlc.narg('prefix')::text IS NULL OR name_lower LIKE sqlc.narg('prefix') OR (lower(email) LIKE sqlc.narg('prefix')
-       AND (sqlc.narg('prefix_email_of')::uuid IS NULL OR id = sqlc.narg('prefix_email_of'))))
+  AND (sqlc.narg('search')::text IS NULL OR name_lower LIKE sqlc.narg('search') OR (lower(email) LIKE sqlc.narg('search')
+       AND (sqlc.narg('search_email_of')::uuid IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at > sqlc.narg('created_after'))
   AND (sqlc.narg('created_before')::timestamptz IS NULL OR created_at < sqlc.narg('created_before'))
 ORDER BY created_at, id
@@ -59,8 +62,8 @@ LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (sqlc.narg('email')::text IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (sqlc.narg('prefix')::text IS NULL OR name_lower LIKE sqlc.narg('prefix') OR (lower(email) LIKE sqlc.narg('prefix')
-       AND (sqlc.narg('prefix_email_of')::uuid IS NULL OR id = sqlc.narg('prefix_email_of'))))
+  AND (sqlc.narg('search')::text IS NULL OR name_lower LIKE sqlc.narg('search') OR (lower(email) LIKE sqlc.narg('search')
+       AND (sqlc.narg('search_email_of')::uuid IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at > sqlc.narg('created_after'))
   AND (sqlc.narg('created_before')::timestamptz IS NULL OR created_at < sqlc.narg('created_before'))
   AND (created_at, id) > (sqlc.arg('after_created_at')::timestamptz, sqlc.arg('after_id')::uuid)
@@ -71,8 +74,8 @@ LIMIT sqlc.arg('limit');
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (sqlc.narg('email')::text IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (sqlc.narg('prefix')::text IS NULL OR name_lower LIKE sqlc.narg('prefix') OR (lower(email) LIKE sqlc.narg('prefix')
-       AND (sqlc.narg('prefix_email_of')::uuid IS NULL OR id = sqlc.narg('prefix_email_of'))))
+  AND (sqlc.narg('search')::text IS NULL OR name_lower LIKE sqlc.narg('search') OR (lower(email) LIKE sqlc.narg('search')
+       AND (sqlc.narg('search_email_of')::uuid IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at > sqlc.narg('created_after'))
   AND (sqlc.narg('created_before')::timestamptz IS NULL OR created_at < sqlc.narg('created_before'))
 ORDER BY name_lower, id
@@ -82,8 +85,8 @@ LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (sqlc.narg('email')::text IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (sqlc.narg('prefix')::text IS NULL OR name_lower LIKE sqlc.narg('prefix') OR (lower(email) LIKE sqlc.narg('prefix')
-       AND (sqlc.narg('prefix_email_of')::uuid IS NULL OR id = sqlc.narg('prefix_email_of'))))
+  AND (sqlc.narg('search')::text IS NULL OR name_lower LIKE sqlc.narg('search') OR (lower(email) LIKE sqlc.narg('search')
+       AND (sqlc.narg('search_email_of')::uuid IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at > sqlc.narg('created_after'))
   AND (sqlc.narg('created_before')::timestamptz IS NULL OR created_at < sqlc.narg('created_before'))
   AND (name_lower, id) > (sqlc.arg('after_name')::text, sqlc.arg('after_id')::uuid)
@@ -94,8 +97,8 @@ LIMIT sqlc.arg('limit');
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (sqlc.narg('email')::text IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (sqlc.narg('prefix')::text IS NULL OR name_lower LIKE sqlc.narg('prefix') OR (lower(email) LIKE sqlc.narg('prefix')
-       AND (sqlc.narg('prefix_email_of')::uuid IS NULL OR id = sqlc.narg('prefix_email_of'))))
+  AND (sqlc.narg('search')::text IS NULL OR name_lower LIKE sqlc.narg('search') OR (lower(email) LIKE sqlc.narg('search')
+       AND (sqlc.narg('search_email_of')::uuid IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at > sqlc.narg('created_after'))
   AND (sqlc.narg('created_before')::timestamptz IS NULL OR created_at < sqlc.narg('created_before'))
 ORDER BY name_lower DESC, id DESC
@@ -105,8 +108,8 @@ LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (sqlc.narg('email')::text IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (sqlc.narg('prefix')::text IS NULL OR name_lower LIKE sqlc.narg('prefix') OR (lower(email) LIKE sqlc.narg('prefix')
-       AND (sqlc.narg('prefix_email_of')::uuid IS NULL OR id = sqlc.narg('prefix_email_of'))))
+  AND (sqlc.narg('search')::text IS NULL OR name_lower LIKE sqlc.narg('search') OR (lower(email) LIKE sqlc.narg('search')
+       AND (sqlc.narg('search_email_of')::uuid IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at > sqlc.narg('created_after'))
   AND (sqlc.narg('created_before')::timestamptz IS NULL OR created_at < sqlc.narg('created_before'))
   AND (name_lower, id) < (sqlc.arg('after_name')::text, sqlc.arg('after_id')::uuid)
@@ -117,8 +120,8 @@ LIMIT sqlc.arg('limit');
 SELECT count(*)
 FROM users
 WHERE (sqlc.narg('email')::text IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (sqlc.narg('prefix')::text IS NULL OR name_lower LIKE sqlc.narg('prefix') OR (lower(email) LIKE sqlc.narg('prefix')
-       AND (sqlc.narg('prefix_email_of')::uuid IS NULL OR id = sqlc.narg('prefix_email_of'))))
+  AND (sqlc.narg('search')::text IS NULL OR name_lower LIKE sqlc.narg('search') OR (lower(email) LIKE sqlc.narg('search')
+       AND (sqlc.narg('search_email_of')::uuid IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at > sqlc.narg('created_after'))
   AND (sqlc.narg('created_before')::timestamptz IS NULL OR created_at < sqlc.narg('created_before'));
 

@@ -281,7 +281,7 @@ func (s *Service) ExportUsers(ctx context.Context, f UserFilter, fn func(User) e
 	if ok, err := s.mayFilterByEmail(ctx, actor, q.Filter.Email); !ok || err != nil {
 		return err
 	}
-	q.Filter = s.scopePrefix(actor, q.Filter)
+	q.Filter = s.scopeSearch(actor, q.Filter)
 	visible := func(u User) error { return fn(s.Visible(actor, u)) }
 	if err := s.store.ExportUsers(ctx, q.Filter, visible); err != nil {
 		return fmt.Errorf("export users: %w", err)

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -71,7 +73,7 @@ func (s *Service) ListUsers(ctx context.Context, q ListQuery) (UserList, error) 
 	if ok, err := s.mayFilterByEmail(ctx, actor, q.Filter.Email); !ok || err != nil {
 		return UserList{Users: []User{}}, err
 	}
-	q.Filter = s.scopePrefix(actor, q.Filter)
+	q.Filter = s.scopeSearch(actor, q.Filter)
 	limit := q.Limit
 	// One extra row tells whether a next page exists without a count.
 	q.Limit++
@@ -104,7 +106,7 @@ func (s *Service) CountUsers(ctx context.Context, f UserFilter) (int64, error) {
 	if ok, err := s.mayFilterByEmail(ctx, actor, q.Filter.Email); !ok || err != nil {
 		return 0, err
 	}
-	q.Filter = s.scopePrefix(actor, q.Filter)
+	q.Filter = s.scopeSearch(actor, q.Filter)
 	n, err := s.store.CountUsers(ctx, q.Filter)
 	if err != nil {
 		return 0, fmt.Errorf("count users: %w", err)
@@ -135,21 +137,21 @@ func (s *Service) mayFilterByEmail(ctx context.Context, a Actor, email string) (
 	return own.Email == email, nil
 }
 
-// scopePrefix limits f's prefix search to the emails a may see: when a
-// may not see every email, the prefix matches names, and a's own email,
-// only. Matching other emails would answer, a letter at a time, whether
+// scopeSearch limits f's search to the emails a may see: when a may not
+// see every email, the search matches names, and a's own email, only.
+// Matching other emails would answer, a few letters at a time, whether
 // an address exists, which the email filter refuses to tell
 // (mayFilterByEmail).
-func (s *Service) scopePrefix(a Actor, f UserFilter) UserFilter {
-	f.PrefixEmailOf = nil
-	if f.Prefix == "" || s.emails == EmailsAll || a.IsAdmin() {
+func (s *Service) scopeSearch(a Actor, f UserFilter) UserFilter {
+	f.SearchEmailOf = nil
+	if f.Search == "" || s.emails == EmailsAll || a.IsAdmin() {
 		return f
 	}
 	id, err := uuid.Parse(a.Subject)
 	if err != nil {
 		id = uuid.Nil // a subject that is no user has no email
 	}
-	f.PrefixEmailOf = &id
+	f.SearchEmailOf = &id
 	return f
 }
 
@@ -179,7 +181,24 @@ func normalizeQuery(q ListQuery) (ListQuery, error) {
 		bad.add("cursor", "cannot be combined with page")
 	}
 	q.Filter.Email = strings.ToLower(strings.TrimSpace(q.Filter.Email))
-	q.Filter.Prefix = strings.ToLower(q.Filter.Prefix)
+	// A search no name or email can hold is refused rather than answered
+	// with nothing: a control character (NUL, which PostgreSQL's text
+	// cannot hold, included) or bytes that are not UTF-8.
+	switch search := q.Filter.Search; {
+	case checkChars(search) != "":
+		bad.add("q", checkChars(search))
+	case strings.ContainsFunc(search, unicode.IsControl):
+		bad.add("q", "must not contain control characters")
+	case utf8.RuneCountInString(search) > MaxSearchLength:
+		bad.add("q", fmt.Sprintf("must be at most %d characters", MaxSearchLength))
+	}
+	q.Filter.Search = strings.ToLower(q.Filter.Search)
+	if q.Filter.Match == "" {
+		q.Filter.Match = MatchContains
+	}
+	if !slices.Contains(Matches, q.Filter.Match) {
+		bad.add("match", "must be contains or prefix")
+	}
 	f := q.Filter
 	if !f.CreatedAfter.IsZero() && !f.CreatedBefore.IsZero() && !f.CreatedAfter.Before(f.CreatedBefore) {
 		bad.add("created_before", "must be later than created_after")

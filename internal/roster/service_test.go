@@ -184,6 +184,19 @@ func TestServiceRules(t *testing.T) {
 			_, err := svc.ListUsers(user, ListQuery{Filter: UserFilter{CreatedAfter: now, CreatedBefore: now}})
 			return err
 		}(), CodeBadRequest},
+		{"search too long", func() error {
+			_, err := svc.ListUsers(user, ListQuery{Filter: UserFilter{Search: strings.Repeat("é", MaxSearchLength+1)}})
+			return err
+		}(), CodeBadRequest},
+		{"search with a control character", func() error {
+			_, err := svc.ListUsers(user, ListQuery{Filter: UserFilter{Search: "a\x00b"}})
+			return err
+		}(), CodeBadRequest},
+		{"search not UTF-8", func() error { _, err := svc.CountUsers(user, UserFilter{Search: "ad\xff"}); return err }(), CodeBadRequest},
+		{"unknown match", func() error {
+			_, err := svc.ListUsers(user, ListQuery{Filter: UserFilter{Search: "ada", Match: "exact"}})
+			return err
+		}(), CodeBadRequest},
 	}
 	for _, tt := range tests {
 		if got := ErrorCode(tt.err); got != tt.code {
@@ -191,11 +204,11 @@ func TestServiceRules(t *testing.T) {
 		}
 	}
 
-	list, err := svc.ListUsers(admin, ListQuery{Limit: 2, Filter: UserFilter{Email: " ADA@X.io", Prefix: "AdA"}})
+	list, err := svc.ListUsers(admin, ListQuery{Limit: 2, Filter: UserFilter{Email: " ADA@X.io", Search: "AdA"}})
 	if err != nil || len(list.Users) != 2 || list.Next == nil || list.Next.Sort != SortNewest {
 		t.Errorf("page 1 of 3 by 2: got %d users, next %+v, err %v; want 2 and a cursor", len(list.Users), list.Next, err)
 	}
-	if q := store.queries[len(store.queries)-1]; q.Limit != 3 || q.Sort != SortNewest || q.Filter.Email != "ada@x.io" || q.Filter.Prefix != "ada" {
+	if q := store.queries[len(store.queries)-1]; q.Limit != 3 || q.Sort != SortNewest || q.Filter.Email != "ada@x.io" || q.Filter.Search != "ada" || q.Filter.Match != MatchContains {
 		t.Errorf("store asked for %+v; want limit+1, the default sort and normalized filters", q)
 	}
 	list, _ = svc.ListUsers(user, ListQuery{Limit: 2, Offset: 2})

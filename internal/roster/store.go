@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -80,14 +81,46 @@ type Idempotency struct {
 
 // UserFilter selects users; zero fields select everything.
 type UserFilter struct {
-	Email         string    // exact match; already normalized (lower-case)
-	Prefix        string    // case-insensitive prefix of the name or the email; lower-case
+	Email string // exact match; already normalized (lower-case)
+	// Search is found, in any case, inside the name or the email, or only
+	// at their start (see PrefixSearch); lower-case.
+	Search        string
+	Match         Match     // how Search matches; empty means MatchContains
 	CreatedAfter  time.Time // created_at > CreatedAfter when not zero
 	CreatedBefore time.Time // created_at < CreatedBefore when not zero
-	// PrefixEmailOf, when not nil, limits the email side of Prefix to the
+	// SearchEmailOf, when not nil, limits the email side of Search to the
 	// user with this id (uuid.Nil: to no one); names match for everyone.
-	// The service sets it (Service.scopePrefix), never a client.
-	PrefixEmailOf *uuid.UUID
+	// The service sets it (Service.scopeSearch), never a client.
+	SearchEmailOf *uuid.UUID
+}
+
+// Match is how UserFilter.Search matches a name or an email.
+type Match string
+
+const (
+	MatchContains Match = "contains" // anywhere in it (the default)
+	MatchPrefix   Match = "prefix"   // at its start only
+)
+
+// Matches lists the valid matches.
+var Matches = []Match{MatchContains, MatchPrefix}
+
+// Limits on UserFilter.Search, in characters.
+const (
+	// MaxSearchLength is more than any name holds (MaxNameLength).
+	MaxSearchLength = 100
+	// MinContainsLength is the shortest search matched anywhere: both
+	// engines find substrings through an index of trigrams (three
+	// characters), which a shorter search cannot use. Shorter ones match
+	// at the start, as MatchPrefix, which an ordinary index serves.
+	MinContainsLength = 3
+)
+
+// PrefixSearch reports whether f.Search matches at the start of a name or
+// an email only: when asked to, or when it is shorter than
+// MinContainsLength. Stores call it, so that the rule has one home.
+func (f UserFilter) PrefixSearch() bool {
+	return f.Match == MatchPrefix || utf8.RuneCountInString(f.Search) < MinContainsLength
 }
 
 // Sort is a list order. Every order ends with id, so it is total and

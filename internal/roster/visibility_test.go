@@ -112,10 +112,10 @@ func TestServiceEmailVisibility(t *testing.T) {
 	}
 }
 
-// A non-admin's prefix search reaches the store limited to its own email
+// A non-admin's search reaches the store limited to its own email
 // (uuid.Nil for a subject that is no user); admins and a shared directory
 // search every email, and a filter never brings its own limit in.
-func TestServicePrefixScope(t *testing.T) {
+func TestServiceSearchScope(t *testing.T) {
 	userActor := Actor{Subject: self.String(), Roles: []string{"user"}}
 	admin := Actor{Subject: "a", Roles: []string{RoleAdmin}}
 	nilID := uuid.Nil
@@ -126,13 +126,13 @@ func TestServicePrefixScope(t *testing.T) {
 		filter UserFilter
 		want   *uuid.UUID
 	}{
-		{"user", userActor, EmailsSelf, UserFilter{Prefix: "a"}, &self},
-		{"user brings another limit", userActor, EmailsSelf, UserFilter{Prefix: "a", PrefixEmailOf: &other}, &self},
-		{"subject that is no user", Actor{Subject: "svc"}, EmailsSelf, UserFilter{Prefix: "a"}, &nilID},
-		{"no prefix", userActor, EmailsSelf, UserFilter{}, nil},
-		{"admin", admin, EmailsSelf, UserFilter{Prefix: "a"}, nil},
-		{"admin brings a limit", admin, EmailsSelf, UserFilter{Prefix: "a", PrefixEmailOf: &other}, nil},
-		{"shared directory", userActor, EmailsAll, UserFilter{Prefix: "a"}, nil},
+		{"user", userActor, EmailsSelf, UserFilter{Search: "a"}, &self},
+		{"user brings another limit", userActor, EmailsSelf, UserFilter{Search: "a", SearchEmailOf: &other}, &self},
+		{"subject that is no user", Actor{Subject: "svc"}, EmailsSelf, UserFilter{Search: "a"}, &nilID},
+		{"no search", userActor, EmailsSelf, UserFilter{}, nil},
+		{"admin", admin, EmailsSelf, UserFilter{Search: "a"}, nil},
+		{"admin brings a limit", admin, EmailsSelf, UserFilter{Search: "a", SearchEmailOf: &other}, nil},
+		{"shared directory", userActor, EmailsAll, UserFilter{Search: "a"}, nil},
 	}
 	for _, tt := range tests {
 		store := &memStore{}
@@ -140,9 +140,31 @@ func TestServicePrefixScope(t *testing.T) {
 		if _, err := svc.ListUsers(WithActor(context.Background(), tt.actor), ListQuery{Filter: tt.filter}); err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
-		got := store.queries[0].Filter.PrefixEmailOf
+		got := store.queries[0].Filter.SearchEmailOf
 		if (got == nil) != (tt.want == nil) || got != nil && *got != *tt.want {
-			t.Errorf("%s: got PrefixEmailOf %v, want %v", tt.name, got, tt.want)
+			t.Errorf("%s: got SearchEmailOf %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// Searches match anywhere from MinContainsLength characters on, and at
+// the start below it or when asked to.
+func TestPrefixSearch(t *testing.T) {
+	tests := []struct {
+		filter UserFilter
+		want   bool
+	}{
+		{UserFilter{Search: "ada"}, false},
+		{UserFilter{Search: "ada", Match: MatchContains}, false},
+		{UserFilter{Search: "ada", Match: MatchPrefix}, true},
+		{UserFilter{Search: "ad"}, true},
+		{UserFilter{Search: "é"}, true},
+		{UserFilter{Search: "émi"}, false}, // characters, not bytes
+		{UserFilter{}, true},
+	}
+	for _, tt := range tests {
+		if got := tt.filter.PrefixSearch(); got != tt.want {
+			t.Errorf("%+v: got PrefixSearch %v, want %v", tt.filter, got, tt.want)
 		}
 	}
 }

@@ -21,18 +21,26 @@ WHERE id = ?;
 -- affinity the CAST adds: SQLite bounds the index scan by a column after
 -- the first only if the compared value has no affinity of its own.
 -- Without it the bound is created_at (or name_lower) alone, and rows tied
--- on it are filtered one by one. TestListPlans checks the plans. The prefix is compared with substr, not LIKE, which would
--- need its metacharacters escaped and fold ASCII case on its own. prefix_email_of, when set, limits the email side of the
--- prefix to that user's row (roster.UserFilter.PrefixEmailOf).
+-- on it are filtered one by one. TestListPlans checks the plans.
+--
+-- search, when set, is text that the lower-cased name or email holds: at
+-- their start when search_at is 1 (a prefix), anywhere when it is larger
+-- than either can be long. instr, not LIKE, which would need its
+-- metacharacters escaped and fold ASCII case on its own. Walking the
+-- order's index, these queries find the first page soon when many users
+-- hold the text; when few do, the search queries below find them through
+-- the trigram index instead (the store chooses; see fewCandidates).
+-- search_email_of, when set, limits the email side of the search to that
+-- user's row (roster.UserFilter.SearchEmailOf).
 
 -- name: ListUsersNewest :many
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-       OR (substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-           AND (CAST(sqlc.narg('prefix_email_of') AS TEXT) IS NULL OR id = sqlc.narg('prefix_email_of'))))
+  AND (CAST(sqlc.narg('search') AS TEXT) IS NULL
+       OR instr(name_lower, sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+       OR (instr(lower(email), sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+           AND (CAST(sqlc.narg('search_email_of') AS TEXT) IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
 ORDER BY created_at DESC, id DESC
@@ -42,10 +50,10 @@ LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-       OR (substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-           AND (CAST(sqlc.narg('prefix_email_of') AS TEXT) IS NULL OR id = sqlc.narg('prefix_email_of'))))
+  AND (CAST(sqlc.narg('search') AS TEXT) IS NULL
+       OR instr(name_lower, sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+       OR (instr(lower(email), sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+           AND (CAST(sqlc.narg('search_email_of') AS TEXT) IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
   AND (created_at, id) < (CAST(sqlc.arg('after_created_at') AS INTEGER), +CAST(sqlc.arg('after_id') AS TEXT))
@@ -56,10 +64,10 @@ LIMIT sqlc.arg('limit');
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-       OR (substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-           AND (CAST(sqlc.narg('prefix_email_of') AS TEXT) IS NULL OR id = sqlc.narg('prefix_email_of'))))
+  AND (CAST(sqlc.narg('search') AS TEXT) IS NULL
+       OR instr(name_lower, sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+       OR (instr(lower(email), sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+           AND (CAST(sqlc.narg('search_email_of') AS TEXT) IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
 ORDER BY created_at, id
@@ -69,10 +77,10 @@ LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-       OR (substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-           AND (CAST(sqlc.narg('prefix_email_of') AS TEXT) IS NULL OR id = sqlc.narg('prefix_email_of'))))
+  AND (CAST(sqlc.narg('search') AS TEXT) IS NULL
+       OR instr(name_lower, sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+       OR (instr(lower(email), sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+           AND (CAST(sqlc.narg('search_email_of') AS TEXT) IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
   AND (created_at, id) > (CAST(sqlc.arg('after_created_at') AS INTEGER), +CAST(sqlc.arg('after_id') AS TEXT))
@@ -83,10 +91,10 @@ LIMIT sqlc.arg('limit');
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-       OR (substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-           AND (CAST(sqlc.narg('prefix_email_of') AS TEXT) IS NULL OR id = sqlc.narg('prefix_email_of'))))
+  AND (CAST(sqlc.narg('search') AS TEXT) IS NULL
+       OR instr(name_lower, sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+       OR (instr(lower(email), sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+           AND (CAST(sqlc.narg('search_email_of') AS TEXT) IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
 ORDER BY name_lower, id
@@ -96,10 +104,10 @@ LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-       OR (substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-           AND (CAST(sqlc.narg('prefix_email_of') AS TEXT) IS NULL OR id = sqlc.narg('prefix_email_of'))))
+  AND (CAST(sqlc.narg('search') AS TEXT) IS NULL
+       OR instr(name_lower, sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+       OR (instr(lower(email), sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+           AND (CAST(sqlc.narg('search_email_of') AS TEXT) IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
   AND (name_lower, id) > (CAST(sqlc.arg('after_name') AS TEXT), +CAST(sqlc.arg('after_id') AS TEXT))
@@ -110,10 +118,10 @@ LIMIT sqlc.arg('limit');
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-       OR (substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-           AND (CAST(sqlc.narg('prefix_email_of') AS TEXT) IS NULL OR id = sqlc.narg('prefix_email_of'))))
+  AND (CAST(sqlc.narg('search') AS TEXT) IS NULL
+       OR instr(name_lower, sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+       OR (instr(lower(email), sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+           AND (CAST(sqlc.narg('search_email_of') AS TEXT) IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
 ORDER BY name_lower DESC, id DESC
@@ -123,10 +131,10 @@ LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-       OR (substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-           AND (CAST(sqlc.narg('prefix_email_of') AS TEXT) IS NULL OR id = sqlc.narg('prefix_email_of'))))
+  AND (CAST(sqlc.narg('search') AS TEXT) IS NULL
+       OR instr(name_lower, sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+       OR (instr(lower(email), sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+           AND (CAST(sqlc.narg('search_email_of') AS TEXT) IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
   AND (name_lower, id) < (CAST(sqlc.arg('after_name') AS TEXT), +CAST(sqlc.arg('after_id') AS TEXT))
@@ -141,10 +149,10 @@ LIMIT sqlc.arg('limit');
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE lower(email) = sqlc.arg('email')
-  AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-       OR (substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-           AND (CAST(sqlc.narg('prefix_email_of') AS TEXT) IS NULL OR id = sqlc.narg('prefix_email_of'))))
+  AND (CAST(sqlc.narg('search') AS TEXT) IS NULL
+       OR instr(name_lower, sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+       OR (instr(lower(email), sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+           AND (CAST(sqlc.narg('search_email_of') AS TEXT) IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
   AND (CAST(sqlc.narg('after_id') AS TEXT) IS NULL
@@ -156,14 +164,99 @@ WHERE lower(email) = sqlc.arg('email')
           END)
 LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
 
+-- The search queries serve a search of three characters or more that few
+-- users match (the store asks SearchCandidatesUpTo first): the trigram
+-- index users_search (migration 00007) yields the rowids of the rows
+-- holding the text anywhere, a few more than match, each read from users,
+-- checked as above and sorted, so they cost what the matches do, however
+-- large the table. As the matches are sorted anyway, the cursor's bound
+-- is an optional condition, and one query per order serves the first
+-- page and those after a cursor. candidates is the FTS5 query: the text
+-- as one phrase.
+
+-- name: SearchCandidatesUpTo :one
+-- How many rows the trigram index yields for candidates, counting no
+-- further than most.
+SELECT count(*)
+FROM (SELECT 1
+      FROM users_search
+      WHERE users_search MATCH CAST(sqlc.arg('candidates') AS TEXT)
+      LIMIT sqlc.arg('most'));
+
+-- name: SearchUsersNewest :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(sqlc.arg('candidates') AS TEXT))
+  AND (instr(name_lower, sqlc.arg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+       OR (instr(lower(email), sqlc.arg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+           AND (CAST(sqlc.narg('search_email_of') AS TEXT) IS NULL OR id = sqlc.narg('search_email_of'))))
+  AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
+  AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
+  AND (CAST(sqlc.narg('after_id') AS TEXT) IS NULL
+       OR (created_at, id) < (CAST(sqlc.narg('after_created_at') AS INTEGER), sqlc.narg('after_id')))
+ORDER BY created_at DESC, id DESC
+LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
+
+-- name: SearchUsersOldest :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(sqlc.arg('candidates') AS TEXT))
+  AND (instr(name_lower, sqlc.arg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+       OR (instr(lower(email), sqlc.arg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+           AND (CAST(sqlc.narg('search_email_of') AS TEXT) IS NULL OR id = sqlc.narg('search_email_of'))))
+  AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
+  AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
+  AND (CAST(sqlc.narg('after_id') AS TEXT) IS NULL
+       OR (created_at, id) > (CAST(sqlc.narg('after_created_at') AS INTEGER), sqlc.narg('after_id')))
+ORDER BY created_at, id
+LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
+
+-- name: SearchUsersName :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(sqlc.arg('candidates') AS TEXT))
+  AND (instr(name_lower, sqlc.arg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+       OR (instr(lower(email), sqlc.arg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+           AND (CAST(sqlc.narg('search_email_of') AS TEXT) IS NULL OR id = sqlc.narg('search_email_of'))))
+  AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
+  AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
+  AND (CAST(sqlc.narg('after_id') AS TEXT) IS NULL
+       OR (name_lower, id) > (CAST(sqlc.narg('after_name') AS TEXT), sqlc.narg('after_id')))
+ORDER BY name_lower, id
+LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
+
+-- name: SearchUsersNameDesc :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(sqlc.arg('candidates') AS TEXT))
+  AND (instr(name_lower, sqlc.arg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+       OR (instr(lower(email), sqlc.arg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+           AND (CAST(sqlc.narg('search_email_of') AS TEXT) IS NULL OR id = sqlc.narg('search_email_of'))))
+  AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
+  AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'))
+  AND (CAST(sqlc.narg('after_id') AS TEXT) IS NULL
+       OR (name_lower, id) < (CAST(sqlc.narg('after_name') AS TEXT), sqlc.narg('after_id')))
+ORDER BY name_lower DESC, id DESC
+LIMIT sqlc.arg('limit') OFFSET sqlc.arg('offset');
+
+-- name: CountUsersSearch :one
+SELECT count(*)
+FROM users
+WHERE rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(sqlc.arg('candidates') AS TEXT))
+  AND (instr(name_lower, sqlc.arg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+       OR (instr(lower(email), sqlc.arg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+           AND (CAST(sqlc.narg('search_email_of') AS TEXT) IS NULL OR id = sqlc.narg('search_email_of'))))
+  AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
+  AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'));
+
 -- name: CountUsers :one
 SELECT count(*)
 FROM users
 WHERE (CAST(sqlc.narg('email') AS TEXT) IS NULL OR lower(email) = sqlc.narg('email'))
-  AND (CAST(sqlc.narg('prefix') AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-       OR (substr(lower(email), 1, length(sqlc.narg('prefix'))) = sqlc.narg('prefix')
-           AND (CAST(sqlc.narg('prefix_email_of') AS TEXT) IS NULL OR id = sqlc.narg('prefix_email_of'))))
+  AND (CAST(sqlc.narg('search') AS TEXT) IS NULL
+       OR instr(name_lower, sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+       OR (instr(lower(email), sqlc.narg('search')) BETWEEN 1 AND CAST(sqlc.arg('search_at') AS INTEGER)
+           AND (CAST(sqlc.narg('search_email_of') AS TEXT) IS NULL OR id = sqlc.narg('search_email_of'))))
   AND (CAST(sqlc.narg('created_after') AS INTEGER) IS NULL OR created_at > sqlc.narg('created_after'))
   AND (CAST(sqlc.narg('created_before') AS INTEGER) IS NULL OR created_at < sqlc.narg('created_before'));
 

@@ -111,16 +111,29 @@ func checkSamePage(b *testing.B, s roster.UserStore, keyset, offset roster.ListQ
 	}
 }
 
-// BenchFilters measures the first page of selective filters, and counts,
-// over a store seeded with BenchUsers users.
+// BenchFilters measures the first page of filters, and counts, over a
+// store seeded with BenchUsers users. The searches come in pairs, prefix
+// and anywhere (contains), by how many users they match: one ("ada
+// 125000", "125000"), a tenth ("ada": every Ada), all ("user" and
+// "example", in every email).
 func BenchFilters(b *testing.B, s roster.UserStore) {
 	mid := BenchUser(BenchUsers / 2)
+	prefix := func(text string) roster.UserFilter {
+		return roster.UserFilter{Search: text, Match: roster.MatchPrefix}
+	}
+	contains := func(text string) roster.UserFilter { return roster.UserFilter{Search: text} }
+	number := strings.TrimPrefix(mid.Email[:strings.IndexByte(mid.Email, '@')], "user")
 	filters := []struct {
 		name   string
 		filter roster.UserFilter
 	}{
 		{"email", roster.UserFilter{Email: mid.Email}},
-		{"prefix", roster.UserFilter{Prefix: strings.ToLower(mid.Name)}},
+		{"prefix", prefix(strings.ToLower(mid.Name))},
+		{"contains", contains(number)},
+		{"prefix_tenth", prefix("ada")},
+		{"contains_tenth", contains("ada")},
+		{"prefix_all", prefix("user")},
+		{"contains_all", contains("example")},
 		{"created_day", roster.UserFilter{CreatedAfter: mid.CreatedAt, CreatedBefore: mid.CreatedAt.Add(24 * time.Hour)}},
 	}
 	for _, f := range filters {

@@ -354,8 +354,8 @@ func testExportSnapshot(t *testing.T, s roster.UserStore) {
 	if len(byEmail(got)) != n {
 		t.Errorf("export repeats users")
 	}
-	if f := exported(t, s, roster.UserFilter{Prefix: "user 001"}); len(f) != 10 {
-		t.Errorf("prefix filter: got %d users, want 10", len(f))
+	if f := exported(t, s, roster.UserFilter{Search: "user 001"}); len(f) != 10 {
+		t.Errorf("search filter: got %d users, want 10", len(f))
 	}
 	if f := exported(t, s, roster.UserFilter{Email: "u0042@example.com"}); len(f) != 1 || f[0].Name != "User 0042" {
 		t.Errorf("email filter: got %+v, want User 0042", f)

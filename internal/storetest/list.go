@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/rosterhq/roster/internal/roster"
 )
 
@@ -89,18 +90,50 @@ func testListFilters(t *testing.T, s roster.UserStore) {
 		{"email", roster.UserFilter{Email: "bob@example.com"}, []string{"Bob"}},
 		{"email stored in mixed case", roster.UserFilter{Email: "grace.hopper@example.com"}, []string{"Grace"}},
 		{"email is exact, not a prefix", roster.UserFilter{Email: "ada@example"}, nil},
-		{"prefix of names, any case", roster.UserFilter{Prefix: "ad"}, []string{"Ada", "ada", "ADA", "adam"}},
-		{"prefix of an email only", roster.UserFilter{Prefix: "lovelace"}, []string{"ADA"}},
-		{"prefix of a name or an email", roster.UserFilter{Prefix: "b"}, []string{"Bob", `back\slash`}},
-		{"prefix not ASCII", roster.UserFilter{Prefix: "émil"}, []string{"Émile", "émilie"}},
-		{"prefix of a capital not ASCII", roster.UserFilter{Prefix: "ö"}, []string{"Ölaf"}},
-		{"prefix matching emails, not names", roster.UserFilter{Prefix: "emile"}, []string{"Émile"}},
-		{"prefix whole name", roster.UserFilter{Prefix: "zoë"}, []string{"Zoë"}},
-		{"prefix with a literal %", roster.UserFilter{Prefix: "50%"}, []string{"50% Off"}},
-		{"percent is no wildcard", roster.UserFilter{Prefix: "5%"}, nil},
-		{"underscore is no wildcard", roster.UserFilter{Prefix: "a_"}, []string{"a_b"}},
-		{"backslash is literal", roster.UserFilter{Prefix: `back\`}, []string{`back\slash`}},
-		{"prefix matching nothing", roster.UserFilter{Prefix: "zz"}, nil},
+		{"prefix of names, any case", roster.UserFilter{Search: "ad"}, []string{"Ada", "ada", "ADA", "adam"}},
+		{"prefix of an email only", roster.UserFilter{Search: "lovelace"}, []string{"ADA"}},
+		{"prefix of a name or an email", roster.UserFilter{Search: "b"}, []string{"Bob", `back\slash`}},
+		{"prefix not ASCII", roster.UserFilter{Search: "émil"}, []string{"Émile", "émilie"}},
+		{"prefix of a capital not ASCII", roster.UserFilter{Search: "ö"}, []string{"Ölaf"}},
+		{"prefix matching emails, not names", roster.UserFilter{Search: "emile"}, []string{"Émile"}},
+		{"prefix whole name", roster.UserFilter{Search: "zoë"}, []string{"Zoë"}},
+		{"prefix with a literal %", roster.UserFilter{Search: "50%"}, []string{"50% Off"}},
+		{"percent is no wildcard", roster.UserFilter{Search: "5%"}, nil},
+		{"underscore is no wildcard", roster.UserFilter{Search: "a_"}, []string{"a_b"}},
+		{"backslash is literal", roster.UserFilter{Search: `back\`}, []string{`back\slash`}},
+		{"prefix matching nothing", roster.UserFilter{Search: "zz"}, nil},
+		{"prefix only", roster.UserFilter{Search: "lovelace", Match: roster.MatchPrefix}, []string{"ADA"}},
+		{"prefix only, not inside", roster.UserFilter{Search: "ace", Match: roster.MatchPrefix}, nil},
+		{"prefix only, not ASCII", roster.UserFilter{Search: "émil", Match: roster.MatchPrefix}, []string{"Émile", "émilie"}},
+		{"prefix only, literal %", roster.UserFilter{Search: "50%", Match: roster.MatchPrefix}, []string{"50% Off"}},
+		// From roster.MinContainsLength characters on, the search text is
+		// found anywhere; shorter, it matches at the start (above).
+		{"inside names and emails", roster.UserFilter{Search: "ace"}, []string{"ADA", "Grace"}},
+		{"inside a name, stored in any case", roster.UserFilter{Search: "race"}, []string{"Grace"}},
+		{"inside names not ASCII", roster.UserFilter{Search: "mil"}, []string{"Émile", "émilie"}},
+		{"capital not ASCII stored", roster.UserFilter{Search: "émi"}, []string{"Émile", "émilie"}},
+		{"accents are kept", roster.UserFilter{Search: "emil"}, []string{"Émile", "émilie"}}, // by their emails, not names
+		{"inside a name, not ASCII", roster.UserFilter{Search: "laf"}, []string{"Ölaf"}},
+		{"ending a name", roster.UserFilter{Search: "oë"}, nil}, // two characters: a prefix
+		{"ending a name not ASCII", roster.UserFilter{Search: "zoë"}, []string{"Zoë"}},
+		{"inside an email stored in mixed case", roster.UserFilter{Search: "hopper@ex"}, []string{"Grace"}},
+		{"domain", roster.UserFilter{Search: "example.fr"}, []string{"Émile", "émilie"}},
+		{"two characters match at the start only", roster.UserFilter{Search: "da"}, nil},
+		{"one character at the start only", roster.UserFilter{Search: "%"}, nil},
+		{"inside, a literal %", roster.UserFilter{Search: "0% o"}, []string{"50% Off"}},
+		{"percent is no wildcard inside", roster.UserFilter{Search: "5%f"}, nil},
+		{"percents are no wildcards", roster.UserFilter{Search: "%%%"}, nil},
+		{"underscore is no wildcard inside", roster.UserFilter{Search: "a_b"}, []string{"a_b"}},
+		{"underscores are no wildcards", roster.UserFilter{Search: "___"}, nil},
+		{"backslash inside", roster.UserFilter{Search: `k\s`}, []string{`back\slash`}},
+		{"metacharacters together", roster.UserFilter{Search: `%_\`}, nil},
+		{"a double quote is text", roster.UserFilter{Search: `ada" OR "bob`}, nil},
+		{"search syntax is text", roster.UserFilter{Search: "ada OR bob"}, nil},
+		{"whole email", roster.UserFilter{Search: "bob@example.com"}, []string{"Bob"}},
+		{"longer than any name", roster.UserFilter{Search: "ada@example.com and more"}, nil},
+		{"search and time", roster.UserFilter{Search: "example.com", CreatedBefore: base.Add(time.Second)}, []string{"Ada", "Grace"}},
+		{"email and search", roster.UserFilter{Email: "ada@example.com", Search: "a@e"}, []string{"Ada"}},
+		{"email and search not matching it", roster.UserFilter{Email: "ada@example.com", Search: "lovelace"}, nil},
 		{"created after, exclusive", roster.UserFilter{CreatedAfter: base.Add(time.Second)},
 			[]string{"Émile", "émilie", "Zoë", "50% Off", "a_b", `back\slash`, "adam", "Ölaf"}},
 		{"created before, exclusive", roster.UserFilter{CreatedBefore: base.Add(time.Second)}, []string{"Ada", "ada", "Grace"}},
@@ -109,8 +142,8 @@ func testListFilters(t *testing.T, s roster.UserStore) {
 			CreatedAfter:  base.Add(time.Second - time.Nanosecond),
 			CreatedBefore: base.Add(time.Second + time.Nanosecond),
 		}, []string{"ADA", "Bob"}},
-		{"prefix and time", roster.UserFilter{Prefix: "ad", CreatedAfter: base}, []string{"ADA", "adam"}},
-		{"email and prefix", roster.UserFilter{Email: "ada@example.com", Prefix: "ad"}, []string{"Ada"}},
+		{"prefix and time", roster.UserFilter{Search: "ad", CreatedAfter: base}, []string{"ADA", "adam"}},
+		{"email and prefix", roster.UserFilter{Email: "ada@example.com", Search: "ad"}, []string{"Ada"}},
 		{"email and time excluding it", roster.UserFilter{Email: "ada@example.com", CreatedAfter: base}, nil},
 	}
 	for _, tt := range tests {
@@ -154,7 +187,10 @@ func testListKeysetWalk(t *testing.T, s roster.UserStore) {
 		filter roster.UserFilter
 	}{
 		{"all", roster.UserFilter{}},
-		{"prefix", roster.UserFilter{Prefix: "a"}},
+		{"prefix", roster.UserFilter{Search: "a"}},
+		{"search", roster.UserFilter{Search: "ada"}},
+		{"search every email", roster.UserFilter{Search: "example"}},
+		{"search, others' emails not", roster.UserFilter{Search: "example", SearchEmailOf: &uuid.Nil}},
 		{"created after", roster.UserFilter{CreatedAfter: base.Add(-time.Second)}}, // 12 users: the last page is empty
 	}
 	for _, f := range filters {
@@ -191,7 +227,8 @@ func testListOneUserAfterCursors(t *testing.T, s roster.UserStore) {
 		filter roster.UserFilter
 	}{
 		{"email", roster.UserFilter{Email: "emile@example.fr"}},
-		{"prefix", roster.UserFilter{Prefix: "émile"}},
+		{"prefix", roster.UserFilter{Search: "émile", Match: roster.MatchPrefix}},
+		{"search", roster.UserFilter{Search: "mile@"}},
 	}
 	for _, sort := range roster.Sorts {
 		order := sorted(all, sort)

@@ -48,6 +48,8 @@ func Run(t *testing.T, open func(t *testing.T) roster.UserStore) {
 		{"ListOneUserAfterCursors", testListOneUserAfterCursors},
 		{"ListOffsetPages", testListOffsetPages},
 		{"ListRejectsInconsistentQuery", testListRejectsInconsistentQuery},
+		{"ListSearchEmailOf", testListSearchEmailOf},
+		{"SearchFollowsWrites", testSearchFollowsWrites},
 		{"UpdateFields", testUpdateFields},
 		{"UpdateUpdatedAtMonotonic", testUpdateUpdatedAtMonotonic},
 		{"UpdateUnknown", testUpdateUnknown},

@@ -115,8 +115,8 @@ WHERE ($1::text IS NULL OR lower(email) = $1)
 
 type CountUsersParams struct {
 	Email         *string
-	Prefix        *string
-	PrefixEmailOf pgtype.UUID
+	Search        *string
+	SearchEmailOf pgtype.UUID
 	CreatedAfter  *time.Time
 	CreatedBefore *time.Time
 }
@@ -124,8 +124,8 @@ type CountUsersParams struct {
 func (q *Queries) CountUsers(ctx context.Context, arg CountUsersParams) (int64, error) {
 	row := q.db.QueryRow(ctx, countUsers,
 		arg.Email,
-		arg.Prefix,
-		arg.PrefixEmailOf,
+		arg.Search,
+		arg.SearchEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 	)
@@ -349,8 +349,8 @@ LIMIT $7 OFFSET $6
 
 type ListUsersNameParams struct {
 	Email         *string
-	Prefix        *string
-	PrefixEmailOf pgtype.UUID
+	Search        *string
+	SearchEmailOf pgtype.UUID
 	CreatedAfter  *time.Time
 	CreatedBefore *time.Time
 	Offset        int32
@@ -360,8 +360,8 @@ type ListUsersNameParams struct {
 func (q *Queries) ListUsersName(ctx context.Context, arg ListUsersNameParams) ([]User, error) {
 	rows, err := q.db.Query(ctx, listUsersName,
 		arg.Email,
-		arg.Prefix,
-		arg.PrefixEmailOf,
+		arg.Search,
+		arg.SearchEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.Offset,
@@ -407,8 +407,8 @@ LIMIT $8
 
 type ListUsersNameAfterParams struct {
 	Email         *string
-	Prefix        *string
-	PrefixEmailOf pgtype.UUID
+	Search        *string
+	SearchEmailOf pgtype.UUID
 	CreatedAfter  *time.Time
 	CreatedBefore *time.Time
 	AfterName     string
@@ -419,8 +419,8 @@ type ListUsersNameAfterParams struct {
 func (q *Queries) ListUsersNameAfter(ctx context.Context, arg ListUsersNameAfterParams) ([]User, error) {
 	rows, err := q.db.Query(ctx, listUsersNameAfter,
 		arg.Email,
-		arg.Prefix,
-		arg.PrefixEmailOf,
+		arg.Search,
+		arg.SearchEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.AfterName,
@@ -466,8 +466,8 @@ LIMIT $7 OFFSET $6
 
 type ListUsersNameDescParams struct {
 	Email         *string
-	Prefix        *string
-	PrefixEmailOf pgtype.UUID
+	Search        *string
+	SearchEmailOf pgtype.UUID
 	CreatedAfter  *time.Time
 	CreatedBefore *time.Time
 	Offset        int32
@@ -477,8 +477,8 @@ type ListUsersNameDescParams struct {
 func (q *Queries) ListUsersNameDesc(ctx context.Context, arg ListUsersNameDescParams) ([]User, error) {
 	rows, err := q.db.Query(ctx, listUsersNameDesc,
 		arg.Email,
-		arg.Prefix,
-		arg.PrefixEmailOf,
+		arg.Search,
+		arg.SearchEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.Offset,
@@ -524,8 +524,8 @@ LIMIT $8
 
 type ListUsersNameDescAfterParams struct {
 	Email         *string
-	Prefix        *string
-	PrefixEmailOf pgtype.UUID
+	Search        *string
+	SearchEmailOf pgtype.UUID
 	CreatedAfter  *time.Time
 	CreatedBefore *time.Time
 	AfterName     string
@@ -536,8 +536,8 @@ type ListUsersNameDescAfterParams struct {
 func (q *Queries) ListUsersNameDescAfter(ctx context.Context, arg ListUsersNameDescAfterParams) ([]User, error) {
 	rows, err := q.db.Query(ctx, listUsersNameDescAfter,
 		arg.Email,
-		arg.Prefix,
-		arg.PrefixEmailOf,
+		arg.Search,
+		arg.SearchEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.AfterName,
@@ -584,8 +584,8 @@ LIMIT $7 OFFSET $6
 
 type ListUsersNewestParams struct {
 	Email         *string
-	Prefix        *string
-	PrefixEmailOf pgtype.UUID
+	Search        *string
+	SearchEmailOf pgtype.UUID
 	CreatedAfter  *time.Time
 	CreatedBefore *time.Time
 	Offset        int32
@@ -599,16 +599,19 @@ type ListUsersNewestParams struct {
 // The store runs these queries as unnamed statements, planned with their
 // arguments each time (customPlanQueries in list.go): unused filters fold
 // away, a LIKE prefix becomes an index range and the cursor an index
-// condition. TestListPlans checks the plans. prefix_email_of, when set,
-// limits the email side of the prefix to that user's row
-// (roster.UserFilter.PrefixEmailOf). The filters, and the
-// parameters of each pair, are the same everywhere, so one set of
-// parameters converts to each query's.
+// condition. search is a LIKE pattern: 'text%' (a prefix, an index range
+// of the btree indexes under collation C) or '%text%' (anywhere, which
+// the trigram GIN indexes of migration 00007 serve; see filter in
+// list.go). TestListPlans checks the plans. search_email_of, when set,
+// limits the email side of the search to that user's row
+// (roster.UserFilter.SearchEmailOf). The filters, and the parameters of
+// each pair, are the same everywhere, so one set of parameters converts
+// to each query's.
 func (q *Queries) ListUsersNewest(ctx context.Context, arg ListUsersNewestParams) ([]User, error) {
 	rows, err := q.db.Query(ctx, listUsersNewest,
 		arg.Email,
-		arg.Prefix,
-		arg.PrefixEmailOf,
+		arg.Search,
+		arg.SearchEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.Offset,
@@ -654,8 +657,8 @@ LIMIT $8
 
 type ListUsersNewestAfterParams struct {
 	Email          *string
-	Prefix         *string
-	PrefixEmailOf  pgtype.UUID
+	Search         *string
+	SearchEmailOf  pgtype.UUID
 	CreatedAfter   *time.Time
 	CreatedBefore  *time.Time
 	AfterCreatedAt time.Time
@@ -666,8 +669,8 @@ type ListUsersNewestAfterParams struct {
 func (q *Queries) ListUsersNewestAfter(ctx context.Context, arg ListUsersNewestAfterParams) ([]User, error) {
 	rows, err := q.db.Query(ctx, listUsersNewestAfter,
 		arg.Email,
-		arg.Prefix,
-		arg.PrefixEmailOf,
+		arg.Search,
+		arg.SearchEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.AfterCreatedAt,
@@ -713,8 +716,8 @@ LIMIT $7 OFFSET $6
 
 type ListUsersOldestParams struct {
 	Email         *string
-	Prefix        *string
-	PrefixEmailOf pgtype.UUID
+	Search        *string
+	SearchEmailOf pgtype.UUID
 	CreatedAfter  *time.Time
 	CreatedBefore *time.Time
 	Offset        int32
@@ -724,8 +727,8 @@ type ListUsersOldestParams struct {
 func (q *Queries) ListUsersOldest(ctx context.Context, arg ListUsersOldestParams) ([]User, error) {
 	rows, err := q.db.Query(ctx, listUsersOldest,
 		arg.Email,
-		arg.Prefix,
-		arg.PrefixEmailOf,
+		arg.Search,
+		arg.SearchEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.Offset,
@@ -771,8 +774,8 @@ LIMIT $8
 
 type ListUsersOldestAfterParams struct {
 	Email          *string
-	Prefix         *string
-	PrefixEmailOf  pgtype.UUID
+	Search         *string
+	SearchEmailOf  pgtype.UUID
 	CreatedAfter   *time.Time
 	CreatedBefore  *time.Time
 	AfterCreatedAt time.Time
@@ -783,8 +786,8 @@ type ListUsersOldestAfterParams struct {
 func (q *Queries) ListUsersOldestAfter(ctx context.Context, arg ListUsersOldestAfterParams) ([]User, error) {
 	rows, err := q.db.Query(ctx, listUsersOldestAfter,
 		arg.Email,
-		arg.Prefix,
-		arg.PrefixEmailOf,
+		arg.Search,
+		arg.SearchEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.AfterCreatedAt,

@@ -37,3 +37,8 @@ type User struct {
 	UpdatedAt int64
 	NameLower string
 }
+
+type UsersSearch struct {
+	NameLower string
+	Email     string
+}

@@ -97,17 +97,18 @@ SELECT count(*)
 FROM users
 WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
   AND (CAST(?2 AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(?2)) = ?2
-       OR (substr(lower(email), 1, length(?2)) = ?2
-           AND (CAST(?3 AS TEXT) IS NULL OR id = ?3)))
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
-  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
+       OR instr(name_lower, ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+       OR (instr(lower(email), ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+           AND (CAST(?4 AS TEXT) IS NULL OR id = ?4)))
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at > ?5)
+  AND (CAST(?6 AS INTEGER) IS NULL OR created_at < ?6)
 `
 
 type CountUsersParams struct {
 	Email         sql.NullString
-	Prefix        sql.NullString
-	PrefixEmailOf sql.NullString
+	Search        sql.NullString
+	SearchAt      int64
+	SearchEmailOf sql.NullString
 	CreatedAfter  sql.NullInt64
 	CreatedBefore sql.NullInt64
 }
@@ -115,8 +116,43 @@ type CountUsersParams struct {
 func (q *Queries) CountUsers(ctx context.Context, arg CountUsersParams) (int64, error) {
 	row := q.db.QueryRowContext(ctx, countUsers,
 		arg.Email,
-		arg.Prefix,
-		arg.PrefixEmailOf,
+		arg.Search,
+		arg.SearchAt,
+		arg.SearchEmailOf,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+	)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
+const countUsersSearch = `-- name: CountUsersSearch :one
+SELECT count(*)
+FROM users
+WHERE rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(?1 AS TEXT))
+  AND (instr(name_lower, ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+       OR (instr(lower(email), ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+           AND (CAST(?4 AS TEXT) IS NULL OR id = ?4)))
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at > ?5)
+  AND (CAST(?6 AS INTEGER) IS NULL OR created_at < ?6)
+`
+
+type CountUsersSearchParams struct {
+	Candidates    string
+	Search        string
+	SearchAt      int64
+	SearchEmailOf sql.NullString
+	CreatedAfter  sql.NullInt64
+	CreatedBefore sql.NullInt64
+}
+
+func (q *Queries) CountUsersSearch(ctx context.Context, arg CountUsersSearchParams) (int64, error) {
+	row := q.db.QueryRowContext(ctx, countUsersSearch,
+		arg.Candidates,
+		arg.Search,
+		arg.SearchAt,
+		arg.SearchEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 	)
@@ -288,25 +324,26 @@ SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE lower(email) = ?1
   AND (CAST(?2 AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(?2)) = ?2
-       OR (substr(lower(email), 1, length(?2)) = ?2
-           AND (CAST(?3 AS TEXT) IS NULL OR id = ?3)))
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
-  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
-  AND (CAST(?6 AS TEXT) IS NULL
-       OR CASE CAST(?7 AS TEXT)
-            WHEN '-created_at' THEN (created_at, id) < (CAST(?8 AS INTEGER), ?6)
-            WHEN 'created_at' THEN (created_at, id) > (CAST(?8 AS INTEGER), ?6)
-            WHEN 'name' THEN (name_lower, id) > (CAST(?9 AS TEXT), ?6)
-            WHEN '-name' THEN (name_lower, id) < (CAST(?9 AS TEXT), ?6)
+       OR instr(name_lower, ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+       OR (instr(lower(email), ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+           AND (CAST(?4 AS TEXT) IS NULL OR id = ?4)))
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at > ?5)
+  AND (CAST(?6 AS INTEGER) IS NULL OR created_at < ?6)
+  AND (CAST(?7 AS TEXT) IS NULL
+       OR CASE CAST(?8 AS TEXT)
+            WHEN '-created_at' THEN (created_at, id) < (CAST(?9 AS INTEGER), ?7)
+            WHEN 'created_at' THEN (created_at, id) > (CAST(?9 AS INTEGER), ?7)
+            WHEN 'name' THEN (name_lower, id) > (CAST(?10 AS TEXT), ?7)
+            WHEN '-name' THEN (name_lower, id) < (CAST(?10 AS TEXT), ?7)
           END)
-LIMIT ?11 OFFSET ?10
+LIMIT ?12 OFFSET ?11
 `
 
 type ListUsersByEmailParams struct {
 	Email          string
-	Prefix         sql.NullString
-	PrefixEmailOf  sql.NullString
+	Search         sql.NullString
+	SearchAt       int64
+	SearchEmailOf  sql.NullString
 	CreatedAfter   sql.NullInt64
 	CreatedBefore  sql.NullInt64
 	AfterID        sql.NullString
@@ -324,8 +361,9 @@ type ListUsersByEmailParams struct {
 func (q *Queries) ListUsersByEmail(ctx context.Context, arg ListUsersByEmailParams) ([]User, error) {
 	rows, err := q.db.QueryContext(ctx, listUsersByEmail,
 		arg.Email,
-		arg.Prefix,
-		arg.PrefixEmailOf,
+		arg.Search,
+		arg.SearchAt,
+		arg.SearchEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.AfterID,
@@ -368,19 +406,20 @@ SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
   AND (CAST(?2 AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(?2)) = ?2
-       OR (substr(lower(email), 1, length(?2)) = ?2
-           AND (CAST(?3 AS TEXT) IS NULL OR id = ?3)))
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
-  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
+       OR instr(name_lower, ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+       OR (instr(lower(email), ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+           AND (CAST(?4 AS TEXT) IS NULL OR id = ?4)))
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at > ?5)
+  AND (CAST(?6 AS INTEGER) IS NULL OR created_at < ?6)
 ORDER BY name_lower, id
-LIMIT ?7 OFFSET ?6
+LIMIT ?8 OFFSET ?7
 `
 
 type ListUsersNameParams struct {
 	Email         sql.NullString
-	Prefix        sql.NullString
-	PrefixEmailOf sql.NullString
+	Search        sql.NullString
+	SearchAt      int64
+	SearchEmailOf sql.NullString
 	CreatedAfter  sql.NullInt64
 	CreatedBefore sql.NullInt64
 	Offset        int64
@@ -390,8 +429,9 @@ type ListUsersNameParams struct {
 func (q *Queries) ListUsersName(ctx context.Context, arg ListUsersNameParams) ([]User, error) {
 	rows, err := q.db.QueryContext(ctx, listUsersName,
 		arg.Email,
-		arg.Prefix,
-		arg.PrefixEmailOf,
+		arg.Search,
+		arg.SearchAt,
+		arg.SearchEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.Offset,
@@ -430,20 +470,21 @@ SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
   AND (CAST(?2 AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(?2)) = ?2
-       OR (substr(lower(email), 1, length(?2)) = ?2
-           AND (CAST(?3 AS TEXT) IS NULL OR id = ?3)))
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
-  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
-  AND (name_lower, id) > (CAST(?6 AS TEXT), +CAST(?7 AS TEXT))
+       OR instr(name_lower, ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+       OR (instr(lower(email), ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+           AND (CAST(?4 AS TEXT) IS NULL OR id = ?4)))
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at > ?5)
+  AND (CAST(?6 AS INTEGER) IS NULL OR created_at < ?6)
+  AND (name_lower, id) > (CAST(?7 AS TEXT), +CAST(?8 AS TEXT))
 ORDER BY name_lower, id
-LIMIT ?8
+LIMIT ?9
 `
 
 type ListUsersNameAfterParams struct {
 	Email         sql.NullString
-	Prefix        sql.NullString
-	PrefixEmailOf sql.NullString
+	Search        sql.NullString
+	SearchAt      int64
+	SearchEmailOf sql.NullString
 	CreatedAfter  sql.NullInt64
 	CreatedBefore sql.NullInt64
 	AfterName     string
@@ -454,8 +495,9 @@ type ListUsersNameAfterParams struct {
 func (q *Queries) ListUsersNameAfter(ctx context.Context, arg ListUsersNameAfterParams) ([]User, error) {
 	rows, err := q.db.QueryContext(ctx, listUsersNameAfter,
 		arg.Email,
-		arg.Prefix,
-		arg.PrefixEmailOf,
+		arg.Search,
+		arg.SearchAt,
+		arg.SearchEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.AfterName,
@@ -495,19 +537,20 @@ SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
   AND (CAST(?2 AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(?2)) = ?2
-       OR (substr(lower(email), 1, length(?2)) = ?2
-           AND (CAST(?3 AS TEXT) IS NULL OR id = ?3)))
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
-  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
+       OR instr(name_lower, ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+       OR (instr(lower(email), ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+           AND (CAST(?4 AS TEXT) IS NULL OR id = ?4)))
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at > ?5)
+  AND (CAST(?6 AS INTEGER) IS NULL OR created_at < ?6)
 ORDER BY name_lower DESC, id DESC
-LIMIT ?7 OFFSET ?6
+LIMIT ?8 OFFSET ?7
 `
 
 type ListUsersNameDescParams struct {
 	Email         sql.NullString
-	Prefix        sql.NullString
-	PrefixEmailOf sql.NullString
+	Search        sql.NullString
+	SearchAt      int64
+	SearchEmailOf sql.NullString
 	CreatedAfter  sql.NullInt64
 	CreatedBefore sql.NullInt64
 	Offset        int64
@@ -517,8 +560,9 @@ type ListUsersNameDescParams struct {
 func (q *Queries) ListUsersNameDesc(ctx context.Context, arg ListUsersNameDescParams) ([]User, error) {
 	rows, err := q.db.QueryContext(ctx, listUsersNameDesc,
 		arg.Email,
-		arg.Prefix,
-		arg.PrefixEmailOf,
+		arg.Search,
+		arg.SearchAt,
+		arg.SearchEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.Offset,
@@ -557,20 +601,21 @@ SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
   AND (CAST(?2 AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(?2)) = ?2
-       OR (substr(lower(email), 1, length(?2)) = ?2
-           AND (CAST(?3 AS TEXT) IS NULL OR id = ?3)))
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
-  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
-  AND (name_lower, id) < (CAST(?6 AS TEXT), +CAST(?7 AS TEXT))
+       OR instr(name_lower, ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+       OR (instr(lower(email), ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+           AND (CAST(?4 AS TEXT) IS NULL OR id = ?4)))
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at > ?5)
+  AND (CAST(?6 AS INTEGER) IS NULL OR created_at < ?6)
+  AND (name_lower, id) < (CAST(?7 AS TEXT), +CAST(?8 AS TEXT))
 ORDER BY name_lower DESC, id DESC
-LIMIT ?8
+LIMIT ?9
 `
 
 type ListUsersNameDescAfterParams struct {
 	Email         sql.NullString
-	Prefix        sql.NullString
-	PrefixEmailOf sql.NullString
+	Search        sql.NullString
+	SearchAt      int64
+	SearchEmailOf sql.NullString
 	CreatedAfter  sql.NullInt64
 	CreatedBefore sql.NullInt64
 	AfterName     string
@@ -581,8 +626,9 @@ type ListUsersNameDescAfterParams struct {
 func (q *Queries) ListUsersNameDescAfter(ctx context.Context, arg ListUsersNameDescAfterParams) ([]User, error) {
 	rows, err := q.db.QueryContext(ctx, listUsersNameDescAfter,
 		arg.Email,
-		arg.Prefix,
-		arg.PrefixEmailOf,
+		arg.Search,
+		arg.SearchAt,
+		arg.SearchEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.AfterName,
@@ -623,19 +669,20 @@ SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
   AND (CAST(?2 AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(?2)) = ?2
-       OR (substr(lower(email), 1, length(?2)) = ?2
-           AND (CAST(?3 AS TEXT) IS NULL OR id = ?3)))
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
-  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
+       OR instr(name_lower, ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+       OR (instr(lower(email), ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+           AND (CAST(?4 AS TEXT) IS NULL OR id = ?4)))
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at > ?5)
+  AND (CAST(?6 AS INTEGER) IS NULL OR created_at < ?6)
 ORDER BY created_at DESC, id DESC
-LIMIT ?7 OFFSET ?6
+LIMIT ?8 OFFSET ?7
 `
 
 type ListUsersNewestParams struct {
 	Email         sql.NullString
-	Prefix        sql.NullString
-	PrefixEmailOf sql.NullString
+	Search        sql.NullString
+	SearchAt      int64
+	SearchEmailOf sql.NullString
 	CreatedAfter  sql.NullInt64
 	CreatedBefore sql.NullInt64
 	Offset        int64
@@ -656,14 +703,23 @@ type ListUsersNewestParams struct {
 // affinity the CAST adds: SQLite bounds the index scan by a column after
 // the first only if the compared value has no affinity of its own.
 // Without it the bound is created_at (or name_lower) alone, and rows tied
-// on it are filtered one by one. TestListPlans checks the plans. The prefix is compared with substr, not LIKE, which would
-// need its metacharacters escaped and fold ASCII case on its own. prefix_email_of, when set, limits the email side of the
-// prefix to that user's row (roster.UserFilter.PrefixEmailOf).
+// on it are filtered one by one. TestListPlans checks the plans.
+//
+// search, when set, is text that the lower-cased name or email holds: at
+// their start when search_at is 1 (a prefix), anywhere when it is larger
+// than either can be long. instr, not LIKE, which would need its
+// metacharacters escaped and fold ASCII case on its own. Walking the
+// order's index, these queries find the first page soon when many users
+// hold the text; when few do, the search queries below find them through
+// the trigram index instead (the store chooses; see fewCandidates).
+// search_email_of, when set, limits the email side of the search to that
+// user's row (roster.UserFilter.SearchEmailOf).
 func (q *Queries) ListUsersNewest(ctx context.Context, arg ListUsersNewestParams) ([]User, error) {
 	rows, err := q.db.QueryContext(ctx, listUsersNewest,
 		arg.Email,
-		arg.Prefix,
-		arg.PrefixEmailOf,
+		arg.Search,
+		arg.SearchAt,
+		arg.SearchEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.Offset,
@@ -702,20 +758,21 @@ SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
   AND (CAST(?2 AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(?2)) = ?2
-       OR (substr(lower(email), 1, length(?2)) = ?2
-           AND (CAST(?3 AS TEXT) IS NULL OR id = ?3)))
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
-  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
-  AND (created_at, id) < (CAST(?6 AS INTEGER), +CAST(?7 AS TEXT))
+       OR instr(name_lower, ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+       OR (instr(lower(email), ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+           AND (CAST(?4 AS TEXT) IS NULL OR id = ?4)))
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at > ?5)
+  AND (CAST(?6 AS INTEGER) IS NULL OR created_at < ?6)
+  AND (created_at, id) < (CAST(?7 AS INTEGER), +CAST(?8 AS TEXT))
 ORDER BY created_at DESC, id DESC
-LIMIT ?8
+LIMIT ?9
 `
 
 type ListUsersNewestAfterParams struct {
 	Email          sql.NullString
-	Prefix         sql.NullString
-	PrefixEmailOf  sql.NullString
+	Search         sql.NullString
+	SearchAt       int64
+	SearchEmailOf  sql.NullString
 	CreatedAfter   sql.NullInt64
 	CreatedBefore  sql.NullInt64
 	AfterCreatedAt int64
@@ -726,8 +783,9 @@ type ListUsersNewestAfterParams struct {
 func (q *Queries) ListUsersNewestAfter(ctx context.Context, arg ListUsersNewestAfterParams) ([]User, error) {
 	rows, err := q.db.QueryContext(ctx, listUsersNewestAfter,
 		arg.Email,
-		arg.Prefix,
-		arg.PrefixEmailOf,
+		arg.Search,
+		arg.SearchAt,
+		arg.SearchEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.AfterCreatedAt,
@@ -767,19 +825,20 @@ SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
   AND (CAST(?2 AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(?2)) = ?2
-       OR (substr(lower(email), 1, length(?2)) = ?2
-           AND (CAST(?3 AS TEXT) IS NULL OR id = ?3)))
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
-  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
+       OR instr(name_lower, ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+       OR (instr(lower(email), ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+           AND (CAST(?4 AS TEXT) IS NULL OR id = ?4)))
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at > ?5)
+  AND (CAST(?6 AS INTEGER) IS NULL OR created_at < ?6)
 ORDER BY created_at, id
-LIMIT ?7 OFFSET ?6
+LIMIT ?8 OFFSET ?7
 `
 
 type ListUsersOldestParams struct {
 	Email         sql.NullString
-	Prefix        sql.NullString
-	PrefixEmailOf sql.NullString
+	Search        sql.NullString
+	SearchAt      int64
+	SearchEmailOf sql.NullString
 	CreatedAfter  sql.NullInt64
 	CreatedBefore sql.NullInt64
 	Offset        int64
@@ -789,8 +848,9 @@ type ListUsersOldestParams struct {
 func (q *Queries) ListUsersOldest(ctx context.Context, arg ListUsersOldestParams) ([]User, error) {
 	rows, err := q.db.QueryContext(ctx, listUsersOldest,
 		arg.Email,
-		arg.Prefix,
-		arg.PrefixEmailOf,
+		arg.Search,
+		arg.SearchAt,
+		arg.SearchEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.Offset,
@@ -829,20 +889,21 @@ SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE (CAST(?1 AS TEXT) IS NULL OR lower(email) = ?1)
   AND (CAST(?2 AS TEXT) IS NULL
-       OR substr(name_lower, 1, length(?2)) = ?2
-       OR (substr(lower(email), 1, length(?2)) = ?2
-           AND (CAST(?3 AS TEXT) IS NULL OR id = ?3)))
-  AND (CAST(?4 AS INTEGER) IS NULL OR created_at > ?4)
-  AND (CAST(?5 AS INTEGER) IS NULL OR created_at < ?5)
-  AND (created_at, id) > (CAST(?6 AS INTEGER), +CAST(?7 AS TEXT))
+       OR instr(name_lower, ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+       OR (instr(lower(email), ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+           AND (CAST(?4 AS TEXT) IS NULL OR id = ?4)))
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at > ?5)
+  AND (CAST(?6 AS INTEGER) IS NULL OR created_at < ?6)
+  AND (created_at, id) > (CAST(?7 AS INTEGER), +CAST(?8 AS TEXT))
 ORDER BY created_at, id
-LIMIT ?8
+LIMIT ?9
 `
 
 type ListUsersOldestAfterParams struct {
 	Email          sql.NullString
-	Prefix         sql.NullString
-	PrefixEmailOf  sql.NullString
+	Search         sql.NullString
+	SearchAt       int64
+	SearchEmailOf  sql.NullString
 	CreatedAfter   sql.NullInt64
 	CreatedBefore  sql.NullInt64
 	AfterCreatedAt int64
@@ -853,8 +914,9 @@ type ListUsersOldestAfterParams struct {
 func (q *Queries) ListUsersOldestAfter(ctx context.Context, arg ListUsersOldestAfterParams) ([]User, error) {
 	rows, err := q.db.QueryContext(ctx, listUsersOldestAfter,
 		arg.Email,
-		arg.Prefix,
-		arg.PrefixEmailOf,
+		arg.Search,
+		arg.SearchAt,
+		arg.SearchEmailOf,
 		arg.CreatedAfter,
 		arg.CreatedBefore,
 		arg.AfterCreatedAt,
@@ -926,6 +988,314 @@ type PurgeIdempotencyKeysParams struct {
 func (q *Queries) PurgeIdempotencyKeys(ctx context.Context, arg PurgeIdempotencyKeysParams) error {
 	_, err := q.db.ExecContext(ctx, purgeIdempotencyKeys, arg.Now, arg.Batch)
 	return err
+}
+
+const searchCandidatesUpTo = `-- name: SearchCandidatesUpTo :one
+
+SELECT count(*)
+FROM (SELECT 1
+      FROM users_search
+      WHERE users_search MATCH CAST(?1 AS TEXT)
+      LIMIT ?2)
+`
+
+type SearchCandidatesUpToParams struct {
+	Candidates string
+	Most       int64
+}
+
+// The search queries serve a search of three characters or more that few
+// users match (the store asks SearchCandidatesUpTo first): the trigram
+// index users_search (migration 00007) yields the rowids of the rows
+// holding the text anywhere, a few more than match, each read from users,
+// checked as above and sorted, so they cost what the matches do, however
+// large the table. As the matches are sorted anyway, the cursor's bound
+// is an optional condition, and one query per order serves the first
+// page and those after a cursor. candidates is the FTS5 query: the text
+// as one phrase.
+// How many rows the trigram index yields for candidates, counting no
+// further than most.
+func (q *Queries) SearchCandidatesUpTo(ctx context.Context, arg SearchCandidatesUpToParams) (int64, error) {
+	row := q.db.QueryRowContext(ctx, searchCandidatesUpTo, arg.Candidates, arg.Most)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
+const searchUsersName = `-- name: SearchUsersName :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(?1 AS TEXT))
+  AND (instr(name_lower, ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+       OR (instr(lower(email), ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+           AND (CAST(?4 AS TEXT) IS NULL OR id = ?4)))
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at > ?5)
+  AND (CAST(?6 AS INTEGER) IS NULL OR created_at < ?6)
+  AND (CAST(?7 AS TEXT) IS NULL
+       OR (name_lower, id) > (CAST(?8 AS TEXT), ?7))
+ORDER BY name_lower, id
+LIMIT ?10 OFFSET ?9
+`
+
+type SearchUsersNameParams struct {
+	Candidates    string
+	Search        string
+	SearchAt      int64
+	SearchEmailOf sql.NullString
+	CreatedAfter  sql.NullInt64
+	CreatedBefore sql.NullInt64
+	AfterID       sql.NullString
+	AfterName     sql.NullString
+	Offset        int64
+	Limit         int64
+}
+
+func (q *Queries) SearchUsersName(ctx context.Context, arg SearchUsersNameParams) ([]User, error) {
+	rows, err := q.db.QueryContext(ctx, searchUsersName,
+		arg.Candidates,
+		arg.Search,
+		arg.SearchAt,
+		arg.SearchEmailOf,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.AfterID,
+		arg.AfterName,
+		arg.Offset,
+		arg.Limit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []User
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.NameLower,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const searchUsersNameDesc = `-- name: SearchUsersNameDesc :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(?1 AS TEXT))
+  AND (instr(name_lower, ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+       OR (instr(lower(email), ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+           AND (CAST(?4 AS TEXT) IS NULL OR id = ?4)))
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at > ?5)
+  AND (CAST(?6 AS INTEGER) IS NULL OR created_at < ?6)
+  AND (CAST(?7 AS TEXT) IS NULL
+       OR (name_lower, id) < (CAST(?8 AS TEXT), ?7))
+ORDER BY name_lower DESC, id DESC
+LIMIT ?10 OFFSET ?9
+`
+
+type SearchUsersNameDescParams struct {
+	Candidates    string
+	Search        string
+	SearchAt      int64
+	SearchEmailOf sql.NullString
+	CreatedAfter  sql.NullInt64
+	CreatedBefore sql.NullInt64
+	AfterID       sql.NullString
+	AfterName     sql.NullString
+	Offset        int64
+	Limit         int64
+}
+
+func (q *Queries) SearchUsersNameDesc(ctx context.Context, arg SearchUsersNameDescParams) ([]User, error) {
+	rows, err := q.db.QueryContext(ctx, searchUsersNameDesc,
+		arg.Candidates,
+		arg.Search,
+		arg.SearchAt,
+		arg.SearchEmailOf,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.AfterID,
+		arg.AfterName,
+		arg.Offset,
+		arg.Limit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []User
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.NameLower,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const searchUsersNewest = `-- name: SearchUsersNewest :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(?1 AS TEXT))
+  AND (instr(name_lower, ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+       OR (instr(lower(email), ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+           AND (CAST(?4 AS TEXT) IS NULL OR id = ?4)))
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at > ?5)
+  AND (CAST(?6 AS INTEGER) IS NULL OR created_at < ?6)
+  AND (CAST(?7 AS TEXT) IS NULL
+       OR (created_at, id) < (CAST(?8 AS INTEGER), ?7))
+ORDER BY created_at DESC, id DESC
+LIMIT ?10 OFFSET ?9
+`
+
+type SearchUsersNewestParams struct {
+	Candidates     string
+	Search         string
+	SearchAt       int64
+	SearchEmailOf  sql.NullString
+	CreatedAfter   sql.NullInt64
+	CreatedBefore  sql.NullInt64
+	AfterID        sql.NullString
+	AfterCreatedAt sql.NullInt64
+	Offset         int64
+	Limit          int64
+}
+
+func (q *Queries) SearchUsersNewest(ctx context.Context, arg SearchUsersNewestParams) ([]User, error) {
+	rows, err := q.db.QueryContext(ctx, searchUsersNewest,
+		arg.Candidates,
+		arg.Search,
+		arg.SearchAt,
+		arg.SearchEmailOf,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.AfterID,
+		arg.AfterCreatedAt,
+		arg.Offset,
+		arg.Limit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []User
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.NameLower,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const searchUsersOldest = `-- name: SearchUsersOldest :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE rowid IN (SELECT users_search.rowid FROM users_search WHERE users_search MATCH CAST(?1 AS TEXT))
+  AND (instr(name_lower, ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+       OR (instr(lower(email), ?2) BETWEEN 1 AND CAST(?3 AS INTEGER)
+           AND (CAST(?4 AS TEXT) IS NULL OR id = ?4)))
+  AND (CAST(?5 AS INTEGER) IS NULL OR created_at > ?5)
+  AND (CAST(?6 AS INTEGER) IS NULL OR created_at < ?6)
+  AND (CAST(?7 AS TEXT) IS NULL
+       OR (created_at, id) > (CAST(?8 AS INTEGER), ?7))
+ORDER BY created_at, id
+LIMIT ?10 OFFSET ?9
+`
+
+type SearchUsersOldestParams struct {
+	Candidates     string
+	Search         string
+	SearchAt       int64
+	SearchEmailOf  sql.NullString
+	CreatedAfter   sql.NullInt64
+	CreatedBefore  sql.NullInt64
+	AfterID        sql.NullString
+	AfterCreatedAt sql.NullInt64
+	Offset         int64
+	Limit          int64
+}
+
+func (q *Queries) SearchUsersOldest(ctx context.Context, arg SearchUsersOldestParams) ([]User, error) {
+	rows, err := q.db.QueryContext(ctx, searchUsersOldest,
+		arg.Candidates,
+		arg.Search,
+		arg.SearchAt,
+		arg.SearchEmailOf,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.AfterID,
+		arg.AfterCreatedAt,
+		arg.Offset,
+		arg.Limit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []User
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.NameLower,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const updateUser = `-- name: UpdateUser :one
