@@ -194,7 +194,8 @@ type exportCmd struct {
 	Output        string      `short:"o" default:"-" placeholder:"FILE" help:"Output file; - is stdout."`
 	Format        string      `placeholder:"FORMAT" help:"ndjson or csv (default: from the -o file's extension, .csv for CSV, else ndjson)."`
 	Email         string      `placeholder:"EMAIL" help:"Only the user with this email (any case)."`
-	Q             string      `name:"q" placeholder:"TEXT" help:"Only users whose name or email starts with this (any case)."`
+	Q             string      `name:"q" placeholder:"TEXT" help:"Only users whose name or email contains this (any case; see --match)."`
+	Match         string      `placeholder:"MODE" help:"How --q matches: contains (anywhere; under three characters, at the start) or prefix (at the start). Default: contains."`
 	CreatedAfter  string      `placeholder:"TIME" help:"Only users created after this RFC 3339 time."`
 	CreatedBefore string      `placeholder:"TIME" help:"Only users created before this RFC 3339 time."`
 }
@@ -206,7 +207,7 @@ func (*exportCmd) Help() string {
 
 func (ec *exportCmd) run(ctx context.Context, _ *flagSources, env environment) error {
 	c, out, form := &ec.Client, ec.Output, ec.Format
-	email, q, createdAfter, createdBefore := ec.Email, ec.Q, ec.CreatedAfter, ec.CreatedBefore
+	email, q, match, createdAfter, createdBefore := ec.Email, ec.Q, ec.Match, ec.CreatedAfter, ec.CreatedBefore
 	if err := c.check(); err != nil {
 		return err
 	}
@@ -221,7 +222,7 @@ func (ec *exportCmd) run(ctx context.Context, _ *flagSources, env environment) e
 		return usagef("invalid --format %q: want ndjson or csv", form)
 	}
 	params := url.Values{}
-	for k, v := range map[string]string{"email": email, "q": q, "created_after": createdAfter, "created_before": createdBefore} {
+	for k, v := range map[string]string{"email": email, "q": q, "match": match, "created_after": createdAfter, "created_before": createdBefore} {
 		if v != "" {
 			params.Set(k, v)
 		}
@@ -236,7 +237,7 @@ func (ec *exportCmd) run(ctx context.Context, _ *flagSources, env environment) e
 		err    error
 	)
 	if c.DB != "" {
-		if filter, err = exportFilter(email, q, createdAfter, createdBefore); err != nil {
+		if filter, err = exportFilter(email, q, match, createdAfter, createdBefore); err != nil {
 			return err
 		}
 		var closeDB func()

@@ -67,6 +67,24 @@ func TestImportExport(t *testing.T) {
 			if err != nil || !strings.HasPrefix(csvOut.String(), csvHeader()) || strings.Count(csvOut.String(), "\n") != 12 {
 				t.Errorf("CSV export: got %v, %q; want the header and 11 users", err, csvOut.String())
 			}
+			// --q finds text inside names; --match prefix only at the start.
+			for _, tt := range []struct {
+				args  []string
+				lines int
+			}{
+				{[]string{"--q", "SER 249"}, 11},
+				{[]string{"--q", "ser 249", "--match", "prefix"}, 0},
+				{[]string{"--q", "user 249", "--match", "prefix"}, 11},
+			} {
+				var out bytes.Buffer
+				err := run(ctx, append([]string{"export", "--format", "csv"}, tt.args...), getenv, strings.NewReader(""), &out, &bytes.Buffer{})
+				if err != nil || strings.Count(out.String(), "\n") != tt.lines+1 {
+					t.Errorf("export %v: got %v, %d lines; want the header and %d users", tt.args, err, strings.Count(out.String(), "\n"), tt.lines)
+				}
+			}
+			if code, _, errOut := runCmd(t, getenv, "export", "--q", "x", "--match", "fuzzy"); code != 1 || !strings.Contains(errOut, "match") {
+				t.Errorf("--match fuzzy: got exit %d, stderr %q; want 1 naming match", code, errOut)
+			}
 			// stdin, atomic: one bad row and nothing lands.
 			var errBuf bytes.Buffer
 			err = run(ctx, []string{"import", "--mode", "atomic", "-"}, getenv,

@@ -73,8 +73,8 @@ func exportDB(ctx context.Context, svc *roster.Service, w io.Writer, form string
 
 // exportFilter is the filter of export's flags, the times checked as the
 // server checks created_after and created_before.
-func exportFilter(email, q, after, before string) (roster.UserFilter, error) {
-	f := roster.UserFilter{Email: email, Prefix: q}
+func exportFilter(email, q, match, after, before string) (roster.UserFilter, error) {
+	f := roster.UserFilter{Email: email, Search: q, Match: roster.Match(match)}
 	var bad []roster.FieldError
 	for _, t := range []struct {
 		name, value string
