@@ -203,24 +203,6 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// inTx runs fn in a transaction on the write connection, which begins
-// IMMEDIATE (see dsn): it holds the write lock from the start.
-func (db *DB) inTx(ctx context.Context, fn func(q *sqlitedb.Queries) error) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() // a no-op after Commit
-	if err := fn(db.wq.WithTx(tx)); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	db.outage.Up() // a write went through: any outage is over
-	return nil
-}
-
 // user converts a stored row. A malformed id means the file was written by
 // something other than this store; it is reported, not trusted.
 func user(row sqlitedb.User) (roster.User, error) {
