@@ -137,14 +137,16 @@ func serve(ctx context.Context, flags *serveConfig, fs *flagSources, env environ
 	}
 
 	reg := newRegistry(db)
-	cfg.Users = roster.NewService(db.users, nil, roster.WithEmailVisibility(flags.EmailVisibility))
+	// One clock dates users and events and judges the events' age.
+	clock := time.Now
+	cfg.Users = roster.NewService(db.users, clock, roster.WithEmailVisibility(flags.EmailVisibility))
 	cfg.Auth = authority
 	cfg.Logger = logger
 	cfg.Metrics = httpapi.NewMetrics(reg)
 	cfg.CursorKey = deriveKey(flags.JWT.Secret, "roster list cursor v1")
 	cfg.KeepAlive = flags.EventKeepAlive
 	cfg.Version, cfg.DevMode = version, devMode
-	broker := feed.New(feed.Config{Store: db.events, Logger: logger, MaxSubscribers: flags.MaxSubscribers, MaxPerSubject: flags.MaxPerUser, Retention: flags.EventRetention})
+	broker := feed.New(feed.Config{Store: db.events, Logger: logger, MaxSubscribers: flags.MaxSubscribers, MaxPerSubject: flags.MaxPerUser, Retention: flags.EventRetention, Now: clock})
 	cfg.Feed = broker
 	feedCtx, stopFeed := context.WithCancel(context.Background())
 	feedDone := make(chan error, 1)

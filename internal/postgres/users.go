@@ -154,14 +154,14 @@ func (db *DB) UpdateUser(ctx context.Context, id uuid.UUID, upd roster.UserUpdat
 }
 
 // DeleteUser removes the user with the given id, with ifUpdatedAt only if
-// it is still that version. The user.deleted event is written by the same
-// statement, at the current time: the caller gives none.
-func (db *DB) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Time) error {
+// it is still that version. The user.deleted event, at at, is written by
+// the same statement.
+func (db *DB) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Time, at time.Time) error {
 	err := db.write(ctx, func(q *pgdb.Queries) error {
 		n, err := q.DeleteUserWithEvent(ctx, pgdb.DeleteUserWithEventParams{
 			ID:          id,
 			IfUpdatedAt: microPtr(ifUpdatedAt),
-			At:          micro(time.Now()).UTC(),
+			At:          micro(at).UTC(),
 		})
 		switch {
 		case err != nil:

@@ -159,9 +159,9 @@ func (db *DB) UpdateUser(ctx context.Context, id uuid.UUID, upd roster.UserUpdat
 }
 
 // DeleteUser removes the user with the given id, with ifUpdatedAt only if
-// it is still that version. The user.deleted event is written in the same
-// transaction, at the current time: the caller gives none.
-func (db *DB) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Time) error {
+// it is still that version. The user.deleted event, at at, is written in
+// the same transaction.
+func (db *DB) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Time, at time.Time) error {
 	err := db.inTx(ctx, func(q *sqlitedb.Queries) error {
 		n, err := q.DeleteUser(ctx, sqlitedb.DeleteUserParams{ID: id.String(), IfUpdatedAt: nullMicros(ifUpdatedAt)})
 		switch {
@@ -172,7 +172,7 @@ func (db *DB) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Ti
 		case n == 0:
 			return roster.ErrNotFound
 		}
-		return appendEvent(ctx, q, roster.Event{Type: roster.EventUserDeleted, UserID: id, At: time.Now()})
+		return appendEvent(ctx, q, roster.Event{Type: roster.EventUserDeleted, UserID: id, At: at})
 	})
 	if err != nil {
 		return db.storeError("delete user", err)

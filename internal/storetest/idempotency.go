@@ -56,7 +56,7 @@ func testIdempotentReplayAfterUpdateAndDelete(t *testing.T, s roster.UserStore) 
 	got := create(t, s, newUser(t, "Ada", "ada@example.com", at), keyed("k1", "fp1", at), true)
 	checkUser(t, "CreateUser after update", got, first)
 
-	if err := s.DeleteUser(t.Context(), first.ID, nil); err != nil {
+	if err := s.DeleteUser(t.Context(), first.ID, nil, at); err != nil {
 		t.Fatalf("DeleteUser: got error %v, want nil", err)
 	}
 	got = create(t, s, newUser(t, "Ada", "ada@example.com", at), keyed("k1", "fp1", at), true)
