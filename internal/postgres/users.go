@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -77,17 +78,17 @@ func claimKey(ctx context.Context, q *pgdb.Queries, u roster.User, idem roster.I
 	if err != nil {
 		return roster.User{}, false, fmt.Errorf("purge idempotency keys: %w", err)
 	}
+	created, err := json.Marshal(u)
+	if err != nil {
+		return roster.User{}, false, fmt.Errorf("claim idempotency key: encode user: %w", err)
+	}
 	n, err := q.ClaimIdempotencyKey(ctx, pgdb.ClaimIdempotencyKeyParams{
-		Subject:       idem.Subject,
-		Key:           idem.Key,
-		Fingerprint:   idem.Fingerprint,
-		UserID:        u.ID,
-		UserName:      u.Name,
-		UserEmail:     u.Email,
-		UserCreatedAt: u.CreatedAt,
-		UserUpdatedAt: u.UpdatedAt,
-		CreatedAt:     u.CreatedAt,
-		ExpiresAt:     micro(idem.ExpiresAt),
+		Subject:     idem.Subject,
+		Key:         idem.Key,
+		Fingerprint: idem.Fingerprint,
+		CreatedUser: string(created),
+		CreatedAt:   u.CreatedAt,
+		ExpiresAt:   micro(idem.ExpiresAt),
 	})
 	if err != nil {
 		return roster.User{}, false, fmt.Errorf("claim idempotency key: %w", err)
@@ -106,13 +107,11 @@ func claimKey(ctx context.Context, q *pgdb.Queries, u roster.User, idem roster.I
 	if rec.Fingerprint != idem.Fingerprint {
 		return roster.User{}, false, roster.ErrIdempotencyMismatch
 	}
-	return roster.User{
-		ID:        rec.UserID,
-		Name:      rec.UserName,
-		Email:     rec.UserEmail,
-		CreatedAt: rec.UserCreatedAt.UTC(),
-		UpdatedAt: rec.UserUpdatedAt.UTC(),
-	}, true, nil
+	stored, err := roster.DecodeUser(rec.CreatedUser)
+	if err != nil {
+		return roster.User{}, false, fmt.Errorf("stored idempotency key %q: %w", idem.Key, err)
+	}
+	return stored, true, nil
 }
 
 // User returns the user with the given id, read together with concurrent

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -72,17 +73,17 @@ func claimKey(ctx context.Context, q *sqlitedb.Queries, u roster.User, idem rost
 	if err := q.PurgeIdempotencyKeys(ctx, sqlitedb.PurgeIdempotencyKeysParams{Now: now, Batch: purgeBatch}); err != nil {
 		return roster.User{}, false, fmt.Errorf("purge idempotency keys: %w", err)
 	}
+	created, err := json.Marshal(u)
+	if err != nil {
+		return roster.User{}, false, fmt.Errorf("claim idempotency key: encode user: %w", err)
+	}
 	n, err := q.ClaimIdempotencyKey(ctx, sqlitedb.ClaimIdempotencyKeyParams{
-		Subject:       idem.Subject,
-		Key:           idem.Key,
-		Fingerprint:   idem.Fingerprint,
-		UserID:        u.ID.String(),
-		UserName:      u.Name,
-		UserEmail:     u.Email,
-		UserCreatedAt: now,
-		UserUpdatedAt: u.UpdatedAt.UnixMicro(),
-		CreatedAt:     now,
-		ExpiresAt:     idem.ExpiresAt.UnixMicro(),
+		Subject:     idem.Subject,
+		Key:         idem.Key,
+		Fingerprint: idem.Fingerprint,
+		CreatedUser: string(created),
+		CreatedAt:   now,
+		ExpiresAt:   idem.ExpiresAt.UnixMicro(),
 	})
 	if err != nil {
 		return roster.User{}, false, fmt.Errorf("claim idempotency key: %w", err)
@@ -101,15 +102,9 @@ func claimKey(ctx context.Context, q *sqlitedb.Queries, u roster.User, idem rost
 	if rec.Fingerprint != idem.Fingerprint {
 		return roster.User{}, false, roster.ErrIdempotencyMismatch
 	}
-	stored, err := user(sqlitedb.User{
-		ID:        rec.UserID,
-		Name:      rec.UserName,
-		Email:     rec.UserEmail,
-		CreatedAt: rec.UserCreatedAt,
-		UpdatedAt: rec.UserUpdatedAt,
-	})
+	stored, err := roster.DecodeUser([]byte(rec.CreatedUser))
 	if err != nil {
-		return roster.User{}, false, err
+		return roster.User{}, false, fmt.Errorf("stored idempotency key %q: %w", idem.Key, err)
 	}
 	return stored, true, nil
 }
