@@ -272,34 +272,24 @@ func TestMigrationKeepsIdempotencyRecords(t *testing.T) {
 	if _, err := p.UpTo(t.Context(), 5); err != nil {
 		t.Fatalf("migrate up to 5: %v", err)
 	}
-	at := time.Date(2024, 5, 6, 7, 8, 9, 123456000, time.UTC)
-	old := roster.User{ID: uuid.New(), Name: "Ada", Email: "ada@example.com", CreatedAt: at, UpdatedAt: at.Add(time.Microsecond)}
-	_, err := db.pool.Exec(t.Context(),
-		`INSERT INTO idempotency_keys (subject, key, fingerprint, user_id, user_name, user_email, user_created_at, user_updated_at, created_at, expires_at)
-		 VALUES ('admin', 'k1', 'fp1', $1, $2, $3, $4, $5, $6, $7)`,
-		old.ID, old.Name, old.Email, old.CreatedAt, old.UpdatedAt, at, at.Add(time.Hour))
-	if err != nil {
-		t.Fatalf("insert: %v", err)
-	}
-	if _, err := p.Up(t.Context()); err != nil {
-		t.Fatalf("migrate up: %v", err)
-	}
-	retry := roster.User{ID: uuid.New(), Name: "Ada", Email: "ada@example.com", CreatedAt: at.Add(time.Minute), UpdatedAt: at.Add(time.Minute)}
-	got, replayed, err := db.CreateUser(t.Context(), retry, &roster.Idempotency{Subject: "admin", Key: "k1", Fingerprint: "fp1", ExpiresAt: at.Add(time.Hour)})
-	if err != nil || !replayed || got != old {
-		t.Fatalf("keyed create after migrating: got %+v, replayed %t, error %v; want %+v replayed", got, replayed, err, old)
-	}
-	if _, err := p.DownTo(t.Context(), 5); err != nil {
-		t.Fatalf("migrate down to 5: %v", err)
-	}
-	var back roster.User
-	err = db.pool.QueryRow(t.Context(), "SELECT user_id, user_name, user_email, user_created_at, user_updated_at FROM idempotency_keys").
-		Scan(&back.ID, &back.Name, &back.Email, &back.CreatedAt, &back.UpdatedAt)
-	if err != nil {
-		t.Fatalf("select after migrating down: %v", err)
-	}
-	back.CreatedAt, back.UpdatedAt = back.CreatedAt.UTC(), back.UpdatedAt.UTC()
-	if back != old {
-		t.Errorf("after migrating down: got %+v, want %+v", back, old)
-	}
+	storetest.CheckKeyMigration(t, db, p, 5, time.Date(2024, 5, 6, 7, 8, 9, 123456000, time.UTC), storetest.KeyMigration{
+		InsertOld: func(u roster.User, k roster.Idempotency) {
+			_, err := db.pool.Exec(t.Context(),
+				`INSERT INTO idempotency_keys (subject, key, fingerprint, user_id, user_name, user_email, user_created_at, user_updated_at, created_at, expires_at)
+				 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+				k.Subject, k.Key, k.Fingerprint, u.ID, u.Name, u.Email, u.CreatedAt, u.UpdatedAt, u.CreatedAt, k.ExpiresAt)
+			if err != nil {
+				t.Fatalf("insert: %v", err)
+			}
+		},
+		ReadOld: func() (u roster.User) {
+			err := db.pool.QueryRow(t.Context(), "SELECT user_id, user_name, user_email, user_created_at, user_updated_at FROM idempotency_keys").
+				Scan(&u.ID, &u.Name, &u.Email, &u.CreatedAt, &u.UpdatedAt)
+			if err != nil {
+				t.Fatalf("select after migrating down: %v", err)
+			}
+			u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
+			return u
+		},
+	})
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/pressly/goose/v3"
 	"github.com/rosterhq/roster/internal/roster"
+	"github.com/rosterhq/roster/internal/sqlite/sqlitedb"
 	"github.com/rosterhq/roster/internal/storetest"
 )
 
@@ -235,44 +236,36 @@ func TestBadStoredID(t *testing.T) {
 }
 
 // Idempotency records written before migration 00006 still replay the
-// user they recorded, and migrating down gives their columns back.
+// user they recorded, and migrating down gives their columns back. The
+// time is before 1970: the conversion takes the fraction upwards.
 func TestMigrationKeepsIdempotencyRecords(t *testing.T) {
 	db := mustOpen(t)
 	p := mustMigrator(t, db)
 	if _, err := p.UpTo(t.Context(), 4); err != nil {
 		t.Fatalf("migrate up to 4: %v", err)
 	}
-	at := time.Date(1969, 12, 31, 23, 59, 59, 500000000, time.UTC) // before 1970: the fraction converts upwards
-	old := roster.User{ID: uuid.New(), Name: "Ada", Email: "ada@example.com", CreatedAt: at, UpdatedAt: at.Add(time.Microsecond)}
-	_, err := db.write.ExecContext(t.Context(),
-		`INSERT INTO idempotency_keys (subject, key, fingerprint, user_id, user_name, user_email, user_created_at, user_updated_at, created_at, expires_at)
-		 VALUES ('admin', 'k1', 'fp1', ?, ?, ?, ?, ?, ?, ?)`,
-		old.ID.String(), old.Name, old.Email, old.CreatedAt.UnixMicro(), old.UpdatedAt.UnixMicro(), at.UnixMicro(), at.Add(time.Hour).UnixMicro())
-	if err != nil {
-		t.Fatalf("insert: %v", err)
-	}
-	if _, err := p.Up(t.Context()); err != nil {
-		t.Fatalf("migrate up: %v", err)
-	}
-	retry := roster.User{ID: uuid.New(), Name: "Ada", Email: "ada@example.com", CreatedAt: at.Add(time.Minute), UpdatedAt: at.Add(time.Minute)}
-	got, replayed, err := db.CreateUser(t.Context(), retry, &roster.Idempotency{Subject: "admin", Key: "k1", Fingerprint: "fp1", ExpiresAt: at.Add(time.Hour)})
-	if err != nil || !replayed || got != old {
-		t.Fatalf("keyed create after migrating: got %+v, replayed %t, error %v; want %+v replayed", got, replayed, err, old)
-	}
-	if _, err := p.DownTo(t.Context(), 4); err != nil {
-		t.Fatalf("migrate down to 4: %v", err)
-	}
-	var back roster.User
-	var id string
-	var created, updated int64
-	err = db.read.QueryRowContext(t.Context(), "SELECT user_id, user_name, user_email, user_created_at, user_updated_at FROM idempotency_keys").
-		Scan(&id, &back.Name, &back.Email, &created, &updated)
-	if err != nil {
-		t.Fatalf("select after migrating down: %v", err)
-	}
-	back.ID, _ = uuid.Parse(id)
-	back.CreatedAt, back.UpdatedAt = time.UnixMicro(created).UTC(), time.UnixMicro(updated).UTC()
-	if back != old {
-		t.Errorf("after migrating down: got %+v, want %+v", back, old)
-	}
+	storetest.CheckKeyMigration(t, db, p, 4, time.Date(1969, 12, 31, 23, 59, 59, 500000000, time.UTC), storetest.KeyMigration{
+		InsertOld: func(u roster.User, k roster.Idempotency) {
+			_, err := db.write.ExecContext(t.Context(),
+				`INSERT INTO idempotency_keys (subject, key, fingerprint, user_id, user_name, user_email, user_created_at, user_updated_at, created_at, expires_at)
+				 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				k.Subject, k.Key, k.Fingerprint, u.ID.String(), u.Name, u.Email, u.CreatedAt.UnixMicro(), u.UpdatedAt.UnixMicro(), u.CreatedAt.UnixMicro(), k.ExpiresAt.UnixMicro())
+			if err != nil {
+				t.Fatalf("insert: %v", err)
+			}
+		},
+		ReadOld: func() roster.User {
+			var row sqlitedb.User
+			err := db.read.QueryRowContext(t.Context(), "SELECT user_id, user_name, user_email, user_created_at, user_updated_at FROM idempotency_keys").
+				Scan(&row.ID, &row.Name, &row.Email, &row.CreatedAt, &row.UpdatedAt)
+			if err != nil {
+				t.Fatalf("select after migrating down: %v", err)
+			}
+			u, err := user(row)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return u
+		},
+	})
 }
