@@ -188,14 +188,15 @@ func databases(t *testing.T) []testDB {
 func TestServe(t *testing.T) {
 	for _, db := range databases(t) {
 		t.Run(db.name, func(t *testing.T) {
-			addr, adminAddr := freeAddr(t), freeAddr(t)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			stdout, stderr := &syncBuffer{}, &syncBuffer{}
 			done := make(chan error, 1)
 			go func() {
-				done <- run(ctx, []string{"serve", "--addr", addr, "--admin-addr", adminAddr}, env("DATABASE_URL", db.url, "LOG_FORMAT", "json"), strings.NewReader(""), stdout, stderr)
+				// Port 0: the system picks free ports, which the log names.
+				done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}, env("DATABASE_URL", db.url, "LOG_FORMAT", "json"), strings.NewReader(""), stdout, stderr)
 			}()
+			addr, adminAddr := loggedAddr(t, stderr, "listening", done), loggedAddr(t, stderr, "admin listening", done)
 			base := "http://" + addr
 			waitHealthy(t, base, done)
 
@@ -339,15 +340,50 @@ func waitHealthy(t *testing.T, base string, done <-chan error) {
 	t.Fatalf("%s/health did not answer within 15s", base)
 }
 
+// loggedAddr waits for the JSON log line whose msg is msg and returns its
+// addr: the address a listener on port 0 was given.
+func loggedAddr(t *testing.T, log *syncBuffer, msg string, done <-chan error) string {
+	t.Helper()
+	for {
+		written := log.written()
+		for _, line := range strings.Split(log.String(), "\n") {
+			var l struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &l) == nil && l.Msg == msg && l.Addr != "" {
+				return l.Addr
+			}
+		}
+		select {
+		case <-written:
+		case err := <-done:
+			t.Fatalf("serve exited before logging %q: %v\n%s", msg, err, log)
+		}
+	}
+}
+
 type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	wrote chan struct{} // closed by the next Write
 }
 
 func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.wrote != nil {
+		close(b.wrote)
+		b.wrote = nil
+	}
 	return b.buf.Write(p)
+}
+
+// written returns a channel closed by the next Write.
+func (b *syncBuffer) written() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.wrote == nil {
+		b.wrote = make(chan struct{})
+	}
+	return b.wrote
 }
 
 func (b *syncBuffer) String() string {

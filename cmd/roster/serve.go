@@ -13,7 +13,6 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/rosterhq/roster/internal/auth"
@@ -66,68 +65,68 @@ func (cfg *serveConfig) run(ctx context.Context, fs *flagSources, env environmen
 // still arrive, and a closed listener would refuse them.
 const defaultDrainDelay = 5 * time.Second
 
-func serve(ctx context.Context, cfg *serveConfig, fs *flagSources, env environment) error {
+func serve(ctx context.Context, flags *serveConfig, fs *flagSources, env environment) error {
 	// Everything is checked before anything is opened.
-	logger, err := newLogger(env.stderr, cfg.LogLevel, cfg.LogFormat)
+	logger, err := newLogger(env.stderr, flags.LogLevel, flags.LogFormat)
 	if err != nil {
 		return err
 	}
-	cfg.Pool.apply(&cfg.DB)
-	if _, _, err := cfg.DB.engine(); err != nil {
+	flags.Pool.apply(&flags.DB)
+	if _, _, err := flags.DB.engine(); err != nil {
 		return err
 	}
-	if cfg.ShutdownTimeout <= 0 {
+	if flags.ShutdownTimeout <= 0 {
 		return usagef("--shutdown-timeout must be positive")
 	}
-	if cfg.DrainDelay < 0 {
+	if flags.DrainDelay < 0 {
 		return usagef("--drain-delay must not be negative")
 	}
 	if !fs.explicit("drain-delay") && env.getenv("KUBERNETES_SERVICE_HOST") != "" {
-		cfg.DrainDelay = defaultDrainDelay
+		flags.DrainDelay = defaultDrainDelay
 	}
 	if _, ok := fs.setEmpty("admin-addr"); ok {
-		cfg.AdminAddr = "" // ROSTER_ADMIN_ADDR= disables it, as --admin-addr= does
+		flags.AdminAddr = "" // ROSTER_ADMIN_ADDR= disables it, as --admin-addr= does
 	}
-	if err := checkAddrs(cfg, fs); err != nil {
+	if err := checkAddrs(flags, fs); err != nil {
 		return err
 	}
-	limits, err := cfg.limits()
+	cfg, err := flags.httpConfig()
 	if err != nil {
 		return err
 	}
-	if src, ok := fs.setEmpty("jwt-secret"); ok && cfg.JWT.Secret == "" {
+	if src, ok := fs.setEmpty("jwt-secret"); ok && flags.JWT.Secret == "" {
 		return usagef("%s is set but empty: give a secret of at least %d bytes, or unset it for development mode", src, auth.MinSecretLength)
 	}
-	devMode := cfg.JWT.Secret == ""
+	devMode := flags.JWT.Secret == ""
 	if devMode {
-		if cfg.JWT.Secret, err = auth.GenerateSecret(); err != nil {
+		if flags.JWT.Secret, err = auth.GenerateSecret(); err != nil {
 			return err
 		}
 		// Its printed admin token opens everything: keep it to this machine.
 		if !fs.explicit("addr") {
-			cfg.Addr = devAddr
+			flags.Addr = devAddr
 		}
 	}
-	authority, err := cfg.JWT.authority()
+	authority, err := flags.JWT.authority()
 	if err != nil {
 		return err
 	}
 
 	// Both ports are taken before the database is opened: a port in use
 	// is reported before anything is created or migrated.
-	ln, aln, err := listenBoth(cfg.Addr, cfg.AdminAddr)
+	ln, aln, err := listenBoth(flags.Addr, flags.AdminAddr)
 	if err != nil {
 		return err
 	}
 	defer closeUnserved(ln, aln)
 
-	cfg.DB.logger = logger
-	db, err := openDatabase(ctx, &cfg.DB)
+	flags.DB.logger = logger
+	db, err := openDatabase(ctx, &flags.DB)
 	if err != nil {
 		return err
 	}
 	defer db.close()
-	if cfg.Migrate {
+	if flags.Migrate {
 		res, err := migrateUp(ctx, db)
 		if err != nil {
 			return err
@@ -138,15 +137,17 @@ func serve(ctx context.Context, cfg *serveConfig, fs *flagSources, env environme
 	}
 
 	reg := newRegistry(db)
-	limits.Users = roster.NewService(db.users, nil, roster.WithEmailVisibility(cfg.EmailVisibility))
-	limits.Auth = authority
-	limits.Logger = logger
-	limits.Metrics = httpapi.NewMetrics(reg)
-	limits.CursorKey = deriveKey(cfg.JWT.Secret, "roster list cursor v1")
-	limits.KeepAlive = cfg.EventKeepAlive
-	limits.Version, limits.DevMode = version, devMode
-	broker := feed.New(feed.Config{Store: db.events, Logger: logger, MaxSubscribers: cfg.MaxSubscribers, MaxPerSubject: cfg.MaxPerUser, Retention: cfg.EventRetention})
-	limits.Feed = broker
+	// One clock dates users and events and judges the events' age.
+	clock := time.Now
+	cfg.Users = roster.NewService(db.users, clock, roster.WithEmailVisibility(flags.EmailVisibility))
+	cfg.Auth = authority
+	cfg.Logger = logger
+	cfg.Metrics = httpapi.NewMetrics(reg)
+	cfg.CursorKey = deriveKey(flags.JWT.Secret, "roster list cursor v1")
+	cfg.KeepAlive = flags.EventKeepAlive
+	cfg.Version, cfg.DevMode = version, devMode
+	broker := feed.New(feed.Config{Store: db.events, Logger: logger, MaxSubscribers: flags.MaxSubscribers, MaxPerSubject: flags.MaxPerUser, Retention: flags.EventRetention, Now: clock})
+	cfg.Feed = broker
 	feedCtx, stopFeed := context.WithCancel(context.Background())
 	feedDone := make(chan error, 1)
 	go func() { feedDone <- broker.Run(feedCtx) }()
@@ -156,7 +157,7 @@ func serve(ctx context.Context, cfg *serveConfig, fs *flagSources, env environme
 			logger.Error("change feed", "err", err)
 		}
 	}()
-	srv := httpapi.NewServer(limits)
+	srv := httpapi.NewServer(cfg)
 	// Request contexts descend from base, not from ctx: the signal must not
 	// cancel requests the server has accepted (a write would be reported
 	// failed and land anyway). Only the shutdown timeout running out ends
@@ -198,12 +199,12 @@ func serve(ctx context.Context, cfg *serveConfig, fs *flagSources, env environme
 	// then close. Then the listener and idle connections close, streams
 	// end with a final event, and in-flight requests get shutdownTimeout
 	// to finish. The change feed and the pool close after them (defers).
-	logger.Info("shutting down", "drain_delay", cfg.DrainDelay.String(), "timeout", cfg.ShutdownTimeout.String())
+	logger.Info("shutting down", "drain_delay", flags.DrainDelay.String(), "timeout", flags.ShutdownTimeout.String())
 	srv.BeginDrain()
-	if cfg.DrainDelay > 0 {
-		<-env.timer(cfg.DrainDelay)
+	if flags.DrainDelay > 0 {
+		<-env.timer(flags.DrainDelay)
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), flags.ShutdownTimeout)
 	defer cancel()
 	srv.Drain()
 	err = hs.Shutdown(sctx)
@@ -246,9 +247,9 @@ func newHTTPServer(ctx context.Context, h http.Handler, logger *slog.Logger) *ht
 	}
 }
 
-// limits checks the protective settings and returns them as the
-// server's configuration.
-func (cfg *serveConfig) limits() (httpapi.Config, error) {
+// httpConfig checks the protective settings and returns them as the
+// start of the server's configuration; serve adds the rest.
+func (cfg *serveConfig) httpConfig() (httpapi.Config, error) {
 	c := httpapi.Config{
 		CORSOrigins:    cfg.CORSOrigins,
 		RateLimit:      cfg.RateLimit,
@@ -355,7 +356,7 @@ type jwtFlags struct {
 func (j *jwtFlags) authority() (*auth.Authority, error) {
 	a, err := auth.New(auth.Config{Secret: []byte(j.Secret), Issuer: j.Issuer, Audience: j.Audience})
 	if err != nil {
-		return nil, usagef("%s", strings.TrimPrefix(err.Error(), "auth: "))
+		return nil, usagef("%s", err)
 	}
 	return a, nil
 }

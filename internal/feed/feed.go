@@ -47,6 +47,9 @@ type Config struct {
 	MaxPerSubject  int           // subscriptions of one subject (token sub); 0: unlimited
 	Retention      time.Duration // events older than this are purged (default 24h)
 	PollInterval   time.Duration // fallback read of the events table (default 1s)
+	// Now is the clock that dates events (the service's): purging judges
+	// their age by it. Nil means time.Now.
+	Now func() time.Time
 }
 
 // Broker is the per-process fan-out.
@@ -58,6 +61,7 @@ type Broker struct {
 	perSub    int
 	retention time.Duration
 	poll      time.Duration
+	now       func() time.Time
 	wake      chan struct{}
 
 	// mu guards what follows. Subscribers read the ring under the read
@@ -80,7 +84,7 @@ const readBatch = 64
 func New(cfg Config) *Broker {
 	b := &Broker{
 		store: cfg.Store, log: cfg.Logger, maxLag: uint64(max(cfg.MaxLag, 0)), max: cfg.MaxSubscribers, perSub: cfg.MaxPerSubject,
-		retention: cfg.Retention, poll: cfg.PollInterval,
+		retention: cfg.Retention, poll: cfg.PollInterval, now: cfg.Now,
 		wake: make(chan struct{}, 1), subs: map[*Subscription]struct{}{}, bySub: map[string]int{}, ready: make(chan struct{}),
 		notify: make(chan struct{}),
 	}
@@ -100,6 +104,9 @@ func New(cfg Config) *Broker {
 	}
 	if b.poll <= 0 {
 		b.poll = time.Second
+	}
+	if b.now == nil {
+		b.now = time.Now
 	}
 	return b
 }
@@ -194,7 +201,7 @@ func (b *Broker) deliver(ctx context.Context) error {
 }
 
 func (b *Broker) purge(ctx context.Context) {
-	n, err := b.store.PurgeEvents(ctx, time.Now().Add(-b.retention))
+	n, err := b.store.PurgeEvents(ctx, b.now().Add(-b.retention))
 	if err != nil {
 		b.log.Warn("purging events", "err", err)
 	} else if n > 0 {

@@ -450,3 +450,28 @@ func TestPollingWhenListenFails(t *testing.T) {
 		t.Errorf("got %v", got)
 	}
 }
+
+// purgeRecorder reports the cut-off of the first purge.
+type purgeRecorder struct {
+	*memEvents
+	before chan time.Time
+}
+
+func (p purgeRecorder) PurgeEvents(ctx context.Context, before time.Time) (int64, error) {
+	select {
+	case p.before <- before:
+	default: // a later purge: the test reads the first
+	}
+	return p.memEvents.PurgeEvents(ctx, before)
+}
+
+// Retention is judged by the clock the broker is given, the one that
+// dated the events, not the machine's.
+func TestPurgeUsesTheClock(t *testing.T) {
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	store := purgeRecorder{memEvents: &memEvents{}, before: make(chan time.Time, 1)}
+	start(t, store, Config{Retention: time.Hour, Now: func() time.Time { return now }})
+	if got, want := <-store.before, now.Add(-time.Hour); !got.Equal(want) {
+		t.Errorf("purged events before %s, want before %s", got, want)
+	}
+}

@@ -99,13 +99,14 @@ func newHarness(t *testing.T, store roster.UserStore, configure ...func(*httpapi
 		t.Fatalf("auth: %v", err)
 	}
 	logs := &syncBuffer{}
+	clock := newTestClock()
 	cfg := httpapi.Config{
-		Users:  roster.NewService(store, nil),
+		Users:  roster.NewService(store, clock.Now),
 		Auth:   a,
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if _, ok := store.(roster.EventStore); ok {
-		startFeed(t, store, feed.Config{})(&cfg) // every engine has a change feed
+		startFeed(t, store, feed.Config{Now: clock.Now})(&cfg) // every engine has a change feed
 	}
 	for _, c := range configure {
 		c(&cfg)
@@ -119,6 +120,25 @@ func newHarness(t *testing.T, store roster.UserStore, configure ...func(*httpapi
 	})
 	h.admin = h.token("admin-1", roster.RoleAdmin)
 	return h
+}
+
+// testClock is the service's clock in the harness: each reading is a
+// millisecond after the one before, so every write gets a time of its own
+// (list orders, cursors and ETags can be tested without sleeping). It
+// starts at the real time, so that whatever else judges times by the
+// machine's clock (token expiry, a feed a test starts itself) agrees.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newTestClock() *testClock { return &testClock{now: time.Now().UTC()} }
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(time.Millisecond)
+	return c.now
 }
 
 // token issues a valid token for sub with roles.
@@ -227,14 +247,36 @@ func checkError(t *testing.T, rec *httptest.ResponseRecorder, status int, code s
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
 type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	wrote chan struct{} // closed by the next Write
 }
 
 func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.wrote != nil {
+		close(b.wrote)
+		b.wrote = nil
+	}
 	return b.buf.Write(p)
+}
+
+// waitFor waits until the buffer contains s, woken by each write.
+func (b *syncBuffer) waitFor(s string) {
+	for {
+		b.mu.Lock()
+		if strings.Contains(b.buf.String(), s) {
+			b.mu.Unlock()
+			return
+		}
+		if b.wrote == nil {
+			b.wrote = make(chan struct{})
+		}
+		wrote := b.wrote
+		b.mu.Unlock()
+		<-wrote
+	}
 }
 
 func (b *syncBuffer) String() string {

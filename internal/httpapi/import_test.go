@@ -291,51 +291,91 @@ func allEventCount(t *testing.T, store roster.UserStore) int {
 func TestImportClientDisconnect(t *testing.T) {
 	for _, mode := range []string{"partial", "atomic"} {
 		t.Run(mode, func(t *testing.T) {
-			forEachStore(t, func(t *testing.T, h *harness, store roster.UserStore) {
-				srv := httptest.NewServer(h.srv)
-				defer srv.Close()
-				pr, pw := io.Pipe()
-				ctx, cancel := context.WithCancel(context.Background())
-				defer cancel()
-				req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/api/users/import?mode="+mode, pr)
-				req.Header.Set("Authorization", "Bearer "+h.admin)
-				req.Header.Set("Content-Type", "application/x-ndjson")
-				done := make(chan error, 1)
-				go func() {
-					resp, err := http.DefaultClient.Do(req)
-					if err == nil {
-						resp.Body.Close()
+			for _, e := range engines {
+				t.Run(e.name, func(t *testing.T) {
+					store := signalCommits(e.open(t))
+					h := newHarness(t, store)
+					srv := httptest.NewServer(h.srv)
+					defer srv.Close()
+					pr, pw := io.Pipe()
+					ctx, cancel := context.WithCancel(context.Background())
+					defer cancel()
+					req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/api/users/import?mode="+mode, pr)
+					req.Header.Set("Authorization", "Bearer "+h.admin)
+					req.Header.Set("Content-Type", "application/x-ndjson")
+					done := make(chan error, 1)
+					go func() {
+						resp, err := http.DefaultClient.Do(req)
+						if err == nil {
+							resp.Body.Close()
+						}
+						done <- err
+					}()
+					const batch = roster.ImportBatchSize
+					for i := range 2*batch + batch/2 {
+						fmt.Fprintf(pw, `{"name":"U%d","email":"u%d@example.com"}`+"\n", i, i)
 					}
-					done <- err
-				}()
-				const batch = roster.ImportBatchSize
-				for i := range 2*batch + batch/2 {
-					fmt.Fprintf(pw, `{"name":"U%d","email":"u%d@example.com"}`+"\n", i, i)
-				}
-				if mode == "partial" {
-					waitFor(t, "two committed batches", func() bool { return countUsers(t, store) >= 2*batch })
-				}
-				cancel()
-				_ = pw.CloseWithError(io.ErrClosedPipe)
-				<-done
-				waitFor(t, "the import's log line", func() bool { return strings.Contains(h.logs.String(), `"msg":"import"`) })
-				n := countUsers(t, store)
-				switch {
-				case mode == "atomic" && n != 0:
-					t.Errorf("got %d users, want 0", n)
-				case mode == "partial" && n != 2*batch:
-					t.Errorf("got %d users, want the two whole batches, %d", n, 2*batch)
-				}
-				evs, _ := store.(roster.EventStore).EventsAfter(context.Background(), 0, 10)
-				if mode == "partial" && (len(evs) != 1 || evs[0].Import == nil || evs[0].Import.Inserted != 2*batch) {
-					t.Errorf("got events %+v, want one users.imported with %d inserted", evs, 2*batch)
-				}
-				if mode == "atomic" && len(evs) != 0 {
-					t.Errorf("got events %+v, want none", evs)
-				}
-			})
+					if mode == "partial" {
+						<-store.commits // the first two batches, committed
+						<-store.commits
+					}
+					cancel()
+					_ = pw.CloseWithError(io.ErrClosedPipe)
+					<-done
+					h.logs.waitFor(`"msg":"import"`) // the handler has returned
+					n := countUsers(t, store)
+					switch {
+					case mode == "atomic" && n != 0:
+						t.Errorf("got %d users, want 0", n)
+					case mode == "partial" && n != 2*batch:
+						t.Errorf("got %d users, want the two whole batches, %d", n, 2*batch)
+					}
+					evs, _ := store.EventsAfter(context.Background(), 0, 10)
+					if mode == "partial" && (len(evs) != 1 || evs[0].Import == nil || evs[0].Import.Inserted != 2*batch) {
+						t.Errorf("got events %+v, want one users.imported with %d inserted", evs, 2*batch)
+					}
+					if mode == "atomic" && len(evs) != 0 {
+						t.Errorf("got events %+v, want none", evs)
+					}
+				})
+			}
 		})
 	}
+}
+
+// commitSignals is a store that tells a test when an import transaction
+// has committed, so that it waits for that rather than polling against a
+// wall-clock deadline a loaded machine can miss.
+type commitSignals struct {
+	roster.UserStore
+	roster.EventStore
+	commits chan struct{} // one per committed import transaction
+}
+
+func signalCommits(store roster.UserStore) *commitSignals {
+	// Tests import a few batches: the buffer never fills.
+	return &commitSignals{UserStore: store, EventStore: store.(roster.EventStore), commits: make(chan struct{}, 100)}
+}
+
+func (s *commitSignals) BeginImport(ctx context.Context, opts roster.ImportOptions) (roster.ImportTx, error) {
+	tx, err := s.UserStore.BeginImport(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return signalingTx{ImportTx: tx, commits: s.commits}, nil
+}
+
+type signalingTx struct {
+	roster.ImportTx
+	commits chan<- struct{}
+}
+
+func (tx signalingTx) Commit(ctx context.Context, event *roster.ImportSummary) error {
+	err := tx.ImportTx.Commit(ctx, event)
+	if err == nil {
+		tx.commits <- struct{}{}
+	}
+	return err
 }
 
 // waitFor polls cond until it holds, failing after 10 s.

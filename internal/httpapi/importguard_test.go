@@ -171,43 +171,53 @@ func TestImportIdleTimeout(t *testing.T) {
 	const batch = roster.ImportBatchSize
 	for _, mode := range []string{"partial", "atomic"} {
 		t.Run(mode, func(t *testing.T) {
-			forEachStore(t, func(t *testing.T, h *harness, store roster.UserStore) {
-				srv := httptest.NewServer(h.srv)
-				defer srv.Close()
-				pw, done := startImport(t, srv.URL, h.admin, "?mode="+mode)
-				defer pw.Close()
-				for i := range 2*batch + batch/2 {
-					if _, err := fmt.Fprintf(pw, `{"name":"U%d","email":"u%d@example.com"}`+"\n", i, i); err != nil {
-						t.Fatalf("write row %d: %v", i, err)
+			for _, e := range engines {
+				t.Run(e.name, func(t *testing.T) {
+					store := signalCommits(e.open(t))
+					h := newHarness(t, store, func(c *httpapi.Config) { c.ImportIdleTimeout = 300 * time.Millisecond })
+					srv := httptest.NewServer(h.srv)
+					defer srv.Close()
+					pw, done := startImport(t, srv.URL, h.admin, "?mode="+mode)
+					defer pw.Close()
+					for i := range 2*batch + batch/2 {
+						if _, err := fmt.Fprintf(pw, `{"name":"U%d","email":"u%d@example.com"}`+"\n", i, i); err != nil {
+							t.Fatalf("write row %d: %v", i, err)
+						}
 					}
-				}
-				// Blank lines trickle in, each within the idle timeout, until
-				// the whole batches are committed (the timeout cancels what
-				// is still being written); then the body stops, open.
-				if mode == "partial" {
-					waitFor(t, "two committed batches", func() bool {
-						_, _ = io.WriteString(pw, "\n")
-						return countUsers(t, store) >= 2*batch
-					})
-				}
-				resp := <-done
-				if resp == nil {
-					t.Fatal("no response")
-				}
-				defer resp.Body.Close()
-				var env envelope
-				_ = json.NewDecoder(resp.Body).Decode(&env)
-				if resp.StatusCode != http.StatusRequestTimeout || env.Error.Code != "REQUEST_TIMEOUT" {
-					t.Fatalf("got %d %+v, want 408 REQUEST_TIMEOUT", resp.StatusCode, env)
-				}
-				want := int64(0)
-				if mode == "partial" {
-					want = 2 * batch // the first row and the next ones fill two batches
-				}
-				if n := countUsers(t, store); n != want {
-					t.Errorf("got %d users, want %d", n, want)
-				}
-			}, func(c *httpapi.Config) { c.ImportIdleTimeout = 300 * time.Millisecond })
+					// Blank lines trickle in, each within the idle timeout, until
+					// the whole batches are committed (the timeout cancels what
+					// is still being written); then the body stops, open.
+					if mode == "partial" {
+						for commits := 0; commits < 2; {
+							select {
+							case <-store.commits:
+								commits++
+							case resp := <-done:
+								t.Fatalf("the import ended before two batches committed: %+v", resp)
+							case <-time.After(10 * time.Millisecond):
+								_, _ = io.WriteString(pw, "\n") // progress, well within the idle timeout
+							}
+						}
+					}
+					resp := <-done
+					if resp == nil {
+						t.Fatal("no response")
+					}
+					defer resp.Body.Close()
+					var env envelope
+					_ = json.NewDecoder(resp.Body).Decode(&env)
+					if resp.StatusCode != http.StatusRequestTimeout || env.Error.Code != "REQUEST_TIMEOUT" {
+						t.Fatalf("got %d %+v, want 408 REQUEST_TIMEOUT", resp.StatusCode, env)
+					}
+					want := int64(0)
+					if mode == "partial" {
+						want = 2 * batch // the first row and the next ones fill two batches
+					}
+					if n := countUsers(t, store); n != want {
+						t.Errorf("got %d users, want %d", n, want)
+					}
+				})
+			}
 		})
 	}
 }

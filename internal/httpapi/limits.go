@@ -3,77 +3,13 @@ package httpapi
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
-	"net"
 	"net/http"
-	"net/netip"
-	"runtime/debug"
 	"strconv"
-	"strings"
 	"time"
-
-	"github.com/rs/cors"
 
 	"github.com/rosterhq/roster/internal/roster"
 )
-
-// recoverPanic turns a handler panic into a 500 envelope and a logged
-// stack, so one bad request cannot take the process down.
-func (s *Server) recoverPanic(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sw := &statusWriter{ResponseWriter: w}
-		defer func() {
-			v := recover()
-			if v == nil {
-				return
-			}
-			if v == http.ErrAbortHandler {
-				panic(v) // the server's own way to abort a response; it logs nothing
-			}
-			s.metrics.count(panicsCounter)
-			s.log.ErrorContext(r.Context(), "panic", "request_id", requestIDFrom(r.Context()),
-				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-			if sw.status == 0 {
-				s.error(sw, r, roster.Errorf(roster.CodeInternal, "An unexpected error occurred"))
-			}
-		}()
-		next.ServeHTTP(sw, r)
-	})
-}
-
-// securityHeaders marks every response as JSON-or-nothing for browsers
-// and keeps authenticated data out of shared caches.
-func securityHeaders(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Cache-Control", "no-store")
-		next.ServeHTTP(w, r)
-	})
-}
-
-// corsPolicy answers preflights and decorates cross-origin responses for the
-// allowed origins; with none it is a no-op. Credentials (cookies) are
-// never allowed: the API authenticates with bearer tokens, and that also
-// rules out the unsafe "*" + credentials combination.
-func corsPolicy(origins []string) func(http.Handler) http.Handler {
-	if len(origins) == 0 {
-		return func(h http.Handler) http.Handler { return h }
-	}
-	c := cors.New(cors.Options{
-		AllowedOrigins: origins,
-		AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete},
-		AllowedHeaders: []string{"Authorization", "Content-Type", "If-Match", "If-None-Match",
-			"Idempotency-Key", "Last-Event-ID", "X-Request-ID"},
-		ExposedHeaders: []string{"Link", "Location", "ETag", "Retry-After", "X-Request-ID", "X-Total-Count",
-			"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"},
-		MaxAge:               600,
-		AllowCredentials:     false,
-		OptionsSuccessStatus: http.StatusNoContent,
-	})
-	return c.Handler
-}
 
 // Codes of the protective layers.
 const (
@@ -212,74 +148,4 @@ func (s *Server) deadline(next http.Handler) http.Handler {
 		defer cancel()
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
-}
-
-// clientIP is the peer address, or, when the peer is a trusted proxy, the
-// first address not of a trusted proxy counting from the right of
-// Forwarded or X-Forwarded-For: entries left of that are client-supplied
-// and could be forged.
-func (s *Server) clientIP(r *http.Request) netip.Addr {
-	peer := addrOf(r.RemoteAddr)
-	if !s.isTrusted(peer) {
-		return peer
-	}
-	hops := forwardedFor(r.Header)
-	for i := len(hops) - 1; i >= 0; i-- {
-		a := addrOf(hops[i])
-		if !a.IsValid() {
-			break // garbage: don't trust anything further left
-		}
-		if !s.isTrusted(a) {
-			return a
-		}
-		peer = a
-	}
-	return peer
-}
-
-func (s *Server) isTrusted(a netip.Addr) bool {
-	for _, p := range s.trusted {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
-// forwardedFor lists the hop addresses, nearest last, from the standard
-// Forwarded header (RFC 7239) when present, else X-Forwarded-For.
-func forwardedFor(h http.Header) []string {
-	var hops []string
-	if fwd := h.Values("Forwarded"); len(fwd) > 0 {
-		for _, line := range fwd {
-			for _, elem := range strings.Split(line, ",") {
-				for _, pair := range strings.Split(elem, ";") {
-					k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
-					if ok && strings.EqualFold(k, "for") {
-						hops = append(hops, strings.Trim(v, `"`))
-					}
-				}
-			}
-		}
-		return hops
-	}
-	for _, line := range h.Values("X-Forwarded-For") {
-		for _, a := range strings.Split(line, ",") {
-			hops = append(hops, strings.TrimSpace(a))
-		}
-	}
-	return hops
-}
-
-// addrOf parses "ip", "ip:port", "[v6]:port" or "[v6]"; invalid gives the
-// zero Addr.
-func addrOf(s string) netip.Addr {
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.Addr().Unmap()
-	}
-	if host, _, err := net.SplitHostPort(s); err == nil {
-		s = host
-	}
-	a, _ := netip.ParseAddr(strings.Trim(s, "[]"))
-	return a.Unmap()
 }

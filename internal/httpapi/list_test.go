@@ -45,8 +45,7 @@ func TestListFiltersAndSorts(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, h *harness) {
 		// Created in this order, so newest first is the reverse.
 		for _, n := range []string{"bob", "Alice", "carol", "alfred", "Dave"} {
-			h.createUser(n, strings.ToLower(n)+"@example.com")
-			time.Sleep(time.Millisecond) // distinct created_at; ties are covered by the store suite
+			h.createUser(n, strings.ToLower(n)+"@example.com") // the harness clock: distinct created_at; ties are covered by the store suite
 		}
 		mid := h.createUser("zed", "zed@corp.example")
 		all := h.do(request{method: "GET", path: "/api/users?sort=created_at", token: h.admin})

@@ -80,8 +80,10 @@ func (f failingStore) CountUsers(context.Context, roster.UserFilter) (int64, err
 func (f failingStore) UpdateUser(context.Context, uuid.UUID, roster.UserUpdate, time.Time) (roster.User, error) {
 	return roster.User{}, f.err
 }
-func (f failingStore) DeleteUser(context.Context, uuid.UUID, *time.Time) error { return f.err }
-func (f failingStore) Ping(context.Context) error                              { return f.err }
+func (f failingStore) DeleteUser(context.Context, uuid.UUID, *time.Time, time.Time) error {
+	return f.err
+}
+func (f failingStore) Ping(context.Context) error { return f.err }
 func (f failingStore) BeginImport(context.Context, roster.ImportOptions) (roster.ImportTx, error) {
 	return nil, f.err
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 	"github.com/rosterhq/roster/internal/broadcast"
 	"github.com/rosterhq/roster/internal/outage"
+	"github.com/rosterhq/roster/internal/postgres/pgdb"
 	"github.com/rosterhq/roster/migrations"
 )
 
@@ -184,4 +185,39 @@ func (db *DB) acquire(ctx context.Context) (*pgxpool.Conn, error) {
 			errAcquireTimeout, db.acquireTimeout, st.AcquiredConns(), st.MaxConns(), err)
 	}
 	return nil, fmt.Errorf("acquire connection: %w", err)
+}
+
+// inTx runs fn in a transaction (read committed) on a borrowed connection,
+// committing if fn returns nil.
+func (db *DB) inTx(ctx context.Context, fn func(q *pgdb.Queries) error) error {
+	return db.inRawTx(ctx, func(tx pgx.Tx) error { return fn(pgdb.New(tx)) })
+}
+
+// inRawTx runs fn in a transaction on a pooled connection and, once it has
+// committed, wakes this process's feed listeners: the change's event, if
+// it wrote one, waits in the outbox for a reader to sequence it.
+func (db *DB) inRawTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	err := db.use(ctx, func(conn *pgxpool.Conn) error { return pgx.BeginFunc(ctx, conn, fn) })
+	if err != nil {
+		return err
+	}
+	db.commits.Signal()
+	return nil
+}
+
+// write runs fn, whose one writing statement commits on its own, on a
+// borrowed connection and, when it succeeds, wakes this process's feed
+// listeners as inRawTx does.
+func (db *DB) write(ctx context.Context, fn func(q *pgdb.Queries) error) error {
+	if err := db.queries(ctx, fn); err != nil {
+		return err
+	}
+	db.commits.Signal()
+	return nil
+}
+
+// queries runs fn on a connection borrowed for its duration; the generated
+// :many queries have consumed and closed their rows when fn returns.
+func (db *DB) queries(ctx context.Context, fn func(q *pgdb.Queries) error) error {
+	return db.use(ctx, func(conn *pgxpool.Conn) error { return fn(pgdb.New(conn)) })
 }

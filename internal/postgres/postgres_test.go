@@ -262,3 +262,33 @@ func TestOpenInvalid(t *testing.T) {
 		})
 	}
 }
+
+// Idempotency records written before migration 00006 still replay the
+// user they recorded, and migrating down gives their columns back.
+func TestMigrationKeepsIdempotencyRecords(t *testing.T) {
+	db := mustOpen(t, pgtest.NewDatabase(t), Options{})
+	p := mustMigrator(t, db)
+	if _, err := p.UpTo(t.Context(), 5); err != nil {
+		t.Fatalf("migrate up to 5: %v", err)
+	}
+	storetest.CheckKeyMigration(t, db, p, 5, time.Date(2024, 5, 6, 7, 8, 9, 123456000, time.UTC), storetest.KeyMigration{
+		InsertOld: func(u roster.User, k roster.Idempotency) {
+			_, err := db.pool.Exec(t.Context(),
+				`INSERT INTO idempotency_keys (subject, key, fingerprint, user_id, user_name, user_email, user_created_at, user_updated_at, created_at, expires_at)
+				 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+				k.Subject, k.Key, k.Fingerprint, u.ID, u.Name, u.Email, u.CreatedAt, u.UpdatedAt, u.CreatedAt, k.ExpiresAt)
+			if err != nil {
+				t.Fatalf("insert: %v", err)
+			}
+		},
+		ReadOld: func() (u roster.User) {
+			err := db.pool.QueryRow(t.Context(), "SELECT user_id, user_name, user_email, user_created_at, user_updated_at FROM idempotency_keys").
+				Scan(&u.ID, &u.Name, &u.Email, &u.CreatedAt, &u.UpdatedAt)
+			if err != nil {
+				t.Fatalf("select after migrating down: %v", err)
+			}
+			u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
+			return u
+		},
+	})
+}

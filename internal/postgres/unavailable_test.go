@@ -111,7 +111,7 @@ func TestOutage(t *testing.T) {
 		"CreateUser": func() error { _, _, err := db.CreateUser(ctx, newUser(1), nil); return err },
 		"User":       func() error { _, err := db.User(ctx, uuid.New()); return err },
 		"ListUsers":  func() error { _, err := db.ListUsers(ctx, roster.ListQuery{Limit: 10}); return err },
-		"DeleteUser": func() error { return db.DeleteUser(ctx, uuid.New(), nil) },
+		"DeleteUser": func() error { return db.DeleteUser(ctx, uuid.New(), nil, time.Now()) },
 		"Ping":       func() error { return db.Ping(ctx) },
 	}
 	for range 3 { // the pooled connections break first, then dials fail

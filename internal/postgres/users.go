@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -77,17 +78,17 @@ func claimKey(ctx context.Context, q *pgdb.Queries, u roster.User, idem roster.I
 	if err != nil {
 		return roster.User{}, false, fmt.Errorf("purge idempotency keys: %w", err)
 	}
+	created, err := json.Marshal(u)
+	if err != nil {
+		return roster.User{}, false, fmt.Errorf("claim idempotency key: encode user: %w", err)
+	}
 	n, err := q.ClaimIdempotencyKey(ctx, pgdb.ClaimIdempotencyKeyParams{
-		Subject:       idem.Subject,
-		Key:           idem.Key,
-		Fingerprint:   idem.Fingerprint,
-		UserID:        u.ID,
-		UserName:      u.Name,
-		UserEmail:     u.Email,
-		UserCreatedAt: u.CreatedAt,
-		UserUpdatedAt: u.UpdatedAt,
-		CreatedAt:     u.CreatedAt,
-		ExpiresAt:     micro(idem.ExpiresAt),
+		Subject:     idem.Subject,
+		Key:         idem.Key,
+		Fingerprint: idem.Fingerprint,
+		CreatedUser: string(created),
+		CreatedAt:   u.CreatedAt,
+		ExpiresAt:   micro(idem.ExpiresAt),
 	})
 	if err != nil {
 		return roster.User{}, false, fmt.Errorf("claim idempotency key: %w", err)
@@ -106,13 +107,11 @@ func claimKey(ctx context.Context, q *pgdb.Queries, u roster.User, idem roster.I
 	if rec.Fingerprint != idem.Fingerprint {
 		return roster.User{}, false, roster.ErrIdempotencyMismatch
 	}
-	return roster.User{
-		ID:        rec.UserID,
-		Name:      rec.UserName,
-		Email:     rec.UserEmail,
-		CreatedAt: rec.UserCreatedAt.UTC(),
-		UpdatedAt: rec.UserUpdatedAt.UTC(),
-	}, true, nil
+	stored, err := roster.DecodeUser(rec.CreatedUser)
+	if err != nil {
+		return roster.User{}, false, fmt.Errorf("stored idempotency key %q: %w", idem.Key, err)
+	}
+	return stored, true, nil
 }
 
 // User returns the user with the given id, read together with concurrent
@@ -154,14 +153,14 @@ func (db *DB) UpdateUser(ctx context.Context, id uuid.UUID, upd roster.UserUpdat
 }
 
 // DeleteUser removes the user with the given id, with ifUpdatedAt only if
-// it is still that version. The user.deleted event is written by the same
-// statement, at the current time: the caller gives none.
-func (db *DB) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Time) error {
+// it is still that version. The user.deleted event, at at, is written by
+// the same statement.
+func (db *DB) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Time, at time.Time) error {
 	err := db.write(ctx, func(q *pgdb.Queries) error {
 		n, err := q.DeleteUserWithEvent(ctx, pgdb.DeleteUserWithEventParams{
 			ID:          id,
 			IfUpdatedAt: microPtr(ifUpdatedAt),
-			At:          micro(time.Now()).UTC(),
+			At:          micro(at).UTC(),
 		})
 		switch {
 		case err != nil:
@@ -227,41 +226,6 @@ func (db *DB) probe(ctx context.Context) error {
 		_ = conn.Close(cctx)
 	}()
 	return conn.Ping(ctx)
-}
-
-// inTx runs fn in a transaction (read committed) on a borrowed connection,
-// committing if fn returns nil.
-func (db *DB) inTx(ctx context.Context, fn func(q *pgdb.Queries) error) error {
-	return db.inRawTx(ctx, func(tx pgx.Tx) error { return fn(pgdb.New(tx)) })
-}
-
-// inRawTx runs fn in a transaction on a pooled connection and, once it has
-// committed, wakes this process's feed listeners: the change's event, if
-// it wrote one, waits in the outbox for a reader to sequence it.
-func (db *DB) inRawTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	err := db.use(ctx, func(conn *pgxpool.Conn) error { return pgx.BeginFunc(ctx, conn, fn) })
-	if err != nil {
-		return err
-	}
-	db.commits.Signal()
-	return nil
-}
-
-// write runs fn, whose one writing statement commits on its own, on a
-// borrowed connection and, when it succeeds, wakes this process's feed
-// listeners as inRawTx does.
-func (db *DB) write(ctx context.Context, fn func(q *pgdb.Queries) error) error {
-	if err := db.queries(ctx, fn); err != nil {
-		return err
-	}
-	db.commits.Signal()
-	return nil
-}
-
-// queries runs fn on a connection borrowed for its duration; the generated
-// :many queries have consumed and closed their rows when fn returns.
-func (db *DB) queries(ctx context.Context, fn func(q *pgdb.Queries) error) error {
-	return db.use(ctx, func(conn *pgxpool.Conn) error { return fn(pgdb.New(conn)) })
 }
 
 func user(row pgdb.User) roster.User {

@@ -61,11 +61,10 @@ func (ev *Event) SetData(data []byte) error {
 		ev.Import = new(ImportSummary)
 		return json.Unmarshal(data, ev.Import)
 	}
-	var u User
-	if err := json.Unmarshal(data, &u); err != nil {
+	u, err := DecodeUser(data)
+	if err != nil {
 		return err
 	}
-	u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
 	ev.User = &u
 	return nil
 }

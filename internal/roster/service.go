@@ -295,7 +295,7 @@ func (s *Service) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *tim
 	if _, err := authorize(ctx, RoleAdmin); err != nil {
 		return err
 	}
-	if err := s.store.DeleteUser(ctx, id, ifUpdatedAt); err != nil {
+	if err := s.store.DeleteUser(ctx, id, ifUpdatedAt, s.timestamp()); err != nil {
 		return storeError("delete user", id, err)
 	}
 	return nil

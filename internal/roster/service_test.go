@@ -78,6 +78,7 @@ type memStore struct {
 	idem    []*Idempotency
 	queries []ListQuery
 	commits []importCommit // the import transactions committed
+	deleted []time.Time    // the times DeleteUser was given
 }
 
 // importCommit is one import transaction a store committed: how many rows
@@ -106,8 +107,11 @@ func (m *memStore) CountUsers(context.Context, UserFilter) (int64, error) { retu
 func (m *memStore) UpdateUser(_ context.Context, id uuid.UUID, upd UserUpdate, at time.Time) (User, error) {
 	return User{ID: id, Name: *upd.Name, UpdatedAt: at}, nil
 }
-func (m *memStore) DeleteUser(context.Context, uuid.UUID, *time.Time) error { return ErrEmailTaken }
-func (m *memStore) Ping(context.Context) error                              { return nil }
+func (m *memStore) DeleteUser(_ context.Context, _ uuid.UUID, _ *time.Time, at time.Time) error {
+	m.deleted = append(m.deleted, at)
+	return ErrEmailTaken
+}
+func (m *memStore) Ping(context.Context) error { return nil }
 
 // BeginImport begins a transaction that inserts every row; an email seen
 // before is a conflict.
@@ -239,6 +243,15 @@ func TestServiceRules(t *testing.T) {
 	}
 	if err := svc.DeleteUser(admin, self, nil); !errors.As(err, new(*Error)) {
 		t.Errorf("store sentinel not translated: %v", err)
+	}
+	// The delete, and so its event, is dated by the service's clock.
+	for _, at := range store.deleted {
+		if !at.Equal(want) || at.Location() != time.UTC {
+			t.Errorf("DeleteUser was given %v, want %v in UTC", at, want)
+		}
+	}
+	if len(store.deleted) == 0 {
+		t.Error("DeleteUser never reached the store")
 	}
 }
 

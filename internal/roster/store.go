@@ -41,7 +41,8 @@ type UserStore interface {
 	UpdateUser(ctx context.Context, id uuid.UUID, upd UserUpdate, updatedAt time.Time) (User, error)
 	// DeleteUser removes the user with the given id; with ifUpdatedAt
 	// non-nil only if its updated_at equals it (else ErrPreconditionFailed).
-	DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Time) error
+	// The user.deleted event is dated at, the service's clock.
+	DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Time, at time.Time) error
 	// BeginImport starts one transaction of an import; the domain decides
 	// how many rows each holds and which carries the event (WriteImport).
 	// A store uses opts.OnConflict and opts.At in every Write, and may use

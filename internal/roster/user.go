@@ -42,6 +42,17 @@ func (u User) MarshalJSON() ([]byte, error) {
 	}{u.ID.String(), u.Name, u.Email, u.CreatedAt.Format(TimeLayout), u.UpdatedAt.Format(TimeLayout)})
 }
 
+// DecodeUser reads a user that a store kept as JSON (User.MarshalJSON:
+// event data, idempotency records), with its times in UTC as stored.
+func DecodeUser(data []byte) (User, error) {
+	var u User
+	if err := json.Unmarshal(data, &u); err != nil {
+		return User{}, err
+	}
+	u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
+	return u, nil
+}
+
 // NameKey is the sort key of a name in the name orders: what stores keep
 // beside the name (name_lower) and cursors carry. It is Go's Unicode
 // lower case, computed here and never by the database (SQLite's lower()

@@ -298,31 +298,21 @@ WHERE (subject, key) IN (
 -- go through one connection, so a concurrent retry of the key waits for
 -- this transaction and then finds the record. "Now" is the request's own
 -- time, created_at, which comes from the caller's clock.
-INSERT INTO idempotency_keys (
-    subject, key, fingerprint,
-    user_id, user_name, user_email, user_created_at, user_updated_at,
-    created_at, expires_at
-)
+-- created_user is the user as JSON (roster.User).
+INSERT INTO idempotency_keys (subject, key, fingerprint, created_user, created_at, expires_at)
 VALUES (
     sqlc.arg('subject'), sqlc.arg('key'), sqlc.arg('fingerprint'),
-    sqlc.arg('user_id'), sqlc.arg('user_name'), sqlc.arg('user_email'), sqlc.arg('user_created_at'), sqlc.arg('user_updated_at'),
-    sqlc.arg('created_at'), sqlc.arg('expires_at')
+    sqlc.arg('created_user'), sqlc.arg('created_at'), sqlc.arg('expires_at')
 )
 ON CONFLICT (subject, key) DO UPDATE
-SET fingerprint     = excluded.fingerprint,
-    user_id         = excluded.user_id,
-    user_name       = excluded.user_name,
-    user_email      = excluded.user_email,
-    user_created_at = excluded.user_created_at,
-    user_updated_at = excluded.user_updated_at,
-    created_at      = excluded.created_at,
-    expires_at      = excluded.expires_at
+SET fingerprint  = excluded.fingerprint,
+    created_user = excluded.created_user,
+    created_at   = excluded.created_at,
+    expires_at   = excluded.expires_at
 WHERE idempotency_keys.expires_at < excluded.created_at;
 
 -- name: IdempotencyKey :one
-SELECT subject, key, fingerprint,
-       user_id, user_name, user_email, user_created_at, user_updated_at,
-       created_at, expires_at
+SELECT subject, key, fingerprint, created_user, created_at, expires_at
 FROM idempotency_keys
 WHERE subject = ? AND key = ?;
 

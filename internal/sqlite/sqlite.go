@@ -135,3 +135,21 @@ func (db *DB) Stats() sql.DBStats { return db.read.Stats() }
 // WriteStats returns the statistics of the single-connection write pool;
 // its WaitCount and WaitDuration show how much writers queue.
 func (db *DB) WriteStats() sql.DBStats { return db.write.Stats() }
+
+// inTx runs fn in a transaction on the write connection, which begins
+// IMMEDIATE (see dsn): it holds the write lock from the start.
+func (db *DB) inTx(ctx context.Context, fn func(q *sqlitedb.Queries) error) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() // a no-op after Commit
+	if err := fn(db.wq.WithTx(tx)); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	db.outage.Up() // a write went through: any outage is over
+	return nil
+}

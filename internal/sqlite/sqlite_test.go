@@ -8,10 +8,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/pressly/goose/v3"
 	"github.com/rosterhq/roster/internal/roster"
+	"github.com/rosterhq/roster/internal/sqlite/sqlitedb"
 	"github.com/rosterhq/roster/internal/storetest"
 )
 
@@ -231,4 +233,39 @@ func TestBadStoredID(t *testing.T) {
 	if !strings.Contains(err.Error(), "not-a-uuid") {
 		t.Errorf("ListUsers: got error %q, want it to name the bad id", err)
 	}
+}
+
+// Idempotency records written before migration 00006 still replay the
+// user they recorded, and migrating down gives their columns back. The
+// time is before 1970: the conversion takes the fraction upwards.
+func TestMigrationKeepsIdempotencyRecords(t *testing.T) {
+	db := mustOpen(t)
+	p := mustMigrator(t, db)
+	if _, err := p.UpTo(t.Context(), 4); err != nil {
+		t.Fatalf("migrate up to 4: %v", err)
+	}
+	storetest.CheckKeyMigration(t, db, p, 4, time.Date(1969, 12, 31, 23, 59, 59, 500000000, time.UTC), storetest.KeyMigration{
+		InsertOld: func(u roster.User, k roster.Idempotency) {
+			_, err := db.write.ExecContext(t.Context(),
+				`INSERT INTO idempotency_keys (subject, key, fingerprint, user_id, user_name, user_email, user_created_at, user_updated_at, created_at, expires_at)
+				 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				k.Subject, k.Key, k.Fingerprint, u.ID.String(), u.Name, u.Email, u.CreatedAt.UnixMicro(), u.UpdatedAt.UnixMicro(), u.CreatedAt.UnixMicro(), k.ExpiresAt.UnixMicro())
+			if err != nil {
+				t.Fatalf("insert: %v", err)
+			}
+		},
+		ReadOld: func() roster.User {
+			var row sqlitedb.User
+			err := db.read.QueryRowContext(t.Context(), "SELECT user_id, user_name, user_email, user_created_at, user_updated_at FROM idempotency_keys").
+				Scan(&row.ID, &row.Name, &row.Email, &row.CreatedAt, &row.UpdatedAt)
+			if err != nil {
+				t.Fatalf("select after migrating down: %v", err)
+			}
+			u, err := user(row)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return u
+		},
+	})
 }

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -72,17 +73,17 @@ func claimKey(ctx context.Context, q *sqlitedb.Queries, u roster.User, idem rost
 	if err := q.PurgeIdempotencyKeys(ctx, sqlitedb.PurgeIdempotencyKeysParams{Now: now, Batch: purgeBatch}); err != nil {
 		return roster.User{}, false, fmt.Errorf("purge idempotency keys: %w", err)
 	}
+	created, err := json.Marshal(u)
+	if err != nil {
+		return roster.User{}, false, fmt.Errorf("claim idempotency key: encode user: %w", err)
+	}
 	n, err := q.ClaimIdempotencyKey(ctx, sqlitedb.ClaimIdempotencyKeyParams{
-		Subject:       idem.Subject,
-		Key:           idem.Key,
-		Fingerprint:   idem.Fingerprint,
-		UserID:        u.ID.String(),
-		UserName:      u.Name,
-		UserEmail:     u.Email,
-		UserCreatedAt: now,
-		UserUpdatedAt: u.UpdatedAt.UnixMicro(),
-		CreatedAt:     now,
-		ExpiresAt:     idem.ExpiresAt.UnixMicro(),
+		Subject:     idem.Subject,
+		Key:         idem.Key,
+		Fingerprint: idem.Fingerprint,
+		CreatedUser: string(created),
+		CreatedAt:   now,
+		ExpiresAt:   idem.ExpiresAt.UnixMicro(),
 	})
 	if err != nil {
 		return roster.User{}, false, fmt.Errorf("claim idempotency key: %w", err)
@@ -101,15 +102,9 @@ func claimKey(ctx context.Context, q *sqlitedb.Queries, u roster.User, idem rost
 	if rec.Fingerprint != idem.Fingerprint {
 		return roster.User{}, false, roster.ErrIdempotencyMismatch
 	}
-	stored, err := user(sqlitedb.User{
-		ID:        rec.UserID,
-		Name:      rec.UserName,
-		Email:     rec.UserEmail,
-		CreatedAt: rec.UserCreatedAt,
-		UpdatedAt: rec.UserUpdatedAt,
-	})
+	stored, err := roster.DecodeUser([]byte(rec.CreatedUser))
 	if err != nil {
-		return roster.User{}, false, err
+		return roster.User{}, false, fmt.Errorf("stored idempotency key %q: %w", idem.Key, err)
 	}
 	return stored, true, nil
 }
@@ -159,9 +154,9 @@ func (db *DB) UpdateUser(ctx context.Context, id uuid.UUID, upd roster.UserUpdat
 }
 
 // DeleteUser removes the user with the given id, with ifUpdatedAt only if
-// it is still that version. The user.deleted event is written in the same
-// transaction, at the current time: the caller gives none.
-func (db *DB) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Time) error {
+// it is still that version. The user.deleted event, at at, is written in
+// the same transaction.
+func (db *DB) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Time, at time.Time) error {
 	err := db.inTx(ctx, func(q *sqlitedb.Queries) error {
 		n, err := q.DeleteUser(ctx, sqlitedb.DeleteUserParams{ID: id.String(), IfUpdatedAt: nullMicros(ifUpdatedAt)})
 		switch {
@@ -172,7 +167,7 @@ func (db *DB) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Ti
 		case n == 0:
 			return roster.ErrNotFound
 		}
-		return appendEvent(ctx, q, roster.Event{Type: roster.EventUserDeleted, UserID: id, At: time.Now()})
+		return appendEvent(ctx, q, roster.Event{Type: roster.EventUserDeleted, UserID: id, At: at})
 	})
 	if err != nil {
 		return db.storeError("delete user", err)
@@ -200,24 +195,6 @@ func (db *DB) Ping(ctx context.Context) error {
 	if err := db.read.PingContext(ctx); err != nil {
 		return fmt.Errorf("ping sqlite: %w", err)
 	}
-	return nil
-}
-
-// inTx runs fn in a transaction on the write connection, which begins
-// IMMEDIATE (see dsn): it holds the write lock from the start.
-func (db *DB) inTx(ctx context.Context, fn func(q *sqlitedb.Queries) error) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() // a no-op after Commit
-	if err := fn(db.wq.WithTx(tx)); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	db.outage.Up() // a write went through: any outage is over
 	return nil
 }
 

@@ -289,12 +289,12 @@ func testUpdateConditionalConcurrent(t *testing.T, s roster.UserStore) {
 func testDelete(t *testing.T, s roster.UserStore) {
 	u := mustCreate(t, s, newUser(t, "Ada", "ada@example.com", base))
 	other := mustCreate(t, s, newUser(t, "Grace", "grace@example.com", base))
-	if err := s.DeleteUser(t.Context(), u.ID, nil); err != nil {
+	if err := s.DeleteUser(t.Context(), u.ID, nil, base.Add(time.Hour)); err != nil {
 		t.Fatalf("DeleteUser: got error %v, want nil", err)
 	}
 	_, err := s.User(t.Context(), u.ID)
 	checkErr(t, "User after DeleteUser", err, roster.ErrNotFound)
-	err = s.DeleteUser(t.Context(), u.ID, nil)
+	err = s.DeleteUser(t.Context(), u.ID, nil, base.Add(time.Hour))
 	checkErr(t, "second DeleteUser", err, roster.ErrNotFound)
 	checkStored(t, s, other)
 	// The email is free again.
@@ -322,7 +322,7 @@ func testDeleteConditional(t *testing.T, s roster.UserStore) {
 			if tt.missing {
 				id = mustID(t)
 			}
-			err := s.DeleteUser(t.Context(), id, tt.ifAt)
+			err := s.DeleteUser(t.Context(), id, tt.ifAt, read.Add(time.Hour))
 			if tt.wantErr != nil {
 				checkErr(t, "DeleteUser", err, tt.wantErr)
 				checkStored(t, s, u)
@@ -334,7 +334,7 @@ func testDeleteConditional(t *testing.T, s roster.UserStore) {
 			_, err = s.User(t.Context(), u.ID)
 			checkErr(t, "User after DeleteUser", err, roster.ErrNotFound)
 			// Gone is gone, whatever version the caller read.
-			err = s.DeleteUser(t.Context(), id, tt.ifAt)
+			err = s.DeleteUser(t.Context(), id, tt.ifAt, read.Add(time.Hour))
 			checkErr(t, "second DeleteUser", err, roster.ErrNotFound)
 		})
 	}

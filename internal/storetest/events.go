@@ -47,9 +47,7 @@ type wantEvent struct {
 	typ  roster.EventType
 	id   uuid.UUID
 	user *roster.User // nil for deletes
-	at   time.Time    // zero: between atFrom and atTo
-	// Deletes happen at the store's current time.
-	atFrom, atTo time.Time
+	at   time.Time
 }
 
 func created(u roster.User) wantEvent {
@@ -60,8 +58,8 @@ func updated(u roster.User) wantEvent {
 	return wantEvent{typ: roster.EventUserUpdated, id: u.ID, user: &u, at: u.UpdatedAt}
 }
 
-func deleted(id uuid.UUID, from, to time.Time) wantEvent {
-	return wantEvent{typ: roster.EventUserDeleted, id: id, atFrom: from, atTo: to}
+func deleted(id uuid.UUID, at time.Time) wantEvent {
+	return wantEvent{typ: roster.EventUserDeleted, id: id, at: at}
 }
 
 // checkEvents checks that the store holds exactly want, in order, with
@@ -95,11 +93,8 @@ func checkEvents(t *testing.T, es roster.EventStore, want ...wantEvent) []roster
 		if ev.At.Location() != time.UTC {
 			t.Errorf("%s: got at in %v, want UTC", op, ev.At.Location())
 		}
-		if !w.at.IsZero() && !ev.At.Equal(w.at) {
+		if !ev.At.Equal(w.at) {
 			t.Errorf("%s: got at %v, want %v", op, ev.At, w.at)
-		}
-		if w.at.IsZero() && (ev.At.Before(w.atFrom.Truncate(time.Microsecond)) || ev.At.After(w.atTo)) {
-			t.Errorf("%s: got at %v, want between %v and %v", op, ev.At, w.atFrom, w.atTo)
 		}
 		if ev.At != ev.At.Truncate(time.Microsecond) {
 			t.Errorf("%s: got at %v, want whole microseconds", op, ev.At)
@@ -135,17 +130,17 @@ func testEventsOfChanges(t *testing.T, s roster.UserStore) {
 	if err != nil {
 		t.Fatalf("conditional UpdateUser: got error %v, want nil", err)
 	}
-	from := time.Now()
-	if err := s.DeleteUser(t.Context(), got.ID, &upd2.UpdatedAt); err != nil {
+	// A delete's event is at the time the caller gives, like the others.
+	deletedAt := base.Add(3 * time.Hour)
+	if err := s.DeleteUser(t.Context(), got.ID, &upd2.UpdatedAt, deletedAt); err != nil {
 		t.Fatalf("DeleteUser: got error %v, want nil", err)
 	}
-	if err := s.DeleteUser(t.Context(), grace.ID, nil); err != nil {
+	if err := s.DeleteUser(t.Context(), grace.ID, nil, deletedAt.Add(time.Microsecond)); err != nil {
 		t.Fatalf("DeleteUser: got error %v, want nil", err)
 	}
-	to := time.Now()
 	checkEvents(t, es,
 		created(got), created(grace), updated(upd), updated(upd2),
-		deleted(got.ID, from, to), deleted(grace.ID, from, to))
+		deleted(got.ID, deletedAt), deleted(grace.ID, deletedAt.Add(time.Microsecond)))
 }
 
 // A write that fails or changes nothing writes no event: the event is in
@@ -185,8 +180,8 @@ func testEventsNoneWithoutChange(t *testing.T, s roster.UserStore) {
 			_, err := s.UpdateUser(t.Context(), mustID(t), roster.UserUpdate{Name: ptr("X")}, at)
 			return err
 		}, roster.ErrNotFound},
-		{"failed conditional delete", func() error { return s.DeleteUser(t.Context(), ada.ID, &stale) }, roster.ErrPreconditionFailed},
-		{"delete of an unknown user", func() error { return s.DeleteUser(t.Context(), mustID(t), nil) }, roster.ErrNotFound},
+		{"failed conditional delete", func() error { return s.DeleteUser(t.Context(), ada.ID, &stale, at) }, roster.ErrPreconditionFailed},
+		{"delete of an unknown user", func() error { return s.DeleteUser(t.Context(), mustID(t), nil, at) }, roster.ErrNotFound},
 	}
 	for _, f := range failures {
 		checkErr(t, f.name, f.op(), f.want)
@@ -284,10 +279,10 @@ func testEventBoundsAndPurge(t *testing.T, s roster.UserStore) {
 	checkEvents(t, es, created(u4))
 
 	// Deleting the newest event's user does not free its id.
-	if err := s.DeleteUser(t.Context(), u4.ID, nil); err != nil {
+	if err := s.DeleteUser(t.Context(), u4.ID, nil, base); err != nil {
 		t.Fatalf("DeleteUser: got error %v, want nil", err)
 	}
-	purge(t, es, time.Now().Add(time.Hour), 1)
+	purge(t, es, base.Add(time.Hour), 1)
 	_, newest, err := es.EventBounds(t.Context())
 	if err != nil {
 		t.Fatalf("EventBounds: %v", err)
@@ -310,7 +305,7 @@ func testEventsListen(t *testing.T, s roster.UserStore) {
 		t.Fatalf("UpdateUser: got error %v, want nil", err)
 	}
 	l.WaitWake(t, "an update")
-	if err := s.DeleteUser(t.Context(), u.ID, nil); err != nil {
+	if err := s.DeleteUser(t.Context(), u.ID, nil, base.Add(2*time.Hour)); err != nil {
 		t.Fatalf("DeleteUser: got error %v, want nil", err)
 	}
 	l.WaitWake(t, "a delete")
@@ -401,7 +396,7 @@ func testEventsConcurrentOrder(t *testing.T, s roster.UserStore) {
 					return
 				}
 			}
-			if err := s.DeleteUser(ctx, u.ID, nil); err != nil {
+			if err := s.DeleteUser(ctx, u.ID, nil, base.Add(time.Duration(writes)*time.Second)); err != nil {
 				errs[i] = fmt.Errorf("DeleteUser: %w", err)
 			}
 		})

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pressly/goose/v3"
 	"github.com/rosterhq/roster/internal/roster"
 )
 
@@ -56,7 +57,7 @@ func testIdempotentReplayAfterUpdateAndDelete(t *testing.T, s roster.UserStore) 
 	got := create(t, s, newUser(t, "Ada", "ada@example.com", at), keyed("k1", "fp1", at), true)
 	checkUser(t, "CreateUser after update", got, first)
 
-	if err := s.DeleteUser(t.Context(), first.ID, nil); err != nil {
+	if err := s.DeleteUser(t.Context(), first.ID, nil, at); err != nil {
 		t.Fatalf("DeleteUser: got error %v, want nil", err)
 	}
 	got = create(t, s, newUser(t, "Ada", "ada@example.com", at), keyed("k1", "fp1", at), true)
@@ -195,4 +196,31 @@ func CheckKeysPurged(t *testing.T, s roster.UserStore, count func() int, batch i
 	}
 	got := create(t, s, newUser(t, "Keep", "keep@example.com", at), keyed("keep", "fp", at), true)
 	checkUser(t, "CreateUser with the unexpired key", got, keep)
+}
+
+// KeyMigration is how an engine's test writes and reads an idempotency
+// record the way it was kept before migration 00006 (a column per user
+// field), which moved the user into one JSON column.
+type KeyMigration struct {
+	InsertOld func(u roster.User, idem roster.Idempotency)
+	ReadOld   func() roster.User
+}
+
+// CheckKeyMigration migrates s's database (p, at version before) up: a
+// record written before still replays its user; then back down to
+// before: the record has its columns back.
+func CheckKeyMigration(t *testing.T, s roster.UserStore, p *goose.Provider, before int64, at time.Time, m KeyMigration) {
+	t.Helper()
+	old := roster.User{ID: mustID(t), Name: "Ada", Email: "ada@example.com", CreatedAt: at, UpdatedAt: at.Add(time.Microsecond)}
+	idem := keyed("k1", "fp1", at)
+	m.InsertOld(old, *idem)
+	if _, err := p.Up(t.Context()); err != nil {
+		t.Fatalf("migrate up: %v", err)
+	}
+	retry := newUser(t, "Ada", "ada@example.com", at.Add(time.Minute))
+	checkUser(t, "keyed create after migrating up", create(t, s, retry, idem, true), old)
+	if _, err := p.DownTo(t.Context(), before); err != nil {
+		t.Fatalf("migrate down to %d: %v", before, err)
+	}
+	checkUser(t, "record after migrating down", m.ReadOld(), old)
 }

@@ -27,16 +27,12 @@ type EventOutbox struct {
 }
 
 type IdempotencyKey struct {
-	Subject       string
-	Key           string
-	Fingerprint   string
-	UserID        uuid.UUID
-	UserName      string
-	UserEmail     string
-	UserCreatedAt time.Time
-	UserUpdatedAt time.Time
-	CreatedAt     time.Time
-	ExpiresAt     time.Time
+	Subject     string
+	Key         string
+	Fingerprint string
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+	CreatedUser []byte
 }
 
 type User struct {

@@ -44,39 +44,26 @@ func (q *Queries) AppendEvent(ctx context.Context, arg AppendEventParams) error 
 }
 
 const claimIdempotencyKey = `-- name: ClaimIdempotencyKey :execrows
-INSERT INTO idempotency_keys (
-    subject, key, fingerprint,
-    user_id, user_name, user_email, user_created_at, user_updated_at,
-    created_at, expires_at
-)
+INSERT INTO idempotency_keys (subject, key, fingerprint, created_user, created_at, expires_at)
 VALUES (
     $1, $2, $3,
-    $4, $5, $6, $7, $8,
-    $9, $10
+    $4::text::jsonb, $5, $6
 )
 ON CONFLICT (subject, key) DO UPDATE
-SET fingerprint     = excluded.fingerprint,
-    user_id         = excluded.user_id,
-    user_name       = excluded.user_name,
-    user_email      = excluded.user_email,
-    user_created_at = excluded.user_created_at,
-    user_updated_at = excluded.user_updated_at,
-    created_at      = excluded.created_at,
-    expires_at      = excluded.expires_at
+SET fingerprint  = excluded.fingerprint,
+    created_user = excluded.created_user,
+    created_at   = excluded.created_at,
+    expires_at   = excluded.expires_at
 WHERE idempotency_keys.expires_at < excluded.created_at
 `
 
 type ClaimIdempotencyKeyParams struct {
-	Subject       string
-	Key           string
-	Fingerprint   string
-	UserID        uuid.UUID
-	UserName      string
-	UserEmail     string
-	UserCreatedAt time.Time
-	UserUpdatedAt time.Time
-	CreatedAt     time.Time
-	ExpiresAt     time.Time
+	Subject     string
+	Key         string
+	Fingerprint string
+	CreatedUser string
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
 }
 
 // Records the key with the user about to be created, or takes over an
@@ -84,16 +71,14 @@ type ClaimIdempotencyKeyParams struct {
 // that another transaction is writing blocks this until it commits or
 // rolls back, so concurrent retries of a key create one user. "Now" is the
 // request's own time, created_at, which comes from the caller's clock.
+// created_user is the user as JSON (roster.User), sent as text like event
+// data (see AppendEvent).
 func (q *Queries) ClaimIdempotencyKey(ctx context.Context, arg ClaimIdempotencyKeyParams) (int64, error) {
 	result, err := q.db.Exec(ctx, claimIdempotencyKey,
 		arg.Subject,
 		arg.Key,
 		arg.Fingerprint,
-		arg.UserID,
-		arg.UserName,
-		arg.UserEmail,
-		arg.UserCreatedAt,
-		arg.UserUpdatedAt,
+		arg.CreatedUser,
 		arg.CreatedAt,
 		arg.ExpiresAt,
 	)
@@ -305,9 +290,7 @@ func (q *Queries) GetUser(ctx context.Context, id uuid.UUID) (User, error) {
 }
 
 const idempotencyKey = `-- name: IdempotencyKey :one
-SELECT subject, key, fingerprint,
-       user_id, user_name, user_email, user_created_at, user_updated_at,
-       created_at, expires_at
+SELECT subject, key, fingerprint, created_user, created_at, expires_at
 FROM idempotency_keys
 WHERE subject = $1 AND key = $2
 `
@@ -317,18 +300,23 @@ type IdempotencyKeyParams struct {
 	Key     string
 }
 
-func (q *Queries) IdempotencyKey(ctx context.Context, arg IdempotencyKeyParams) (IdempotencyKey, error) {
+type IdempotencyKeyRow struct {
+	Subject     string
+	Key         string
+	Fingerprint string
+	CreatedUser []byte
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}
+
+func (q *Queries) IdempotencyKey(ctx context.Context, arg IdempotencyKeyParams) (IdempotencyKeyRow, error) {
 	row := q.db.QueryRow(ctx, idempotencyKey, arg.Subject, arg.Key)
-	var i IdempotencyKey
+	var i IdempotencyKeyRow
 	err := row.Scan(
 		&i.Subject,
 		&i.Key,
 		&i.Fingerprint,
-		&i.UserID,
-		&i.UserName,
-		&i.UserEmail,
-		&i.UserCreatedAt,
-		&i.UserUpdatedAt,
+		&i.CreatedUser,
 		&i.CreatedAt,
 		&i.ExpiresAt,
 	)

@@ -17,16 +17,12 @@ type Event struct {
 }
 
 type IdempotencyKey struct {
-	Subject       string
-	Key           string
-	Fingerprint   string
-	UserID        string
-	UserName      string
-	UserEmail     string
-	UserCreatedAt int64
-	UserUpdatedAt int64
-	CreatedAt     int64
-	ExpiresAt     int64
+	Subject     string
+	Key         string
+	Fingerprint string
+	CreatedUser string
+	CreatedAt   int64
+	ExpiresAt   int64
 }
 
 type User struct {

@@ -33,39 +33,26 @@ func (q *Queries) AppendEvent(ctx context.Context, arg AppendEventParams) error 
 }
 
 const claimIdempotencyKey = `-- name: ClaimIdempotencyKey :execrows
-INSERT INTO idempotency_keys (
-    subject, key, fingerprint,
-    user_id, user_name, user_email, user_created_at, user_updated_at,
-    created_at, expires_at
-)
+INSERT INTO idempotency_keys (subject, key, fingerprint, created_user, created_at, expires_at)
 VALUES (
     ?1, ?2, ?3,
-    ?4, ?5, ?6, ?7, ?8,
-    ?9, ?10
+    ?4, ?5, ?6
 )
 ON CONFLICT (subject, key) DO UPDATE
-SET fingerprint     = excluded.fingerprint,
-    user_id         = excluded.user_id,
-    user_name       = excluded.user_name,
-    user_email      = excluded.user_email,
-    user_created_at = excluded.user_created_at,
-    user_updated_at = excluded.user_updated_at,
-    created_at      = excluded.created_at,
-    expires_at      = excluded.expires_at
+SET fingerprint  = excluded.fingerprint,
+    created_user = excluded.created_user,
+    created_at   = excluded.created_at,
+    expires_at   = excluded.expires_at
 WHERE idempotency_keys.expires_at < excluded.created_at
 `
 
 type ClaimIdempotencyKeyParams struct {
-	Subject       string
-	Key           string
-	Fingerprint   string
-	UserID        string
-	UserName      string
-	UserEmail     string
-	UserCreatedAt int64
-	UserUpdatedAt int64
-	CreatedAt     int64
-	ExpiresAt     int64
+	Subject     string
+	Key         string
+	Fingerprint string
+	CreatedUser string
+	CreatedAt   int64
+	ExpiresAt   int64
 }
 
 // Records the key with the user about to be created, or takes over an
@@ -73,16 +60,13 @@ type ClaimIdempotencyKeyParams struct {
 // go through one connection, so a concurrent retry of the key waits for
 // this transaction and then finds the record. "Now" is the request's own
 // time, created_at, which comes from the caller's clock.
+// created_user is the user as JSON (roster.User).
 func (q *Queries) ClaimIdempotencyKey(ctx context.Context, arg ClaimIdempotencyKeyParams) (int64, error) {
 	result, err := q.db.ExecContext(ctx, claimIdempotencyKey,
 		arg.Subject,
 		arg.Key,
 		arg.Fingerprint,
-		arg.UserID,
-		arg.UserName,
-		arg.UserEmail,
-		arg.UserCreatedAt,
-		arg.UserUpdatedAt,
+		arg.CreatedUser,
 		arg.CreatedAt,
 		arg.ExpiresAt,
 	)
@@ -289,9 +273,7 @@ func (q *Queries) GetUser(ctx context.Context, id string) (User, error) {
 }
 
 const idempotencyKey = `-- name: IdempotencyKey :one
-SELECT subject, key, fingerprint,
-       user_id, user_name, user_email, user_created_at, user_updated_at,
-       created_at, expires_at
+SELECT subject, key, fingerprint, created_user, created_at, expires_at
 FROM idempotency_keys
 WHERE subject = ? AND key = ?
 `
@@ -308,11 +290,7 @@ func (q *Queries) IdempotencyKey(ctx context.Context, arg IdempotencyKeyParams) 
 		&i.Subject,
 		&i.Key,
 		&i.Fingerprint,
-		&i.UserID,
-		&i.UserName,
-		&i.UserEmail,
-		&i.UserCreatedAt,
-		&i.UserUpdatedAt,
+		&i.CreatedUser,
 		&i.CreatedAt,
 		&i.ExpiresAt,
 	)
