@@ -78,7 +78,7 @@ func testSearchFollowsWrites(t *testing.T, s roster.UserStore) {
 	found(t, "langley", u)
 	found(t, "rothy", u) // the name, unchanged
 
-	if err := s.DeleteUser(t.Context(), u.ID, nil); err != nil {
+	if err := s.DeleteUser(t.Context(), u.ID, nil, time.Now()); err != nil {
 		t.Fatalf("DeleteUser: %v", err)
 	}
 	found(t, "rothy")
