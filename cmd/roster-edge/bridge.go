@@ -105,6 +105,10 @@ func newResponse(status int, header http.Header, body []byte) js.Value {
 	init := js.Global().Get("Object").New()
 	init.Set("status", status)
 	init.Set("headers", h)
+	// The handler compresses (httpapi.Compress) and says so in
+	// Content-Encoding; without "manual", workerd would read that header
+	// as an order to compress the body again.
+	init.Set("encodeBody", "manual")
 	jsBody := js.Null()
 	if len(body) > 0 && status != http.StatusNoContent && status != http.StatusNotModified && status >= 200 {
 		u8 := js.Global().Get("Uint8Array").New(len(body))
