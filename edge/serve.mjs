@@ -1,9 +1,10 @@
 // Serves the Worker locally: workerd through miniflare, with a fresh,
 // in-memory D1 database bound as DB. The integration test and the
 // benchmark start it; it prints "listening <url>" once ready and stops on
-// SIGTERM, SIGINT or when its stdin closes.
+// SIGTERM or SIGINT and, with --stdin, when its stdin closes (so that it
+// dies with a test that started it).
 //
-//   JWT_SECRET=... node serve.mjs [--port N]   (default: a free port on 127.0.0.1)
+//   JWT_SECRET=... node serve.mjs [--port N] [--stdin]   (default: a free port on 127.0.0.1)
 import { Miniflare } from "miniflare";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
@@ -43,5 +44,7 @@ async function stop() {
 }
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);
-process.stdin.on("end", stop);
-process.stdin.resume();
+if (process.argv.includes("--stdin")) {
+  process.stdin.on("end", stop);
+  process.stdin.resume();
+}

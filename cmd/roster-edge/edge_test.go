@@ -252,7 +252,7 @@ func startWorker(t *testing.T) *edgeWorker {
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "miniflare")); err != nil {
 		run(t, dir, "npm", "ci", "--no-audit", "--no-fund")
 	}
-	cmd := exec.Command("node", "serve.mjs")
+	cmd := exec.Command("node", "serve.mjs", "--stdin")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "JWT_SECRET="+edgeSecret, "LOG_LEVEL=warn")
 	stdin, err := cmd.StdinPipe() // closing it stops the server
