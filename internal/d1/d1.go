@@ -16,14 +16,13 @@ package d1
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"reflect"
 	"strings"
 	"sync"
 	"syscall/js"
-
-	"database/sql/driver"
 
 	"github.com/rosterhq/roster/internal/roster"
 )
