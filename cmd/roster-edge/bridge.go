@@ -4,10 +4,12 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"syscall/js"
 )
@@ -55,12 +57,26 @@ func (w *worker) serve(req, env js.Value) (js.Value, error) {
 	return newResponse(rec.code(), rec.header, rec.body.Bytes()), nil
 }
 
+// maxBuffered is the largest declared body the bridge reads: the API
+// takes 1 MiB and refuses a larger declared length unread (413), so such
+// a body is left unread instead of copied into the Go heap for nothing.
+const maxBuffered = 1 << 20
+
+// errUnread is what reading a body that the bridge left unread returns.
+var errUnread = errors.New("roster-edge: request body over 1 MiB left unread")
+
+type unreadBody struct{}
+
+func (unreadBody) Read([]byte) (int, error) { return 0, errUnread }
+func (unreadBody) Close() error             { return nil }
+
 // goRequest turns a JavaScript Request into an http.Request, with its
 // body read into memory (the Workers runtime has buffered it already for
 // the sizes the API accepts; the bulk routes are not served here).
 func goRequest(req js.Value) (*http.Request, error) {
 	var body []byte
-	if b := req.Get("body"); !b.IsNull() && !b.IsUndefined() {
+	declared, _ := strconv.ParseInt(req.Get("headers").Call("get", "content-length").String(), 10, 64)
+	if b := req.Get("body"); !b.IsNull() && !b.IsUndefined() && declared <= maxBuffered {
 		buf, err := await(req.Call("arrayBuffer"))
 		if err != nil {
 			return nil, fmt.Errorf("read request body: %w", err)
@@ -79,7 +95,10 @@ func goRequest(req js.Value) (*http.Request, error) {
 		r.Header.Add(kv.Index(0).String(), kv.Index(1).String())
 	}
 	r.ContentLength = int64(len(body))
-	if body == nil {
+	switch {
+	case declared > maxBuffered:
+		r.Body, r.ContentLength = unreadBody{}, declared
+	case body == nil:
 		r.Body = http.NoBody
 	}
 	r.Host = r.URL.Host

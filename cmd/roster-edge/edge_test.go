@@ -62,6 +62,7 @@ func TestEdgeWorker(t *testing.T) {
 		{name: "create as a user", method: "POST", path: "/api/users", token: user, body: `{"name":"Eve","email":"eve@example.com"}`, status: 403, code: "FORBIDDEN"},
 		{name: "delete as a user", method: "DELETE", path: "/api/users/{id}", token: user, status: 403, code: "FORBIDDEN"},
 		{name: "not JSON", method: "POST", path: "/api/users", token: admin, header: map[string]string{"Content-Type": "text/plain"}, body: `name=Ada`, status: 415, code: "UNSUPPORTED_MEDIA_TYPE"},
+		{name: "body over 1 MiB", method: "POST", path: "/api/users", token: admin, body: `{"name":"` + strings.Repeat("a", 2<<20) + `"}`, status: 413, code: "PAYLOAD_TOO_LARGE"},
 		{name: "invalid fields", method: "POST", path: "/api/users", token: admin, body: `{"name":"","email":"nope"}`, status: 422, code: "VALIDATION_ERROR"},
 		{name: "empty update", method: "PATCH", path: "/api/users/{id}", token: admin, body: `{}`, status: 422, code: "VALIDATION_ERROR"},
 		{name: "unknown route", method: "GET", path: "/api/nothing", token: admin, status: 404, code: "NOT_FOUND"},
