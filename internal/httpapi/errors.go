@@ -17,6 +17,9 @@ const (
 	codeUnsupportedMediaType roster.Code = "UNSUPPORTED_MEDIA_TYPE"
 	codeTooManyStreams       roster.Code = "TOO_MANY_STREAMS"
 	codeRequestTimeout       roster.Code = "REQUEST_TIMEOUT"
+	// codeNotImplemented: a route this build does not serve
+	// (Config.NotImplemented: the edge build's feed, import and export).
+	codeNotImplemented roster.Code = "NOT_IMPLEMENTED"
 )
 
 // bearerChallenge is the WWW-Authenticate of every 401; requireAuth adds
@@ -45,6 +48,7 @@ var statusOf = map[roster.Code]int{
 	codeTimeout:                  http.StatusServiceUnavailable,
 	roster.CodePrecondition:      http.StatusPreconditionFailed,
 	roster.CodeIdempotencyReused: http.StatusUnprocessableEntity,
+	codeNotImplemented:           http.StatusNotImplemented,
 }
 
 // errorBody is the envelope of every error response.

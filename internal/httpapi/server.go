@@ -70,6 +70,10 @@ type Config struct {
 	// CursorKey signs list cursors. Instances behind one load balancer
 	// need the same key; empty means a random key for this process.
 	CursorKey []byte
+	// NotImplemented lists routes, as registered ("GET /api/events"),
+	// that this build answers with 501 NOT_IMPLEMENTED and the reason
+	// given: the edge build lacks what they need. Empty: all are served.
+	NotImplemented map[string]string
 }
 
 // Server is roster's HTTP handler.
@@ -103,6 +107,7 @@ type Server struct {
 	now            func() time.Time
 	version        string
 	devMode        bool
+	notImplemented map[string]string
 	// afterFunc runs f after d (time.AfterFunc; tests use a fake) and
 	// returns the function that stops it.
 	afterFunc func(d time.Duration, f func()) (stop func() bool)
@@ -127,6 +132,7 @@ func NewServer(cfg Config) *Server {
 		now:            cfg.Now,
 		version:        cfg.Version,
 		devMode:        cfg.DevMode,
+		notImplemented: cfg.NotImplemented,
 		afterFunc: func(d time.Duration, f func()) func() bool {
 			return time.AfterFunc(d, f).Stop
 		},
@@ -251,6 +257,10 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	h, pattern := s.mux.Handler(r)
 	if pattern != "" {
 		info(r.Context()).pattern = pattern
+		if why, ok := s.notImplemented[pattern]; ok {
+			s.error(w, r, roster.Errorf(codeNotImplemented, "%s is not available in this build: %s", pattern, why))
+			return
+		}
 		s.mux.ServeHTTP(w, r)
 		return
 	}

@@ -1,0 +1,50 @@
+// Serves the Worker locally: workerd through miniflare, with a fresh,
+// in-memory D1 database bound as DB. The integration test and the
+// benchmark start it; it prints "listening <url>" once ready and stops on
+// SIGTERM or SIGINT and, with --stdin, when its stdin closes (so that it
+// dies with a test that started it).
+//
+//   JWT_SECRET=... node serve.mjs [--port N] [--stdin]   (default: a free port on 127.0.0.1)
+import { Miniflare } from "miniflare";
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const portArg = process.argv.indexOf("--port");
+const port = portArg > 0 ? Number(process.argv[portArg + 1]) : 0;
+
+const bindings = { JWT_SECRET: process.env.JWT_SECRET ?? "" };
+for (const name of ["JWT_ISSUER", "JWT_AUDIENCE", "LOG_LEVEL"]) {
+  if (process.env[name]) bindings[name] = process.env[name];
+}
+
+const mf = new Miniflare({
+  host: "127.0.0.1",
+  port,
+  modules: [
+    { type: "ESModule", path: join(here, "worker.mjs") },
+    { type: "ESModule", path: join(here, "wasm_exec.js") },
+    { type: "CompiledWasm", path: join(here, "roster.wasm") },
+  ],
+  compatibilityDate: "2026-04-01",
+  d1Databases: { DB: "roster-local" },
+  d1Persist: false,
+  bindings,
+});
+
+const url = await mf.ready;
+console.log(`listening ${url.origin}`);
+
+let stopping = false;
+async function stop() {
+  if (stopping) return;
+  stopping = true;
+  await mf.dispose();
+  process.exit(0);
+}
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);
+if (process.argv.includes("--stdin")) {
+  process.stdin.on("end", stop);
+  process.stdin.resume();
+}

@@ -1,0 +1,79 @@
+//go:build js && wasm
+
+package d1
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/rosterhq/roster/internal/sqlite/sqlitedb"
+	"github.com/rosterhq/roster/migrations"
+)
+
+// These run under Node (GOOS=js GOARCH=wasm go test
+// -exec="$(go env GOROOT)/lib/wasm/go_js_wasm_exec"), without D1; the
+// store itself is tested through the Worker (cmd/roster-edge).
+
+func TestUpMigrations(t *testing.T) {
+	all, err := upMigrations(migrations.SQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) < 4 {
+		t.Fatalf("got %d migrations, want the 4+ of migrations/sqlite", len(all))
+	}
+	for i, m := range all {
+		if m.version != int64(i+1) {
+			t.Errorf("migration %d: got version %d, want %d", i, m.version, i+1)
+		}
+		for _, s := range m.stmts {
+			switch {
+			case !strings.HasSuffix(s, ";"):
+				t.Errorf("migration %d: statement without its ';': %q", m.version, s)
+			case strings.Count(s, ";") > 1 && !strings.Contains(s, "--"):
+				t.Errorf("migration %d: two statements in one: %q", m.version, s)
+			case strings.HasPrefix(s, "DROP TABLE users") || strings.HasPrefix(s, "DROP TABLE idempotency_keys"):
+				t.Errorf("migration %d: a Down statement in the Up section: %q", m.version, s)
+			}
+		}
+	}
+	if got := len(all[0].stmts); got != 3 {
+		t.Errorf("migration 1: got %d statements, want 3 (table, two indexes): %q", got, all[0].stmts)
+	}
+}
+
+func TestUpStatements(t *testing.T) {
+	tests := []struct {
+		name, src string
+		want      []string
+		wantErr   bool
+	}{
+		{"up only", "-- +goose Up\nCREATE TABLE a (x INT);\n-- +goose Down\nDROP TABLE a;\n", []string{"CREATE TABLE a (x INT);"}, false},
+		{"a comment with a semicolon", "-- +goose Up\n-- one; two\nCREATE TABLE a (\n  x INT -- why; because\n);\n", []string{"CREATE TABLE a (\n  x INT -- why; because\n);"}, false},
+		{"no final semicolon", "-- +goose Up\nCREATE TABLE a (x INT)\n", nil, true},
+		{"StatementBegin", "-- +goose Up\n-- +goose StatementBegin\nCREATE TRIGGER t;\n-- +goose StatementEnd\n", nil, true},
+	}
+	for _, tt := range tests {
+		got, err := upStatements(tt.src)
+		if (err != nil) != tt.wantErr || strings.Join(got, "|") != strings.Join(tt.want, "|") {
+			t.Errorf("%s: got %q, %v; want %q, error %v", tt.name, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestIfChanged(t *testing.T) {
+	got := ifChanged(sqlitedb.SQLCreateUser)
+	if !strings.Contains(got, "INSERT INTO users (id, name, email, created_at, updated_at, name_lower)\nSELECT ?, ?, ?, ?, ?, ? WHERE changes() = 1") {
+		t.Errorf("got %q", got)
+	}
+	if strings.Contains(got, "VALUES") {
+		t.Errorf("VALUES left in %q", got)
+	}
+}
+
+func TestParams(t *testing.T) {
+	got := params(sqlitedb.IdempotencyKeyParams{Subject: "s", Key: "k"})
+	if len(got) != 2 || got[0] != "s" || got[1] != "k" {
+		t.Errorf("got %v, want [s k] in field order", got)
+	}
+}

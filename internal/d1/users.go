@@ -1,0 +1,216 @@
+//go:build js && wasm
+
+package d1
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"syscall/js"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rosterhq/roster/internal/roster"
+	"github.com/rosterhq/roster/internal/sqlite/sqlitedb"
+)
+
+// purgeBatch is how many expired idempotency keys each keyed create
+// deletes, as in the SQLite store.
+const purgeBatch = 10
+
+// The guarded statements run only when the statement before them in the
+// same batch changed a row (changes() is the count of the last finished
+// statement). They stand in for the Go "if" between two statements of
+// the SQLite store's transactions, which a D1 batch cannot have.
+var (
+	createUserIfClaimed = ifChanged(sqlitedb.SQLCreateUser)
+	appendEventIfDone   = ifChanged(sqlitedb.SQLAppendEvent)
+)
+
+// appendUpdatedEvent writes the user.updated event of the row the UPDATE
+// before it changed, with the user as the event's data in the JSON that
+// roster.User marshals to (times in roster.TimeLayout): the new row is
+// known only inside the batch.
+const appendUpdatedEvent = `INSERT INTO events (type, user_id, data, at)
+SELECT 'user.updated', id,
+       json_object('id', id, 'name', name, 'email', email,
+                   'created_at', strftime('%Y-%m-%dT%H:%M:%S', created_at / 1000000, 'unixepoch') || printf('.%06dZ', created_at % 1000000),
+                   'updated_at', strftime('%Y-%m-%dT%H:%M:%S', updated_at / 1000000, 'unixepoch') || printf('.%06dZ', updated_at % 1000000)),
+       updated_at
+FROM users
+WHERE id = ?1 AND changes() = 1`
+
+// ifChanged rewrites a single-row "INSERT … VALUES (…)" as
+// "INSERT … SELECT … WHERE changes() = 1", keeping its parameters.
+func ifChanged(insert string) string {
+	i := strings.LastIndex(insert, "VALUES (")
+	j := strings.LastIndex(insert, ")")
+	if i < 0 || j < i {
+		panic("d1: not a single-row INSERT … VALUES: " + insert) // a change to query.sql; the integration test fails
+	}
+	return insert[:i] + "SELECT " + insert[i+len("VALUES ("):j] + " WHERE changes() = 1"
+}
+
+// CreateUser inserts u and its user.created event and, with idem, records
+// the key, all in one batch. With a key, the claim's result decides in
+// SQL whether the user and event are written; the record read back at the
+// end says which happened: it names u when this request created it, else
+// the user of an earlier request with the key.
+func (db *DB) CreateUser(ctx context.Context, u roster.User, idem *roster.Idempotency) (roster.User, bool, error) {
+	created, updated := u.CreatedAt.UnixMicro(), u.UpdatedAt.UnixMicro()
+	u.CreatedAt, u.UpdatedAt = time.UnixMicro(created).UTC(), time.UnixMicro(updated).UTC()
+	data, err := roster.Event{Type: roster.EventUserCreated, User: &u}.Data()
+	if err != nil {
+		return roster.User{}, false, fmt.Errorf("create user: encode event: %w", err)
+	}
+	insert := params(sqlitedb.CreateUserParams{
+		ID: u.ID.String(), Name: u.Name, Email: u.Email,
+		CreatedAt: created, UpdatedAt: updated, NameLower: roster.NameKey(u.Name),
+	})
+	event := params(sqlitedb.AppendEventParams{
+		Type: string(roster.EventUserCreated), UserID: u.ID.String(),
+		Data: sql.NullString{String: string(data), Valid: true}, At: updated,
+	})
+	if idem == nil {
+		if _, err := db.batch(ctx, stmt{sqlitedb.SQLCreateUser, insert}, stmt{sqlitedb.SQLAppendEvent, event}); err != nil {
+			return roster.User{}, false, storeError("create user", err)
+		}
+		return u, false, nil
+	}
+	res, err := db.batch(ctx,
+		stmt{sqlitedb.SQLPurgeIdempotencyKeys, params(sqlitedb.PurgeIdempotencyKeysParams{Now: created, Batch: purgeBatch})},
+		stmt{sqlitedb.SQLClaimIdempotencyKey, params(sqlitedb.ClaimIdempotencyKeyParams{
+			Subject: idem.Subject, Key: idem.Key, Fingerprint: idem.Fingerprint,
+			UserID: u.ID.String(), UserName: u.Name, UserEmail: u.Email,
+			UserCreatedAt: created, UserUpdatedAt: updated,
+			CreatedAt: created, ExpiresAt: idem.ExpiresAt.UnixMicro(),
+		})},
+		stmt{createUserIfClaimed, insert},
+		stmt{appendEventIfDone, event},
+		stmt{sqlitedb.SQLIdempotencyKey, params(sqlitedb.IdempotencyKeyParams{Subject: idem.Subject, Key: idem.Key})},
+	)
+	if err != nil {
+		return roster.User{}, false, storeError("create user", err)
+	}
+	recs := rows(res[4])
+	if len(recs) != 1 {
+		return roster.User{}, false, fmt.Errorf("create user: idempotency key record: got %d rows, want 1", len(recs))
+	}
+	rec := recs[0]
+	if rec.Get("user_id").String() == u.ID.String() {
+		return u, false, nil
+	}
+	if rec.Get("fingerprint").String() != idem.Fingerprint {
+		return roster.User{}, false, roster.ErrIdempotencyMismatch
+	}
+	stored, err := user(rec, "user_")
+	if err != nil {
+		return roster.User{}, false, fmt.Errorf("create user: %w", err)
+	}
+	return stored, true, nil
+}
+
+// User returns the user with the given id.
+func (db *DB) User(ctx context.Context, id uuid.UUID) (roster.User, error) {
+	rs, err := db.all(ctx, stmt{sqlitedb.SQLGetUser, []any{id.String()}})
+	if err != nil {
+		return roster.User{}, storeError("get user", err)
+	}
+	if len(rs) == 0 {
+		return roster.User{}, roster.ErrNotFound
+	}
+	return user(rs[0], "")
+}
+
+// UpdateUser applies the non-nil fields of upd, moves updated_at forward
+// (see the SQLite store) and writes the user.updated event, in one batch.
+// The batch ends by asking whether the user exists, which explains an
+// update that matched no row: gone, or changed since IfUpdatedAt.
+func (db *DB) UpdateUser(ctx context.Context, id uuid.UUID, upd roster.UserUpdate, updatedAt time.Time) (roster.User, error) {
+	var name, nameKey, email sql.NullString
+	if upd.Name != nil {
+		name = sql.NullString{String: *upd.Name, Valid: true}
+		nameKey = sql.NullString{String: roster.NameKey(*upd.Name), Valid: true}
+	}
+	if upd.Email != nil {
+		email = sql.NullString{String: *upd.Email, Valid: true}
+	}
+	res, err := db.batch(ctx,
+		stmt{sqlitedb.SQLUpdateUser, params(sqlitedb.UpdateUserParams{
+			Name: name, NameLower: nameKey, Email: email, UpdatedAt: updatedAt.UnixMicro(),
+			ID: id.String(), IfUpdatedAt: nullMicros(upd.IfUpdatedAt),
+		})},
+		stmt{appendUpdatedEvent, []any{id.String()}},
+		stmt{sqlitedb.SQLUserExists, []any{id.String()}},
+	)
+	if err != nil {
+		return roster.User{}, storeError("update user", err)
+	}
+	if rs := rows(res[0]); len(rs) == 1 {
+		return user(rs[0], "")
+	}
+	return roster.User{}, missingOrChanged(res[2], upd.IfUpdatedAt != nil)
+}
+
+// DeleteUser removes the user with the given id, with ifUpdatedAt only if
+// it is still that version, and writes the user.deleted event, in one
+// batch.
+func (db *DB) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Time) error {
+	res, err := db.batch(ctx,
+		stmt{sqlitedb.SQLDeleteUser, params(sqlitedb.DeleteUserParams{ID: id.String(), IfUpdatedAt: nullMicros(ifUpdatedAt)})},
+		stmt{appendEventIfDone, params(sqlitedb.AppendEventParams{
+			Type: string(roster.EventUserDeleted), UserID: id.String(), At: time.Now().UnixMicro(),
+		})},
+		stmt{sqlitedb.SQLUserExists, []any{id.String()}},
+	)
+	if err != nil {
+		return storeError("delete user", err)
+	}
+	if changes(res[0]) == 1 {
+		return nil
+	}
+	return missingOrChanged(res[2], ifUpdatedAt != nil)
+}
+
+// missingOrChanged explains a conditional write that matched no row from
+// the result of UserExists in the same batch.
+func missingOrChanged(exists js.Value, conditional bool) error {
+	rs := rows(exists)
+	if conditional && len(rs) == 1 && firstColumn(rs[0]).Float() == 1 {
+		return roster.ErrPreconditionFailed
+	}
+	return roster.ErrNotFound
+}
+
+// firstColumn is the first value of a result row (for an expression whose
+// column name is the expression's text).
+func firstColumn(row js.Value) js.Value {
+	return js.Global().Get("Object").Call("values", row).Index(0)
+}
+
+// user converts a stored row; prefix selects the columns of an
+// idempotency record (user_id, user_name, …). A malformed id means the
+// database was written by something other than this store.
+func user(row js.Value, prefix string) (roster.User, error) {
+	raw := row.Get(prefix + "id").String()
+	id, err := uuid.Parse(raw)
+	if err != nil {
+		return roster.User{}, fmt.Errorf("stored user id %q: %w", raw, err)
+	}
+	return roster.User{
+		ID:        id,
+		Name:      row.Get(prefix + "name").String(),
+		Email:     row.Get(prefix + "email").String(),
+		CreatedAt: time.UnixMicro(int64(row.Get(prefix + "created_at").Float())).UTC(),
+		UpdatedAt: time.UnixMicro(int64(row.Get(prefix + "updated_at").Float())).UTC(),
+	}, nil
+}
+
+// nullMicros stores t as Unix microseconds, like every stored time.
+func nullMicros(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+}
