@@ -124,7 +124,7 @@ func newResponse(status int, header http.Header, body []byte) js.Value {
 	init := js.Global().Get("Object").New()
 	init.Set("status", status)
 	init.Set("headers", h)
-	// The handler compresses (httpapi.Compress) and says so in
+	// The handler compresses (httpapi's compress middleware) and says so in
 	// Content-Encoding; without "manual", workerd would read that header
 	// as an order to compress the body again.
 	init.Set("encodeBody", "manual")

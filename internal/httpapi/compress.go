@@ -12,18 +12,18 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// CompressOptions configures Compress.
-type CompressOptions struct {
+// compressOptions configures compress.
+type compressOptions struct {
 	// MinSize is the smallest body worth compressing: below it the framing
 	// overhead and CPU cost outweigh the bytes saved. 0 means 1024.
 	MinSize int
 }
 
-// Compress returns middleware that encodes response bodies in zstd or gzip,
+// compress returns middleware that encodes response bodies in zstd or gzip,
 // whichever the request's Accept-Encoding prefers. Responses it leaves
 // alone: HEAD and upgrade requests, bodies the handler encoded itself,
 // event streams, already-compressed media, 204, 206 and 304.
-func Compress(opts CompressOptions) func(http.Handler) http.Handler {
+func compress(opts compressOptions) func(http.Handler) http.Handler {
 	c := &compressor{minSize: opts.MinSize}
 	if c.minSize <= 0 {
 		c.minSize = 1024

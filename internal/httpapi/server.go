@@ -170,7 +170,7 @@ func NewServer(cfg Config) *Server {
 		s.recoverPanic,
 		securityHeaders,
 		corsPolicy(cfg.CORSOrigins),
-		Compress(CompressOptions{MinSize: cfg.MinCompressSize}),
+		compress(compressOptions{MinSize: cfg.MinCompressSize}),
 	}
 	s.handler = http.HandlerFunc(s.route)
 	for i := len(chain) - 1; i >= 0; i-- {
