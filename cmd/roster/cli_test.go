@@ -100,7 +100,7 @@ func TestRoughEdges(t *testing.T) {
 // help; the flags of client commands' filters and token claims name none.
 func TestHelpNamesEnvironmentOfServerSettingsOnly(t *testing.T) {
 	flagLine := regexp.MustCompile(`(?m)^  (?:-\w, |    )--(?:\[no-\])?([a-z-]+)`)
-	flagsOnly := map[string]bool{"sub": true, "role": true, "ttl": true, "output": true, "format": true, "email": true, "q": true,
+	flagsOnly := map[string]bool{"sub": true, "role": true, "ttl": true, "output": true, "format": true, "email": true, "q": true, "match": true,
 		"created-after": true, "created-before": true, "mode": true, "on-conflict": true, "help": true}
 	for _, cmd := range []string{"serve", "migrate", "token", "version", "import", "export", "help"} {
 		code, stdout, _ := runCmd(t, env(), cmd, "--help")
