@@ -29,6 +29,13 @@ var (
 	appendEventIfDone   = ifChanged(sqlitedb.SQLAppendEvent)
 )
 
+// deletedRows reads how many users the DELETE before it removed. D1's
+// meta.changes cannot tell: it counts the rows that the search index's
+// trigger (migration 00007) changes too, where SQL's changes() counts
+// the statement's own rows only. A SELECT leaves changes() as it is, so
+// the guarded event insert after it still sees the DELETE's count.
+const deletedRows = `SELECT changes() AS deleted`
+
 // appendUpdatedEvent writes the user.updated event of the row the UPDATE
 // before it changed, with the user as the event's data in the JSON that
 // roster.User marshals to (times in roster.TimeLayout): the new row is
@@ -165,6 +172,7 @@ func (db *DB) UpdateUser(ctx context.Context, id uuid.UUID, upd roster.UserUpdat
 func (db *DB) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Time, at time.Time) error {
 	res, err := db.batch(ctx,
 		stmt{sqlitedb.SQLDeleteUser, params(sqlitedb.DeleteUserParams{ID: id.String(), IfUpdatedAt: nullMicros(ifUpdatedAt)})},
+		stmt{sql: deletedRows},
 		stmt{appendEventIfDone, params(sqlitedb.AppendEventParams{
 			Type: string(roster.EventUserDeleted), UserID: id.String(), At: at.UnixMicro(),
 		})},
@@ -173,10 +181,10 @@ func (db *DB) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Ti
 	if err != nil {
 		return storeError("delete user", err)
 	}
-	if changes(res[0]) == 1 {
+	if rs := rows(res[1]); len(rs) == 1 && rs[0].Get("deleted").Float() == 1 {
 		return nil
 	}
-	return missingOrChanged(res[2], ifUpdatedAt != nil)
+	return missingOrChanged(res[3], ifUpdatedAt != nil)
 }
 
 // missingOrChanged explains a conditional write that matched no row from
