@@ -45,6 +45,7 @@ func TestEdgeWorker(t *testing.T) {
 		status              int
 		code                string // the error code, for an error status
 		want                string // a substring of the body, on success
+		count               string // X-Total-Count, when the step asks count=exact
 	}{
 		{name: "create", method: "POST", path: "/api/users", token: admin, body: `{"name":"Ada Lovelace","email":"ada@example.com"}`, status: 201, want: `"name":"Ada Lovelace"`},
 		{name: "get", method: "GET", path: "/api/users/{id}", token: admin, status: 200, want: `"email":"ada@example.com"`},
@@ -52,6 +53,18 @@ func TestEdgeWorker(t *testing.T) {
 		{name: "list", method: "GET", path: "/api/users", token: admin, status: 200, want: `"name":"Ada Lovelace"`},
 		{name: "update", method: "PATCH", path: "/api/users/{id}", token: admin, body: `{"name":"Ada King"}`, status: 200, want: `"name":"Ada King"`},
 		{name: "replace email", method: "PUT", path: "/api/users/{id}", token: admin, body: `{"email":"ada.king@example.com"}`, status: 200, want: `"email":"ada.king@example.com"`},
+		// q= finds text anywhere in a name or an email, in any case (the
+		// trigram index's candidates, checked); match=prefix only at the
+		// start; text shorter than a trigram matches at the start.
+		{name: "search the middle of a name, any case", method: "GET", path: "/api/users?q=A%20KI&count=exact", token: admin, status: 200, want: `"name":"Ada King"`, count: "1"},
+		{name: "search the middle of an email", method: "GET", path: "/api/users?q=KING%40Example&count=exact", token: admin, status: 200, want: `"name":"Ada King"`, count: "1"},
+		{name: "search text nobody holds", method: "GET", path: "/api/users?q=zzz&count=exact", token: admin, status: 200, want: `[]`, count: "0"},
+		{name: "search by name order, keyset", method: "GET", path: "/api/users?q=ing&sort=name&limit=1", token: admin, status: 200, want: `"name":"Ada King"`},
+		{name: "match=prefix at the start", method: "GET", path: "/api/users?q=ADA%20K&match=prefix&count=exact", token: admin, status: 200, want: `"name":"Ada King"`, count: "1"},
+		{name: "match=prefix not in the middle", method: "GET", path: "/api/users?q=king&match=prefix&count=exact", token: admin, status: 200, want: `[]`, count: "0"},
+		{name: "two letters match at the start", method: "GET", path: "/api/users?q=aD&count=exact", token: admin, status: 200, want: `"name":"Ada King"`, count: "1"},
+		{name: "two letters not in the middle", method: "GET", path: "/api/users?q=ki&count=exact", token: admin, status: 200, want: `[]`, count: "0"},
+		{name: "unknown match", method: "GET", path: "/api/users?q=ada&match=exact", token: admin, status: 400, code: "BAD_REQUEST"},
 		{name: "stale If-Match", method: "PATCH", path: "/api/users/{id}", token: admin, header: map[string]string{"If-Match": `"stale"`}, body: `{"name":"X"}`, status: 412, code: "PRECONDITION_FAILED"},
 		{name: "duplicate email, any case", method: "POST", path: "/api/users", token: admin, body: `{"name":"Ada","email":"ADA.KING@example.com"}`, status: 409, code: "CONFLICT"},
 		{name: "malformed JSON", method: "POST", path: "/api/users", token: admin, body: `{"name":`, status: 400, code: "BAD_REQUEST"},
@@ -72,6 +85,7 @@ func TestEdgeWorker(t *testing.T) {
 		{name: "readiness asks D1", method: "GET", path: "/health/ready", status: 200, want: `"status":"ok"`},
 		{name: "delete", method: "DELETE", path: "/api/users/{id}", token: admin, status: 204},
 		{name: "get deleted", method: "GET", path: "/api/users/{id}", token: admin, status: 404, code: "NOT_FOUND"},
+		{name: "search after the delete", method: "GET", path: "/api/users?q=a%20ki&count=exact", token: admin, status: 200, want: `[]`, count: "0"},
 		{name: "delete again", method: "DELETE", path: "/api/users/{id}", token: admin, status: 404, code: "NOT_FOUND"},
 	}
 	var id string
@@ -91,6 +105,9 @@ func TestEdgeWorker(t *testing.T) {
 			checkEnvelope(t, s.name, resp, body, s.code)
 		} else if !strings.Contains(string(body), s.want) {
 			t.Errorf("%s: got body %s, want it to contain %s", s.name, body, s.want)
+		}
+		if got := resp.Header.Get("X-Total-Count"); got != s.count {
+			t.Errorf("%s: got X-Total-Count %q, want %q", s.name, got, s.count)
 		}
 		if s.name == "create" {
 			var u roster.User
