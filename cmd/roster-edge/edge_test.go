@@ -135,6 +135,42 @@ func TestEdgeWorker(t *testing.T) {
 		checkEnvelope(t, "key reused", other, b3, "IDEMPOTENCY_KEY_REUSED")
 	})
 
+	// Text that sortMost (2,000) users or more hold is searched by the
+	// walk of the order's index with instr, not by the trigram index's
+	// candidates (internal/d1/list.go): both paths must agree.
+	t.Run("search text that many hold", func(t *testing.T) {
+		const many = 2000
+		h := map[string]string{"Authorization": "Bearer " + admin, "Content-Type": "application/json"}
+		sem, errs := make(chan struct{}, 4), make(chan error, many)
+		for i := range many {
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem }()
+				errs <- w.post(h, fmt.Sprintf(`{"name":"Crowd Member %04d","email":"crowd%04d@example.com"}`, i, i))
+			}()
+		}
+		for range many {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, c := range []struct {
+			path, count, first string
+		}{
+			{"/api/users?q=OWD%20mem&sort=name&limit=3&count=exact", "2000", `"name":"Crowd Member 0000"`},        // the index walk
+			{"/api/users?q=owd%20member%20199&sort=name&limit=3&count=exact", "10", `"name":"Crowd Member 1990"`}, // the candidates
+			{"/api/users?q=crowd&match=prefix&sort=-name&limit=3&count=exact", "2000", `"name":"Crowd Member 1999"`},
+		} {
+			resp, b := w.do(t, "GET", c.path, map[string]string{"Authorization": "Bearer " + admin}, "")
+			if resp.StatusCode != 200 || !strings.HasPrefix(string(b), `[{"id":`) || !strings.Contains(string(b), c.first) || strings.Count(string(b), `"id"`) != 3 {
+				t.Errorf("GET %s: got %d %s, want 3 users from %s", c.path, resp.StatusCode, b, c.first)
+			}
+			if got := resp.Header.Get("X-Total-Count"); got != c.count {
+				t.Errorf("GET %s: got X-Total-Count %q, want %s", c.path, got, c.count)
+			}
+		}
+	})
+
 	t.Run("keyset pages", func(t *testing.T) {
 		var want []string // newest first
 		for i := range 5 {
@@ -250,6 +286,28 @@ func (w *edgeWorker) do(t *testing.T, method, path string, header map[string]str
 	_, _ = rec.Write(b)
 	httpapitest.Conformance(t)(req, []byte(body), rec)
 	return resp, b
+}
+
+// post creates a user without the conformance check of do, for tests
+// that create many.
+func (w *edgeWorker) post(header map[string]string, body string) error {
+	req, err := http.NewRequest("POST", w.url+"/api/users", strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusCreated {
+		return fmt.Errorf("POST /api/users %s: got %d %s", body, resp.StatusCode, b)
+	}
+	return nil
 }
 
 // startWorker builds the module, installs miniflare if needed and serves
