@@ -45,6 +45,7 @@ func TestEdgeWorker(t *testing.T) {
 		status              int
 		code                string // the error code, for an error status
 		want                string // a substring of the body, on success
+		count               string // X-Total-Count, when the step asks count=exact
 	}{
 		{name: "create", method: "POST", path: "/api/users", token: admin, body: `{"name":"Ada Lovelace","email":"ada@example.com"}`, status: 201, want: `"name":"Ada Lovelace"`},
 		{name: "get", method: "GET", path: "/api/users/{id}", token: admin, status: 200, want: `"email":"ada@example.com"`},
@@ -52,6 +53,18 @@ func TestEdgeWorker(t *testing.T) {
 		{name: "list", method: "GET", path: "/api/users", token: admin, status: 200, want: `"name":"Ada Lovelace"`},
 		{name: "update", method: "PATCH", path: "/api/users/{id}", token: admin, body: `{"name":"Ada King"}`, status: 200, want: `"name":"Ada King"`},
 		{name: "replace email", method: "PUT", path: "/api/users/{id}", token: admin, body: `{"email":"ada.king@example.com"}`, status: 200, want: `"email":"ada.king@example.com"`},
+		// q= finds text anywhere in a name or an email, in any case (the
+		// trigram index's candidates, checked); match=prefix only at the
+		// start; text shorter than a trigram matches at the start.
+		{name: "search the middle of a name, any case", method: "GET", path: "/api/users?q=A%20KI&count=exact", token: admin, status: 200, want: `"name":"Ada King"`, count: "1"},
+		{name: "search the middle of an email", method: "GET", path: "/api/users?q=KING%40Example&count=exact", token: admin, status: 200, want: `"name":"Ada King"`, count: "1"},
+		{name: "search text nobody holds", method: "GET", path: "/api/users?q=zzz&count=exact", token: admin, status: 200, want: `[]`, count: "0"},
+		{name: "search by name order, keyset", method: "GET", path: "/api/users?q=ing&sort=name&limit=1", token: admin, status: 200, want: `"name":"Ada King"`},
+		{name: "match=prefix at the start", method: "GET", path: "/api/users?q=ADA%20K&match=prefix&count=exact", token: admin, status: 200, want: `"name":"Ada King"`, count: "1"},
+		{name: "match=prefix not in the middle", method: "GET", path: "/api/users?q=king&match=prefix&count=exact", token: admin, status: 200, want: `[]`, count: "0"},
+		{name: "two letters match at the start", method: "GET", path: "/api/users?q=aD&count=exact", token: admin, status: 200, want: `"name":"Ada King"`, count: "1"},
+		{name: "two letters not in the middle", method: "GET", path: "/api/users?q=ki&count=exact", token: admin, status: 200, want: `[]`, count: "0"},
+		{name: "unknown match", method: "GET", path: "/api/users?q=ada&match=exact", token: admin, status: 400, code: "BAD_REQUEST"},
 		{name: "stale If-Match", method: "PATCH", path: "/api/users/{id}", token: admin, header: map[string]string{"If-Match": `"stale"`}, body: `{"name":"X"}`, status: 412, code: "PRECONDITION_FAILED"},
 		{name: "duplicate email, any case", method: "POST", path: "/api/users", token: admin, body: `{"name":"Ada","email":"ADA.KING@example.com"}`, status: 409, code: "CONFLICT"},
 		{name: "malformed JSON", method: "POST", path: "/api/users", token: admin, body: `{"name":`, status: 400, code: "BAD_REQUEST"},
@@ -72,6 +85,7 @@ func TestEdgeWorker(t *testing.T) {
 		{name: "readiness asks D1", method: "GET", path: "/health/ready", status: 200, want: `"status":"ok"`},
 		{name: "delete", method: "DELETE", path: "/api/users/{id}", token: admin, status: 204},
 		{name: "get deleted", method: "GET", path: "/api/users/{id}", token: admin, status: 404, code: "NOT_FOUND"},
+		{name: "search after the delete", method: "GET", path: "/api/users?q=a%20ki&count=exact", token: admin, status: 200, want: `[]`, count: "0"},
 		{name: "delete again", method: "DELETE", path: "/api/users/{id}", token: admin, status: 404, code: "NOT_FOUND"},
 	}
 	var id string
@@ -91,6 +105,9 @@ func TestEdgeWorker(t *testing.T) {
 			checkEnvelope(t, s.name, resp, body, s.code)
 		} else if !strings.Contains(string(body), s.want) {
 			t.Errorf("%s: got body %s, want it to contain %s", s.name, body, s.want)
+		}
+		if got := resp.Header.Get("X-Total-Count"); got != s.count {
+			t.Errorf("%s: got X-Total-Count %q, want %q", s.name, got, s.count)
 		}
 		if s.name == "create" {
 			var u roster.User
@@ -116,6 +133,42 @@ func TestEdgeWorker(t *testing.T) {
 			t.Fatalf("the key with another body: got %d, want 422", other.StatusCode)
 		}
 		checkEnvelope(t, "key reused", other, b3, "IDEMPOTENCY_KEY_REUSED")
+	})
+
+	// Text that sortMost (2,000) users or more hold is searched by the
+	// walk of the order's index with instr, not by the trigram index's
+	// candidates (internal/d1/list.go): both paths must agree.
+	t.Run("search text that many hold", func(t *testing.T) {
+		const many = 2000
+		h := map[string]string{"Authorization": "Bearer " + admin, "Content-Type": "application/json"}
+		sem, errs := make(chan struct{}, 4), make(chan error, many)
+		for i := range many {
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem }()
+				errs <- w.post(h, fmt.Sprintf(`{"name":"Crowd Member %04d","email":"crowd%04d@example.com"}`, i, i))
+			}()
+		}
+		for range many {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, c := range []struct {
+			path, count, first string
+		}{
+			{"/api/users?q=OWD%20mem&sort=name&limit=3&count=exact", "2000", `"name":"Crowd Member 0000"`},        // the index walk
+			{"/api/users?q=owd%20member%20199&sort=name&limit=3&count=exact", "10", `"name":"Crowd Member 1990"`}, // the candidates
+			{"/api/users?q=crowd&match=prefix&sort=-name&limit=3&count=exact", "2000", `"name":"Crowd Member 1999"`},
+		} {
+			resp, b := w.do(t, "GET", c.path, map[string]string{"Authorization": "Bearer " + admin}, "")
+			if resp.StatusCode != 200 || !strings.HasPrefix(string(b), `[{"id":`) || !strings.Contains(string(b), c.first) || strings.Count(string(b), `"id"`) != 3 {
+				t.Errorf("GET %s: got %d %s, want 3 users from %s", c.path, resp.StatusCode, b, c.first)
+			}
+			if got := resp.Header.Get("X-Total-Count"); got != c.count {
+				t.Errorf("GET %s: got X-Total-Count %q, want %s", c.path, got, c.count)
+			}
+		}
 	})
 
 	t.Run("keyset pages", func(t *testing.T) {
@@ -233,6 +286,28 @@ func (w *edgeWorker) do(t *testing.T, method, path string, header map[string]str
 	_, _ = rec.Write(b)
 	httpapitest.Conformance(t)(req, []byte(body), rec)
 	return resp, b
+}
+
+// post creates a user without the conformance check of do, for tests
+// that create many.
+func (w *edgeWorker) post(header map[string]string, body string) error {
+	req, err := http.NewRequest("POST", w.url+"/api/users", strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusCreated {
+		return fmt.Errorf("POST /api/users %s: got %d %s", body, resp.StatusCode, b)
+	}
+	return nil
 }
 
 // startWorker builds the module, installs miniflare if needed and serves

@@ -168,15 +168,6 @@ func rows(res js.Value) []js.Value {
 	return out
 }
 
-// changes is the number of rows a write changed (meta.changes).
-func changes(res js.Value) int64 {
-	c := res.Get("meta").Get("changes")
-	if c.Type() != js.TypeNumber {
-		return 0
-	}
-	return int64(c.Float())
-}
-
 // await waits for promise p without blocking the JavaScript event loop:
 // the calling goroutine parks on a channel that p's callbacks feed, and
 // the Go scheduler hands control back to JavaScript until they run.

@@ -4,6 +4,7 @@ package d1
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -126,12 +127,17 @@ func upMigrations(fsys fs.FS) ([]migration, error) {
 
 // upStatements returns the statements of a goose file's Up section. A
 // statement ends with a line ending in ";"; whole-line comments are
-// dropped (they may hold a ";"). The SQLite migrations need nothing more;
-// a file that uses goose's StatementBegin is refused, not misread.
+// dropped (they may hold a ";"). Between goose's StatementBegin and
+// StatementEnd, every line up to the end is one statement, as goose reads
+// it: a trigger's body holds statements of its own.
 func upStatements(src string) ([]string, error) {
 	var stmts []string
 	var cur strings.Builder
-	up := false
+	up, block := false, false
+	flush := func() {
+		stmts = append(stmts, strings.TrimSpace(cur.String()))
+		cur.Reset()
+	}
 	for line := range strings.Lines(src) {
 		t := strings.TrimSpace(line)
 		switch {
@@ -141,16 +147,33 @@ func upStatements(src string) ([]string, error) {
 		case strings.HasPrefix(t, "-- +goose Down"):
 			up = false
 			continue
+		case !up:
+			continue
+		case strings.HasPrefix(t, "-- +goose StatementBegin"):
+			if block || strings.TrimSpace(cur.String()) != "" {
+				return nil, fmt.Errorf("StatementBegin inside a statement: %q", cur.String())
+			}
+			block = true
+			continue
+		case strings.HasPrefix(t, "-- +goose StatementEnd"):
+			if !block || strings.TrimSpace(cur.String()) == "" {
+				return nil, errors.New("StatementEnd without a statement")
+			}
+			block = false
+			flush()
+			continue
 		case strings.HasPrefix(t, "-- +goose"):
 			return nil, fmt.Errorf("unsupported annotation %q", t)
-		case !up || t == "" || strings.HasPrefix(t, "--"):
+		case t == "" || strings.HasPrefix(t, "--"):
 			continue
 		}
 		cur.WriteString(line)
-		if strings.HasSuffix(t, ";") {
-			stmts = append(stmts, strings.TrimSpace(cur.String()))
-			cur.Reset()
+		if !block && strings.HasSuffix(t, ";") {
+			flush()
 		}
+	}
+	if block {
+		return nil, errors.New("StatementBegin without StatementEnd")
 	}
 	if strings.TrimSpace(cur.String()) != "" {
 		return nil, fmt.Errorf("statement without a final ';': %q", cur.String())

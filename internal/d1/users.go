@@ -5,6 +5,7 @@ package d1
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"syscall/js"
@@ -27,6 +28,13 @@ var (
 	createUserIfClaimed = ifChanged(sqlitedb.SQLCreateUser)
 	appendEventIfDone   = ifChanged(sqlitedb.SQLAppendEvent)
 )
+
+// deletedRows reads how many users the DELETE before it removed. D1's
+// meta.changes cannot tell: it counts the rows that the search index's
+// trigger (migration 00007) changes too, where SQL's changes() counts
+// the statement's own rows only. A SELECT leaves changes() as it is, so
+// the guarded event insert after it still sees the DELETE's count.
+const deletedRows = `SELECT changes() AS deleted`
 
 // appendUpdatedEvent writes the user.updated event of the row the UPDATE
 // before it changed, with the user as the event's data in the JSON that
@@ -78,13 +86,16 @@ func (db *DB) CreateUser(ctx context.Context, u roster.User, idem *roster.Idempo
 		}
 		return u, false, nil
 	}
+	createdUser, err := json.Marshal(u)
+	if err != nil {
+		return roster.User{}, false, fmt.Errorf("create user: encode user: %w", err)
+	}
 	res, err := db.batch(ctx,
 		stmt{sqlitedb.SQLPurgeIdempotencyKeys, params(sqlitedb.PurgeIdempotencyKeysParams{Now: created, Batch: purgeBatch})},
 		stmt{sqlitedb.SQLClaimIdempotencyKey, params(sqlitedb.ClaimIdempotencyKeyParams{
 			Subject: idem.Subject, Key: idem.Key, Fingerprint: idem.Fingerprint,
-			UserID: u.ID.String(), UserName: u.Name, UserEmail: u.Email,
-			UserCreatedAt: created, UserUpdatedAt: updated,
-			CreatedAt: created, ExpiresAt: idem.ExpiresAt.UnixMicro(),
+			CreatedUser: string(createdUser),
+			CreatedAt:   created, ExpiresAt: idem.ExpiresAt.UnixMicro(),
 		})},
 		stmt{createUserIfClaimed, insert},
 		stmt{appendEventIfDone, event},
@@ -97,16 +108,18 @@ func (db *DB) CreateUser(ctx context.Context, u roster.User, idem *roster.Idempo
 	if len(recs) != 1 {
 		return roster.User{}, false, fmt.Errorf("create user: idempotency key record: got %d rows, want 1", len(recs))
 	}
+	// The record names u when this batch's claim wrote it: a new user has
+	// a new id, so no earlier request's record holds it.
 	rec := recs[0]
-	if rec.Get("user_id").String() == u.ID.String() {
-		return u, false, nil
-	}
 	if rec.Get("fingerprint").String() != idem.Fingerprint {
 		return roster.User{}, false, roster.ErrIdempotencyMismatch
 	}
-	stored, err := user(rec, "user_")
+	stored, err := roster.DecodeUser([]byte(rec.Get("created_user").String()))
 	if err != nil {
-		return roster.User{}, false, fmt.Errorf("create user: %w", err)
+		return roster.User{}, false, fmt.Errorf("create user: stored idempotency key %q: %w", idem.Key, err)
+	}
+	if stored.ID == u.ID {
+		return u, false, nil
 	}
 	return stored, true, nil
 }
@@ -120,7 +133,7 @@ func (db *DB) User(ctx context.Context, id uuid.UUID) (roster.User, error) {
 	if len(rs) == 0 {
 		return roster.User{}, roster.ErrNotFound
 	}
-	return user(rs[0], "")
+	return user(rs[0])
 }
 
 // UpdateUser applies the non-nil fields of upd, moves updated_at forward
@@ -148,29 +161,30 @@ func (db *DB) UpdateUser(ctx context.Context, id uuid.UUID, upd roster.UserUpdat
 		return roster.User{}, storeError("update user", err)
 	}
 	if rs := rows(res[0]); len(rs) == 1 {
-		return user(rs[0], "")
+		return user(rs[0])
 	}
 	return roster.User{}, missingOrChanged(res[2], upd.IfUpdatedAt != nil)
 }
 
 // DeleteUser removes the user with the given id, with ifUpdatedAt only if
-// it is still that version, and writes the user.deleted event, in one
-// batch.
-func (db *DB) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Time) error {
+// it is still that version, and writes the user.deleted event, at at (the
+// service's clock), in one batch.
+func (db *DB) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Time, at time.Time) error {
 	res, err := db.batch(ctx,
 		stmt{sqlitedb.SQLDeleteUser, params(sqlitedb.DeleteUserParams{ID: id.String(), IfUpdatedAt: nullMicros(ifUpdatedAt)})},
+		stmt{sql: deletedRows},
 		stmt{appendEventIfDone, params(sqlitedb.AppendEventParams{
-			Type: string(roster.EventUserDeleted), UserID: id.String(), At: time.Now().UnixMicro(),
+			Type: string(roster.EventUserDeleted), UserID: id.String(), At: at.UnixMicro(),
 		})},
 		stmt{sqlitedb.SQLUserExists, []any{id.String()}},
 	)
 	if err != nil {
 		return storeError("delete user", err)
 	}
-	if changes(res[0]) == 1 {
+	if rs := rows(res[1]); len(rs) == 1 && rs[0].Get("deleted").Float() == 1 {
 		return nil
 	}
-	return missingOrChanged(res[2], ifUpdatedAt != nil)
+	return missingOrChanged(res[3], ifUpdatedAt != nil)
 }
 
 // missingOrChanged explains a conditional write that matched no row from
@@ -189,21 +203,20 @@ func firstColumn(row js.Value) js.Value {
 	return js.Global().Get("Object").Call("values", row).Index(0)
 }
 
-// user converts a stored row; prefix selects the columns of an
-// idempotency record (user_id, user_name, …). A malformed id means the
-// database was written by something other than this store.
-func user(row js.Value, prefix string) (roster.User, error) {
-	raw := row.Get(prefix + "id").String()
+// user converts a stored row. A malformed id means the database was
+// written by something other than this store.
+func user(row js.Value) (roster.User, error) {
+	raw := row.Get("id").String()
 	id, err := uuid.Parse(raw)
 	if err != nil {
 		return roster.User{}, fmt.Errorf("stored user id %q: %w", raw, err)
 	}
 	return roster.User{
 		ID:        id,
-		Name:      row.Get(prefix + "name").String(),
-		Email:     row.Get(prefix + "email").String(),
-		CreatedAt: time.UnixMicro(int64(row.Get(prefix + "created_at").Float())).UTC(),
-		UpdatedAt: time.UnixMicro(int64(row.Get(prefix + "updated_at").Float())).UTC(),
+		Name:      row.Get("name").String(),
+		Email:     row.Get("email").String(),
+		CreatedAt: time.UnixMicro(int64(row.Get("created_at").Float())).UTC(),
+		UpdatedAt: time.UnixMicro(int64(row.Get("updated_at").Float())).UTC(),
 	}, nil
 }
 

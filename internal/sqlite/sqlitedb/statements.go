@@ -14,6 +14,12 @@ const (
 	SQLUpdateUser             = updateUser
 	SQLDeleteUser             = deleteUser
 	SQLCountUsers             = countUsers
+	SQLCountUsersSearch       = countUsersSearch
+	SQLSearchCandidatesUpTo   = searchCandidatesUpTo
+	SQLSearchUsersNewest      = searchUsersNewest
+	SQLSearchUsersOldest      = searchUsersOldest
+	SQLSearchUsersName        = searchUsersName
+	SQLSearchUsersNameDesc    = searchUsersNameDesc
 	SQLListUsersByEmail       = listUsersByEmail
 	SQLListUsersNewest        = listUsersNewest
 	SQLListUsersNewestAfter   = listUsersNewestAfter
