@@ -6,6 +6,13 @@ package httpapi
 // ordinary test under `go test`; `go test -fuzz=FuzzX` explores further.
 // The invariants: no panic, every refusal is a *roster.Error whose code the
 // error table maps to a 4xx, and what is accepted round-trips.
+//
+// Fuzz with the fuzzing tag: go test -tags fuzzing -fuzz=FuzzX ./internal/httpapi.
+// The fuzzer instruments every package the test binary links, and the
+// package's other tests (package httpapi_test, built only without the tag)
+// link both database engines, the OpenAPI validator and a browser driver:
+// instrumenting those took most of a CI run's fuzz step. These targets use
+// none of them.
 
 import (
 	"bytes"
