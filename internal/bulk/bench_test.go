@@ -7,6 +7,7 @@ import (
 	"io"
 	"testing"
 
+	"github.com/rosterhq/roster/internal/bulk/bulktest"
 	"github.com/rosterhq/roster/internal/roster"
 )
 
@@ -16,22 +17,11 @@ import (
 //	go test -run '^$' -bench . -benchmem ./internal/bulk
 func BenchmarkReader(b *testing.B) {
 	const rows = 10000
-	var ndjson, csv, array bytes.Buffer
-	csv.WriteString("name,email\n")
-	array.WriteString("[")
-	for i := range rows {
-		fmt.Fprintf(&ndjson, `{"name":"User %d","email":"user%d@example.com"}`+"\n", i, i)
-		fmt.Fprintf(&csv, "User %d,user%d@example.com\n", i, i)
-		if i > 0 {
-			array.WriteString(",")
-		}
-		fmt.Fprintf(&array, `{"name":"User %d","email":"user%d@example.com"}`, i, i)
-	}
-	array.WriteString("]")
+	ndjson, csv, array := bulktest.Bodies(rows)
 	for _, f := range []struct {
 		format Format
 		body   []byte
-	}{{NDJSON, ndjson.Bytes()}, {CSV, csv.Bytes()}, {JSONArray, array.Bytes()}} {
+	}{{NDJSON, ndjson}, {CSV, csv}, {JSONArray, array}} {
 		b.Run(string(f.format), func(b *testing.B) {
 			b.SetBytes(int64(len(f.body)))
 			for b.Loop() {
@@ -63,7 +53,7 @@ func BenchmarkReader(b *testing.B) {
 func BenchmarkWriter(b *testing.B) {
 	users := make([]roster.User, 10000)
 	for i := range users {
-		users[i] = exportUser(fmt.Sprint("User ", i), fmt.Sprintf("user%d@example.com", i), exportTimes[0], exportTimes[0])
+		users[i] = exportUser(fmt.Sprint("User ", i), fmt.Sprintf("user%d@example.com", i), bulktest.Times[0], bulktest.Times[0])
 	}
 	for _, f := range []Format{NDJSON, CSV} {
 		b.Run(string(f), func(b *testing.B) {

@@ -11,47 +11,22 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/rosterhq/roster/internal/bulk/bulktest"
 	"github.com/rosterhq/roster/internal/roster"
 )
-
-// exportStrings are names and emails that exercise every escaping rule.
-var exportStrings = []string{
-	"", "Ada Lovelace", "ada@example.com", "Émile Zoë", "日本語", "😀 emoji",
-	`quote " and backslash \`, "<script>&amp;</script>", "\u2028line\u2029para", "\u2027\u202a",
-	"tab\tnl\ncr\rbs\bff\f", "\x00\x01\x1f\x7f", "del\x7f", "bad \xff byte", "\xe2\x80", "cut \xe2\x80\xa8\xe2",
-	"\xed\xa0\x80 surrogate", "\xf4\x90\x80\x80 above max", "comma, inside", " leading space", "\u00a0nbsp",
-	"\tleading tab", `\.`, `\`, "trailing space ", `"quoted"`, "line\r\nend",
-}
-
-// exportTimes cover the stored case (UTC, microseconds) and the ones
-// time.Time.MarshalJSON formats differently or refuses.
-var exportTimes = []time.Time{
-	time.Date(2026, 11, 26, 10, 44, 5, 123456000, time.UTC),
-	time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
-	time.Date(2026, 1, 2, 3, 4, 5, 1, time.UTC),
-	time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("", 5*3600+30*60)),
-	time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("", -(7*3600+17))),
-	time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("", 24*3600)),
-	time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("", -25*3600)),
-	time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC),
-	time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
-	time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
-	time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
-	{},
-}
 
 func TestAppendJSONString(t *testing.T) {
 	var all []string
 	for b := range 256 {
 		all = append(all, string([]byte{byte(b)}), "x"+string([]byte{byte(b)})+"y")
 	}
-	for _, s := range append(all, exportStrings...) {
+	for _, s := range append(all, bulktest.Strings...) {
 		checkJSONString(t, s)
 	}
 }
 
 func FuzzAppendJSONString(f *testing.F) {
-	for _, s := range exportStrings {
+	for _, s := range bulktest.Strings {
 		f.Add(s)
 	}
 	f.Fuzz(checkJSONString)
@@ -68,17 +43,17 @@ func checkJSONString(t *testing.T, s string) {
 }
 
 func TestAppendUserNDJSON(t *testing.T) {
-	for _, name := range exportStrings {
-		for _, at := range exportTimes {
-			checkUserNDJSON(t, exportUser(name, "x@example.com", at, exportTimes[0]))
-			checkUserNDJSON(t, exportUser("A", name, exportTimes[0], at))
+	for _, name := range bulktest.Strings {
+		for _, at := range bulktest.Times {
+			checkUserNDJSON(t, exportUser(name, "x@example.com", at, bulktest.Times[0]))
+			checkUserNDJSON(t, exportUser("A", name, bulktest.Times[0], at))
 		}
 	}
 }
 
 func FuzzAppendUserNDJSON(f *testing.F) {
-	for i, s := range exportStrings {
-		at := exportTimes[i%len(exportTimes)]
+	for i, s := range bulktest.Strings {
+		at := bulktest.Times[i%len(bulktest.Times)]
 		f.Add(s, "x@example.com", at.Unix(), int64(at.Nanosecond()), 0)
 	}
 	f.Fuzz(func(t *testing.T, name, email string, sec, nsec int64, offset int) {
@@ -110,10 +85,10 @@ func checkUserNDJSON(t *testing.T, u roster.User) {
 }
 
 func TestAppendUserCSV(t *testing.T) {
-	for _, name := range exportStrings {
-		for _, at := range exportTimes {
-			checkUserCSV(t, exportUser(name, "x@example.com", at, exportTimes[0]))
-			checkUserCSV(t, exportUser("A", name, exportTimes[0], at))
+	for _, name := range bulktest.Strings {
+		for _, at := range bulktest.Times {
+			checkUserCSV(t, exportUser(name, "x@example.com", at, bulktest.Times[0]))
+			checkUserCSV(t, exportUser("A", name, bulktest.Times[0], at))
 		}
 	}
 	var (
@@ -132,7 +107,7 @@ func TestAppendUserCSV(t *testing.T) {
 }
 
 func FuzzAppendUserCSV(f *testing.F) {
-	for _, s := range exportStrings {
+	for _, s := range bulktest.Strings {
 		f.Add(s, "x@example.com", int64(0), int64(0), 0)
 	}
 	f.Fuzz(func(t *testing.T, name, email string, sec, nsec int64, offset int) {
@@ -188,7 +163,7 @@ func TestAppendUserCSVFormulas(t *testing.T) {
 		"'quoted":                               "'quoted",
 		"Ada":                                   "Ada",
 	} {
-		u := exportUser(name, "x@example.com", exportTimes[0], exportTimes[0])
+		u := exportUser(name, "x@example.com", bulktest.Times[0], bulktest.Times[0])
 		got, _ := appendUserCSV(nil, u)
 		if fields := strings.SplitN(string(got), ",", 3); len(fields) < 3 || !strings.HasPrefix(string(got)[len(fields[0])+1:], want+",") {
 			t.Errorf("name %q: got row %q, want the name written as %q", name, got, want)
@@ -212,7 +187,7 @@ func (c *countWrites) Write(p []byte) (int, error) {
 func TestWriter(t *testing.T) {
 	users := make([]roster.User, 3000)
 	for i := range users {
-		users[i] = exportUser(fmt.Sprintf("User %d", i), fmt.Sprintf("u%d@example.com", i), exportTimes[0], exportTimes[0])
+		users[i] = exportUser(fmt.Sprintf("User %d", i), fmt.Sprintf("u%d@example.com", i), bulktest.Times[0], bulktest.Times[0])
 	}
 	for _, tt := range []struct {
 		format Format

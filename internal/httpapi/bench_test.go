@@ -18,6 +18,7 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rosterhq/roster/internal/auth"
+	"github.com/rosterhq/roster/internal/bulk/bulktest"
 	"github.com/rosterhq/roster/internal/httpapi"
 	"github.com/rosterhq/roster/internal/pgtest"
 	"github.com/rosterhq/roster/internal/postgres"
@@ -114,22 +115,11 @@ func BenchmarkExport(b *testing.B) {
 // import.
 func BenchmarkImport(b *testing.B) {
 	const rows = 10000
-	var ndjson, csv, array bytes.Buffer
-	csv.WriteString("name,email\n")
-	array.WriteString("[")
-	for i := range rows {
-		fmt.Fprintf(&ndjson, `{"name":"User %d","email":"user%d@example.com"}`+"\n", i, i)
-		fmt.Fprintf(&csv, "User %d,user%d@example.com\n", i, i)
-		if i > 0 {
-			array.WriteString(",")
-		}
-		fmt.Fprintf(&array, `{"name":"User %d","email":"user%d@example.com"}`, i, i)
-	}
-	array.WriteString("]")
+	ndjson, csv, array := bulktest.Bodies(rows)
 	for _, f := range []struct {
 		name, contentType string
 		body              []byte
-	}{{"ndjson", "application/x-ndjson", ndjson.Bytes()}, {"csv", "text/csv", csv.Bytes()}, {"json", "application/json", array.Bytes()}} {
+	}{{"ndjson", "application/x-ndjson", ndjson}, {"csv", "text/csv", csv}, {"json", "application/json", array}} {
 		b.Run(f.name, func(b *testing.B) {
 			srv, token := benchServer(b, newFakeStore(0))
 			w := &discardWriter{header: http.Header{}}

@@ -30,6 +30,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/rosterhq/roster/internal/auth"
+	"github.com/rosterhq/roster/internal/bulk/bulktest"
 	"github.com/rosterhq/roster/internal/roster"
 )
 
@@ -215,7 +216,7 @@ func FuzzCursorDecode(f *testing.F) {
 	codec := cursorCodec{key: fuzzCursorKey}
 	other := cursorCodec{key: []byte("another-server's-key-of-32-bytes!!")}
 	for i, sort := range roster.Sorts {
-		c := roster.Cursor{Sort: sort, CreatedAt: time.UnixMicro(int64(i) * 1e15).UTC(), ID: uuid.New(), Name: exportStrings[i]}
+		c := roster.Cursor{Sort: sort, CreatedAt: time.UnixMicro(int64(i) * 1e15).UTC(), ID: uuid.New(), Name: bulktest.Strings[i]}
 		f.Add(codec.encode(c))
 		f.Add(other.encode(c))
 	}
