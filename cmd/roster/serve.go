@@ -15,9 +15,11 @@ import (
 	"os"
 	"time"
 
+	"github.com/rosterhq/roster/internal/admin"
 	"github.com/rosterhq/roster/internal/auth"
 	"github.com/rosterhq/roster/internal/feed"
 	"github.com/rosterhq/roster/internal/httpapi"
+	"github.com/rosterhq/roster/internal/prommetrics"
 	"github.com/rosterhq/roster/internal/roster"
 )
 
@@ -142,7 +144,7 @@ func serve(ctx context.Context, flags *serveConfig, fs *flagSources, env environ
 	cfg.Users = roster.NewService(db.users, clock, roster.WithEmailVisibility(flags.EmailVisibility))
 	cfg.Auth = authority
 	cfg.Logger = logger
-	cfg.Metrics = httpapi.NewMetrics(reg)
+	cfg.Metrics = prommetrics.New(reg)
 	cfg.CursorKey = deriveKey(flags.JWT.Secret, "roster list cursor v1")
 	cfg.KeepAlive = flags.EventKeepAlive
 	cfg.Version, cfg.DevMode = version, devMode
@@ -174,13 +176,13 @@ func serve(ctx context.Context, flags *serveConfig, fs *flagSources, env environ
 	logger.Info("listening", "addr", ln.Addr().String(), "database", db.engine)
 
 	// The admin listener has no auth: it must stay on a private address.
-	var admin *http.Server
+	var adminSrv *http.Server
 	adminErr := make(chan error, 1)
 	if aln != nil {
-		admin = newHTTPServer(base, httpapi.AdminHandler(reg), logger)
-		admin.WriteTimeout = 0 // CPU profiles and traces stream for as long as asked
+		adminSrv = newHTTPServer(base, admin.Handler(reg), logger)
+		adminSrv.WriteTimeout = 0 // CPU profiles and traces stream for as long as asked
 		logger.Info("admin listening", "addr", aln.Addr().String())
-		go func() { adminErr <- admin.Serve(aln) }()
+		go func() { adminErr <- adminSrv.Serve(aln) }()
 	}
 	if err := printBanner(env.stdout, authority, devMode, ln.Addr(), aln); err != nil {
 		return err
@@ -221,9 +223,9 @@ func serve(ctx context.Context, flags *serveConfig, fs *flagSources, env environ
 	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
-	if admin != nil {
+	if adminSrv != nil {
 		// Profiles in progress are cut; the admin data is not precious.
-		_ = admin.Close()
+		_ = adminSrv.Close()
 		if err := <-adminErr; !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve (admin): %w", err)
 		}

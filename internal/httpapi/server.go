@@ -25,7 +25,7 @@ type Config struct {
 	Users   *roster.Service
 	Auth    *auth.Authority
 	Logger  *slog.Logger
-	Metrics *Metrics // nil: no metrics
+	Metrics Metrics // nil: no metrics
 
 	// CORSOrigins allows cross-origin calls from these exact origins, or
 	// from any with "*". Empty: CORS is off.
@@ -81,7 +81,7 @@ type Server struct {
 	users    *roster.Service
 	auth     *auth.Authority
 	log      *slog.Logger
-	metrics  *Metrics
+	metrics  Metrics
 	mux      *http.ServeMux
 	patterns []string // registered routes, for Routes
 	handler  http.Handler
@@ -139,6 +139,9 @@ func NewServer(cfg Config) *Server {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.metrics == nil {
+		s.metrics = noMetrics{}
 	}
 	if cfg.MaxBulk > 0 {
 		s.bulkSlots = make(chan struct{}, cfg.MaxBulk)
