@@ -15,6 +15,7 @@ import (
 
 	"github.com/rosterhq/roster/internal/auth"
 	"github.com/rosterhq/roster/internal/feed"
+	"github.com/rosterhq/roster/internal/httpcompress"
 	"github.com/rosterhq/roster/internal/ratelimit"
 	"github.com/rosterhq/roster/internal/roster"
 )
@@ -170,7 +171,7 @@ func NewServer(cfg Config) *Server {
 		s.recoverPanic,
 		securityHeaders,
 		corsPolicy(cfg.CORSOrigins),
-		compress(compressOptions{MinSize: cfg.MinCompressSize}),
+		httpcompress.Middleware(httpcompress.Options{MinSize: cfg.MinCompressSize}),
 	}
 	s.handler = http.HandlerFunc(s.route)
 	for i := len(chain) - 1; i >= 0; i-- {
