@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/internal/admin"
+	"github.com/rosterhq/roster/internal/apidocs"
 	"github.com/rosterhq/roster/internal/auth"
 	"github.com/rosterhq/roster/internal/feed"
 	"github.com/rosterhq/roster/internal/httpapi"
@@ -148,6 +149,7 @@ func serve(ctx context.Context, flags *serveConfig, fs *flagSources, env environ
 	cfg.CursorKey = deriveKey(flags.JWT.Secret, "roster list cursor v1")
 	cfg.KeepAlive = flags.EventKeepAlive
 	cfg.Version, cfg.DevMode = version, devMode
+	cfg.Docs = apidocs.Routes() // the edge build leaves the documentation out
 	broker := feed.New(feed.Config{Store: db.events, Logger: logger, MaxSubscribers: flags.MaxSubscribers, MaxPerSubject: flags.MaxPerUser, Retention: flags.EventRetention, Now: clock})
 	cfg.Feed = broker
 	feedCtx, stopFeed := context.WithCancel(context.Background())

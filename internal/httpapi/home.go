@@ -30,13 +30,15 @@ type home struct {
 // for clients that ask for JSON rather than HTML.
 func (s *Server) handleHome() http.Handler {
 	h := home{Name: "roster", Version: s.version, DevelopmentMode: s.devMode, Links: map[string]string{
-		"swagger_ui":   "/swagger-ui/",
-		"openapi_json": "/api-docs/openapi.json",
-		"openapi_yaml": "/api-docs/openapi.yaml",
-		"ready":        "/health/ready",
-		"health":       "/health",
-		"users":        "/api/users",
+		"ready":  "/health/ready",
+		"health": "/health",
+		"users":  "/api/users",
 	}}
+	if s.docs != nil {
+		h.Links["swagger_ui"] = "/swagger-ui/"
+		h.Links["openapi_json"] = "/api-docs/openapi.json"
+		h.Links["openapi_yaml"] = "/api-docs/openapi.yaml"
+	}
 	if h.Version == "" {
 		h.Version = "dev"
 	}
