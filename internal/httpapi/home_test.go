@@ -24,9 +24,9 @@ func TestHome(t *testing.T) {
 		want    []string
 		notWant []string
 	}{
-		{"browser", false, "text/html,application/xhtml+xml,*/*;q=0.8", "text/html", []string{"v9.9.9", `href="/swagger-ui/"`, `href="/api-docs/openapi.yaml"`, `href="/health/ready"`}, []string{"Development mode"}},
+		{"browser", false, "text/html,application/xhtml+xml,*/*;q=0.8", "text/html", []string{"v9.9.9", `href="/swagger-ui/"`, `href="/api-docs/openapi.yaml"`, `href="/health/ready"`}, []string{"Development mode", "{{"}},
 		{"curl", false, "*/*", "text/html", []string{"Swagger UI"}, nil},
-		{"browser, development mode", true, "text/html", "text/html", []string{"Development mode", "export TOKEN=", "Authorize"}, nil},
+		{"browser, development mode", true, "text/html", "text/html", []string{"Development mode", "export TOKEN=", "Authorize", `href="/health"`}, []string{"{{"}},
 		{"JSON client", false, "application/json", "application/json", []string{`"swagger_ui":"/swagger-ui/"`, `"version":"v9.9.9"`, `"development_mode":false`}, nil},
 		{"JSON client, development mode", true, "application/json", "application/json", []string{`"development_mode":true`}, nil},
 	}
@@ -53,8 +53,13 @@ func TestHome(t *testing.T) {
 			}
 		})
 	}
+	// The version is text in the page, never markup.
+	h := newHarness(t, engines[0].open(t), func(c *httpapi.Config) { c.Version = `1.0<script>"` })
+	if body := h.do(request{method: "GET", path: "/", header: http.Header{"Accept": {"text/html"}}}).Body.String(); !strings.Contains(body, "<code>1.0&lt;script&gt;&#34;</code>") || strings.Contains(body, "<script>") {
+		t.Errorf("the version is not escaped:\n%s", body)
+	}
 	// Only "/" itself: other unknown paths stay JSON 404s.
-	h := newHarness(t, engines[0].open(t))
+	h = newHarness(t, engines[0].open(t))
 	if rec := h.do(request{method: "GET", path: "/nope"}); rec.Code != http.StatusNotFound {
 		t.Errorf("GET /nope: got %d, want 404", rec.Code)
 	}
