@@ -320,4 +320,3 @@ func load(bases []string, token, scenario string, ids []string, workers int, d t
 	mu.Unlock()
 	return r
 }
-

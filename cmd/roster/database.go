@@ -119,8 +119,8 @@ type database struct {
 	// doneMigrating closes what only the migrator needed (its direct pool
 	// behind a transaction pooler); close calls it too.
 	doneMigrating func()
-	pool     prometheus.Collector // connection pool statistics
-	close    func()
+	pool          prometheus.Collector // connection pool statistics
+	close         func()
 }
 
 func openDatabase(ctx context.Context, d *dbFlags) (*database, error) {
