@@ -81,7 +81,12 @@ func (db *DB) check(ctx context.Context, err error) error {
 // use runs fn on a connection borrowed for its duration, and checks what
 // it returns.
 func (db *DB) use(ctx context.Context, fn func(conn *pgxpool.Conn) error) error {
-	conn, err := db.acquire(ctx)
+	return db.useOn(ctx, db.pool, fn)
+}
+
+// useOn is use on pool: the primary's or a replica's.
+func (db *DB) useOn(ctx context.Context, pool *pgxpool.Pool, fn func(conn *pgxpool.Conn) error) error {
+	conn, err := db.acquireFrom(ctx, pool)
 	if err != nil {
 		return db.check(ctx, err)
 	}
