@@ -144,7 +144,7 @@ func startInstances(bin string, n, conns int, url string, extra []string) ([]str
 			return nil, nil, err
 		}
 		addr := ln.Addr().String()
-		ln.Close()
+		_ = ln.Close() // freed for roster to take
 		args := append([]string{"serve", "--addr", addr, "--admin-addr", "", "--no-migrate", "--rate-limit", "0",
 			"--max-inflight", "0", "--db-max-conns", fmt.Sprint(conns), "--db-min-conns", fmt.Sprint(conns), "--db-acquire-timeout", "10s", "--log-level", "error"}, extra...)
 		cmd := exec.Command(bin, args...) // #nosec G204 -- the binary the caller named
@@ -162,7 +162,7 @@ func startInstances(bin string, n, conns int, url string, extra []string) ([]str
 		for {
 			res, err := http.Get(base + "/health/ready")
 			if err == nil {
-				res.Body.Close()
+				_ = res.Body.Close() // a probe: only the status matters
 				if res.StatusCode == 200 {
 					break
 				}

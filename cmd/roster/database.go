@@ -43,12 +43,15 @@ type poolFlags struct {
 	MaxConnLifetime time.Duration `name:"db-max-conn-lifetime" default:"${db_max_conn_lifetime}" environ:"" help:"PostgreSQL pool: recycle connections this old."`
 	Pooler          string        `name:"db-pooler" default:"none" enum:"none,transaction" environ:"" placeholder:"none|transaction" help:"What DATABASE_URL reaches: none (PostgreSQL itself) or transaction (a transaction pooler such as PgBouncer with pool_mode=transaction: no prepared statements, no LISTEN, no migrations through it; docs/SCALING.md)."`
 	ListenURL       string        `name:"listen-database-url" environ:"" placeholder:"URL" help:"postgres:// URL direct to PostgreSQL, for what cannot go through a transaction pooler: the change feed's LISTEN and migrations. Without it, behind a pooler, the feed polls the events table every --event-poll-interval."`
+	ReadURLs        stringList    `name:"read-database-url" environ:"" placeholder:"URLS" help:"postgres:// URLs of streaming replicas, comma-separated or repeated: list, get and export read from them; writes answer with an X-Roster-Consistency token, and a read presenting it waits for a replica that has replayed it (docs/SCALING.md)."`
+	ReadWait        time.Duration `name:"read-consistency-wait" default:"${db_read_wait}" environ:"" help:"Longest wait of a read with an X-Roster-Consistency token for a replica to replay it; then the primary answers."`
 }
 
 func (p poolFlags) apply(d *dbFlags) {
 	d.maxConns, d.minConns = p.MaxConns, p.MinConns
 	d.pool.AcquireTimeout, d.pool.MaxConnIdleTime, d.pool.MaxConnLifetime = p.AcquireTimeout, p.MaxConnIdleTime, p.MaxConnLifetime
 	d.pool.Pooled, d.pool.ListenURL = p.Pooler == "transaction", p.ListenURL
+	d.pool.ReadURLs, d.pool.ReadWait = p.ReadURLs, p.ReadWait
 }
 
 // poolDefaults are the pool flags' defaults, from the store's own.
@@ -57,7 +60,7 @@ func poolDefaults() map[string]string {
 	return map[string]string{
 		"db_max_conns": fmt.Sprint(def.MaxConns), "db_min_conns": fmt.Sprint(def.MinConns),
 		"db_acquire_timeout": def.AcquireTimeout.String(), "db_max_conn_idle_time": def.MaxConnIdleTime.String(),
-		"db_max_conn_lifetime": def.MaxConnLifetime.String(),
+		"db_max_conn_lifetime": def.MaxConnLifetime.String(), "db_read_wait": def.ReadWait.String(),
 	}
 }
 
@@ -74,12 +77,17 @@ func (d *dbFlags) engine() (string, string, error) {
 		}
 		d.pool.MaxConns, d.pool.MinConns = int32(d.maxConns), int32(d.minConns) // #nosec G115 -- both within 0..10000: checked above
 		if l := d.pool.ListenURL; l != "" {
-			if !strings.HasPrefix(l, "postgres://") && !strings.HasPrefix(l, "postgresql://") {
-				return "", "", usagef("invalid --listen-database-url %q: want a postgres:// URL", redact(l))
+			if err := checkPostgresURL("--listen-database-url", l); err != nil {
+				return "", "", err
 			}
-			if _, err := pgx.ParseConfig(l); err != nil {
-				return "", "", usagef("invalid --listen-database-url: %v", err)
+		}
+		for _, r := range d.pool.ReadURLs {
+			if err := checkPostgresURL("--read-database-url", r); err != nil {
+				return "", "", err
 			}
+		}
+		if d.pool.ReadWait < 0 {
+			return "", "", usagef("--read-consistency-wait must not be negative")
 		}
 		return "postgres", t, nil
 	case strings.HasPrefix(t, "sqlite:"):
@@ -90,10 +98,21 @@ func (d *dbFlags) engine() (string, string, error) {
 	if t == "" {
 		return "", "", usagef("empty SQLite database path")
 	}
-	if d.pool.Pooled || d.pool.ListenURL != "" {
-		return "", "", usagef("--db-pooler and --listen-database-url apply to PostgreSQL only")
+	if d.pool.Pooled || d.pool.ListenURL != "" || len(d.pool.ReadURLs) > 0 {
+		return "", "", usagef("--db-pooler, --listen-database-url and --read-database-url apply to PostgreSQL only")
 	}
 	return "sqlite", t, nil
+}
+
+// checkPostgresURL checks a flag's postgres:// URL without connecting.
+func checkPostgresURL(flag, u string) error {
+	if !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+		return usagef("invalid %s %q: want a postgres:// URL", flag, redact(u))
+	}
+	if _, err := pgx.ParseConfig(u); err != nil {
+		return usagef("invalid %s: %v", flag, err)
+	}
+	return nil
 }
 
 // redact hides a password in a URL shown to the user.
@@ -120,6 +139,7 @@ type database struct {
 	// behind a transaction pooler); close calls it too.
 	doneMigrating func()
 	pool          prometheus.Collector // connection pool statistics
+	replicas      prometheus.Collector // read replicas' lag and where reads went; nil without replicas
 	close         func()
 }
 
@@ -141,8 +161,12 @@ func openDatabase(ctx context.Context, d *dbFlags) (*database, error) {
 			return nil, err
 		}
 		closeMigrator = sync.OnceFunc(closeMigrator)
-		return &database{engine: engine, users: db, events: db, migrator: m, doneMigrating: closeMigrator, pool: pgxPoolCollector(db.Stat),
-			close: func() { closeMigrator(); db.Close() }}, nil
+		out := &database{engine: engine, users: db, events: db, migrator: m, doneMigrating: closeMigrator, pool: pgxPoolCollector(db.Stat),
+			close: func() { closeMigrator(); db.Close() }}
+		if len(d.pool.ReadURLs) > 0 {
+			out.replicas = replicaCollector{db}
+		}
+		return out, nil
 	default:
 		db, err := sqlite.Open(ctx, dsn)
 		if err != nil {

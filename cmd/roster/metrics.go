@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"database/sql"
 	"runtime"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rosterhq/roster/internal/postgres"
 )
 
 // newRegistry gathers the process, Go runtime, build and database pool
@@ -24,6 +27,9 @@ func newRegistry(db *database) *prometheus.Registry {
 	)
 	if db.pool != nil {
 		reg.MustRegister(db.pool)
+	}
+	if db.replicas != nil {
+		reg.MustRegister(db.replicas)
 	}
 	return reg
 }
@@ -90,4 +96,32 @@ func sqlPoolCollector(stats func() map[string]sql.DBStats) prometheus.Collector 
 			{poolDesc("wait_seconds_total", "Time spent acquiring connections."), c, func(s sql.DBStats) float64 { return s.WaitDuration.Seconds() }},
 		},
 	}
+}
+
+// replicaCollector asks each read replica how far it lags at scrape time.
+type replicaCollector struct{ db *postgres.DB }
+
+var (
+	replicaLagDesc = prometheus.NewDesc("roster_db_replica_lag_bytes",
+		"WAL the primary has written that the read replica has not replayed (-1: either could not be asked); reads without a consistency token may be this far behind.",
+		[]string{"replica"}, nil)
+	replicaReadsDesc = prometheus.NewDesc("roster_db_reads_total",
+		"Reads (list, get, export) by where they went while read replicas are configured: primary when no replica had replayed the request's consistency token within --read-consistency-wait, or a replica failed.",
+		[]string{"target"}, nil)
+)
+
+func (c replicaCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- replicaLagDesc
+	ch <- replicaReadsDesc
+}
+
+func (c replicaCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, r := range c.db.Replicas(ctx) {
+		ch <- prometheus.MustNewConstMetric(replicaLagDesc, prometheus.GaugeValue, r.LagBytes, r.Name)
+	}
+	replica, primary := c.db.ReadCounts()
+	ch <- prometheus.MustNewConstMetric(replicaReadsDesc, prometheus.CounterValue, float64(replica), "replica")
+	ch <- prometheus.MustNewConstMetric(replicaReadsDesc, prometheus.CounterValue, float64(primary), "primary")
 }

@@ -201,7 +201,7 @@ func (s *Server) stream(h http.HandlerFunc) http.Handler {
 // rule for who may call it, asked before the handler reads the body or
 // takes a slot, so that a caller without the right costs nothing.
 func (s *Server) bulk(may func(context.Context) error, h http.HandlerFunc) http.Handler {
-	return s.identify(s.rateLimit(s.requireAuth(s.authorize(may, s.bulkCap(h)).ServeHTTP)))
+	return s.identify(s.rateLimit(s.requireAuth(s.authorize(may, s.bulkCap(s.consistent(h))).ServeHTTP)))
 }
 
 // api wraps an API handler in the per-request layers that public health
@@ -210,7 +210,7 @@ func (s *Server) bulk(may func(context.Context) error, h http.HandlerFunc) http.
 // limit so a token's subject is the key; the 401 comes after it so that
 // guessing tokens is rate-limited per IP.
 func (s *Server) api(h http.HandlerFunc) http.Handler {
-	return s.identify(s.rateLimit(s.backpressure(s.deadline(s.requireAuth(h)))))
+	return s.identify(s.rateLimit(s.backpressure(s.deadline(s.requireAuth(s.consistent(h))))))
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -39,10 +39,12 @@ type Cluster struct {
 	// durable: commits reach the operating system before they are
 	// acknowledged, so that a Crash loses no acknowledged transaction.
 	durable bool
-	port    int
-	cmd     *exec.Cmd
-	stdin   io.Closer  // closing it stops the server (see launch)
-	done    chan error // receives the server's exit
+	// extra are further -c settings of the server (a replica's).
+	extra []string
+	port  int
+	cmd   *exec.Cmd
+	stdin io.Closer  // closing it stops the server (see launch)
+	done  chan error // receives the server's exit
 }
 
 // binDir finds the directory holding initdb and postgres: PATH first,
@@ -191,6 +193,9 @@ wait $pid`
 		"-c", "max_connections=300",
 		"-c", "shared_buffers=64MB",
 	)
+	for _, e := range c.extra {
+		cmd.Args = append(cmd.Args, "-c", e)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(os.Environ(), "PGTEST_DIR="+c.dir, "PGTEST_OWNER="+strconv.Itoa(os.Getpid()))
 	stdin, err := cmd.StdinPipe()

@@ -134,3 +134,21 @@ func NewCluster(tb testing.TB) *Cluster {
 	})
 	return c
 }
+
+// NewReplica starts a streaming replica of primary (see StartReplica),
+// stopped at the test's end.
+func NewReplica(tb testing.TB, primary *Cluster, applyDelay time.Duration, settings ...string) *Cluster {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := StartReplica(ctx, primary, applyDelay, settings...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			tb.Error(err)
+		}
+	})
+	return c
+}

@@ -33,6 +33,7 @@ WHERE id = ANY($1::uuid[])
 // instead of 64 of each. Each answer is still a committed state read at
 // query time, as a single read's would be. Its zero value is ready.
 type userReads struct {
+	pool    *pgxpool.Pool // where they are read; nil: the primary
 	mu      sync.Mutex
 	running bool       // a statement is out (run's goroutine is live)
 	next    *readBatch // reads waiting for the next statement
@@ -55,8 +56,7 @@ type readBatch struct {
 
 // coalescedUser returns the user with the given id, read together with
 // the concurrent reads of other callers.
-func (db *DB) coalescedUser(ctx context.Context, id uuid.UUID) (roster.User, error) {
-	r := &db.reads
+func (db *DB) coalescedUser(ctx context.Context, r *userReads, id uuid.UUID) (roster.User, error) {
 	r.mu.Lock()
 	// A batch has as many ids as callers in flight (bounded by the HTTP
 	// layer's --max-inflight), so it needs no cap of its own.
@@ -76,7 +76,7 @@ func (db *DB) coalescedUser(ctx context.Context, id uuid.UUID) (roster.User, err
 	b.waiters++
 	if !r.running {
 		r.running, r.next = true, nil
-		go db.runReads(b)
+		go db.runReads(r, b)
 	}
 	r.mu.Unlock()
 
@@ -102,10 +102,9 @@ func (db *DB) coalescedUser(ctx context.Context, id uuid.UUID) (roster.User, err
 
 // runReads answers b, then each batch that gathered meanwhile, until none
 // is waiting. It is the one goroutine of r while r.running.
-func (db *DB) runReads(b *readBatch) {
-	r := &db.reads
+func (db *DB) runReads(r *userReads, b *readBatch) {
 	for b != nil {
-		b.users, b.err = db.readUsers(b.ctx, b.ids)
+		b.users, b.err = db.readUsers(b.ctx, r.pool, b.ids)
 		b.cancel()
 		close(b.done)
 		r.mu.Lock()
@@ -116,7 +115,10 @@ func (db *DB) runReads(b *readBatch) {
 }
 
 // readUsers runs getUsers on a pooled connection.
-func (db *DB) readUsers(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]pgdb.User, error) {
+func (db *DB) readUsers(ctx context.Context, pool *pgxpool.Pool, ids []uuid.UUID) (map[uuid.UUID]pgdb.User, error) {
+	if pool == nil {
+		pool = db.pool
+	}
 	users := make(map[uuid.UUID]pgdb.User, len(ids))
 	// As pgtype.UUID, whose array type pgx knows without asking the
 	// server: the exec and simple protocol modes need that.
@@ -124,7 +126,7 @@ func (db *DB) readUsers(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]pgd
 	for i, id := range ids {
 		arg[i] = pgtype.UUID{Bytes: id, Valid: true}
 	}
-	err := db.use(ctx, func(conn *pgxpool.Conn) error {
+	err := db.useOn(ctx, pool, func(conn *pgxpool.Conn) error {
 		rows, err := conn.Query(ctx, getUsers, arg)
 		if err != nil {
 			return err

@@ -113,6 +113,7 @@ func (t *importTx) Commit(ctx context.Context, event *roster.ImportSummary) erro
 	if err := t.db.check(ctx, t.tx.Commit(ctx)); err != nil {
 		return fmt.Errorf("import: commit: %w", err)
 	}
+	_ = t.db.noteCommit(ctx, t.conn) // it fails nothing: see noteCommit
 	t.db.commits.Signal()
 	return nil
 }
@@ -268,8 +269,29 @@ const exportPage = 5000
 func (db *DB) ExportUsers(ctx context.Context, f roster.UserFilter, fn func(roster.User) error) error {
 	// The writer's errors are the client's (a reader gone), not the
 	// database's.
-	write := func(u roster.User) error { return fromCaller(fn(u)) }
-	err := db.use(ctx, func(conn *pgxpool.Conn) error {
+	wrote := false
+	write := func(u roster.User) error { wrote = true; return fromCaller(fn(u)) }
+	// On a replica when there are some (replicas.go). A replica that
+	// fails with an outage before the first user is written is replaced
+	// by the primary; after it, not: the client has part of the export,
+	// and a second run would repeat it.
+	var replicaErr error
+	err := db.read(ctx, func(pool *pgxpool.Pool, _ *userReads) error {
+		if wrote {
+			return replicaErr
+		}
+		replicaErr = db.exportOn(ctx, pool, f, write)
+		return replicaErr
+	})
+	if err != nil {
+		return fmt.Errorf("export users: %w", err)
+	}
+	return nil
+}
+
+// exportOn is ExportUsers on pool.
+func (db *DB) exportOn(ctx context.Context, pool *pgxpool.Pool, f roster.UserFilter, write func(roster.User) error) error {
+	return db.useOn(ctx, pool, func(conn *pgxpool.Conn) error {
 		return pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 			pq := pgdb.New(customPlans{tx})
 			fetch := func(after *roster.User) ([]roster.User, error) {
@@ -290,8 +312,4 @@ func (db *DB) ExportUsers(ctx context.Context, f roster.UserFilter, fn func(rost
 			return roster.ExportPages(exportPage, fetch, write)
 		})
 	})
-	if err != nil {
-		return fmt.Errorf("export users: %w", err)
-	}
-	return nil
 }

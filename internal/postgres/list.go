@@ -153,8 +153,12 @@ func microCeil(t time.Time) time.Time {
 // for the list queries it is a sequential scan and a sort, tens of
 // milliseconds at 250,000 users instead of a fraction of one, even after a
 // cursor. Planning each time costs a fraction of a millisecond.
+//
+// They are reads: on a replica when there are some (replicas.go).
 func (db *DB) customPlanQueries(ctx context.Context, fn func(q *pgdb.Queries) error) error {
-	return db.use(ctx, func(conn *pgxpool.Conn) error { return fn(pgdb.New(customPlans{conn})) })
+	return db.read(ctx, func(pool *pgxpool.Pool, _ *userReads) error {
+		return db.useOn(ctx, pool, func(conn *pgxpool.Conn) error { return fn(pgdb.New(customPlans{conn})) })
+	})
 }
 
 // customPlans passes pgx.QueryExecModeCacheDescribe, which pgx takes from

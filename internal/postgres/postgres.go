@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,6 +45,14 @@ type Options struct {
 	// Without it a Pooled DB's Listen only hears this process's commits,
 	// and the feed learns of other instances' events by polling.
 	ListenURL string
+	// ReadURLs are streaming replicas of the database: list, get and
+	// export read from them, round robin; everything else goes to the
+	// primary (replicas.go).
+	ReadURLs []string
+	// ReadWait bounds how long a read that presents a consistency token
+	// waits for a replica to replay it before it goes to the primary
+	// (default 250ms).
+	ReadWait time.Duration
 }
 
 // DefaultOptions returns the pool defaults: enough connections for a busy
@@ -58,6 +67,7 @@ func DefaultOptions() Options {
 		AcquireTimeout:  3 * time.Second,
 		MaxConnIdleTime: 10 * time.Minute,
 		MaxConnLifetime: 30 * time.Minute,
+		ReadWait:        defaultReadWait,
 	}
 }
 
@@ -78,10 +88,13 @@ func (o Options) withDefaults() (Options, error) {
 	if o.MaxConnLifetime == 0 {
 		o.MaxConnLifetime = def.MaxConnLifetime
 	}
+	if o.ReadWait == 0 {
+		o.ReadWait = def.ReadWait
+	}
 	switch {
 	case o.MaxConns < 1 || o.MinConns < 0 || o.MinConns > o.MaxConns:
 		return o, fmt.Errorf("pool sizes must satisfy 0 <= MinConns (%d) <= MaxConns (%d), MaxConns >= 1", o.MinConns, o.MaxConns)
-	case o.AcquireTimeout < 0 || o.MaxConnIdleTime < 0 || o.MaxConnLifetime < 0:
+	case o.AcquireTimeout < 0 || o.MaxConnIdleTime < 0 || o.MaxConnLifetime < 0 || o.ReadWait < 0:
 		return o, errors.New("pool durations must not be negative")
 	}
 	return o, nil
@@ -109,6 +122,16 @@ type DB struct {
 	// pool's.
 	listenConfig *pgx.ConnConfig
 	reads        userReads // concurrent get-by-id reads, coalesced (coalesce.go)
+	// replicas serve reads (replicas.go); readWait bounds a read's wait
+	// for one to replay its token.
+	replicas []*replica
+	readWait time.Duration
+	// next is the round robin over replicas.
+	next atomic.Uint32
+	// replicaReads and primaryReads count where reads went while
+	// replicas are configured (primaryReads: a replica was behind the
+	// token or down).
+	replicaReads, primaryReads atomic.Int64
 }
 
 // Open connects a pool to the database at url with opts and checks that
@@ -118,15 +141,40 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		return nil, fmt.Errorf("parse database URL: %w", err)
-	}
 	var listen *pgx.ConnConfig
 	if opts.ListenURL != "" {
 		if listen, err = pgx.ParseConfig(opts.ListenURL); err != nil {
 			return nil, fmt.Errorf("parse listen database URL: %w", err)
 		}
+	}
+	pool, err := newPool(ctx, url, opts)
+	if err != nil {
+		return nil, err
+	}
+	replicas, err := openReplicas(ctx, opts)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &DB{
+		pool:           pool,
+		replicas:       replicas,
+		readWait:       opts.ReadWait,
+		pooled:         opts.Pooled,
+		listenConfig:   listen,
+		acquireTimeout: opts.AcquireTimeout,
+		sqlDB:          stdlib.OpenDBFromPool(pool),
+		outage:         outage.New("database", nil),
+		probing:        make(chan struct{}, 1),
+	}, nil
+}
+
+// newPool connects a pool to url with opts and checks that the database
+// answers.
+func newPool(ctx context.Context, url string, opts Options) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database URL: %w", err)
 	}
 	if opts.Pooled && !strings.Contains(url, "default_query_exec_mode") {
 		// pgx's default prepares each statement once per connection and
@@ -159,21 +207,16 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect: %w", err)
 	}
-	return &DB{
-		pool:           pool,
-		pooled:         opts.Pooled,
-		listenConfig:   listen,
-		acquireTimeout: opts.AcquireTimeout,
-		sqlDB:          stdlib.OpenDBFromPool(pool),
-		outage:         outage.New("database", nil),
-		probing:        make(chan struct{}, 1),
-	}, nil
+	return pool, nil
 }
 
 // Close closes the pool, waiting for borrowed connections to be returned.
 func (db *DB) Close() {
 	_ = db.sqlDB.Close() // it only returns connections to the pool
 	db.pool.Close()
+	for _, r := range db.replicas {
+		r.pool.Close()
+	}
 }
 
 // Migrator returns a goose provider for the PostgreSQL migrations. An
@@ -216,14 +259,19 @@ func (db *DB) Stat() *pgxpool.Stat { return db.pool.Stat() }
 // would queue for a connection until their clients gave up. Only the wait
 // is bounded; the query that follows runs under ctx alone.
 func (db *DB) acquire(ctx context.Context) (*pgxpool.Conn, error) {
+	return db.acquireFrom(ctx, db.pool)
+}
+
+// acquireFrom is acquire on pool: the primary's or a replica's.
+func (db *DB) acquireFrom(ctx context.Context, pool *pgxpool.Pool) (*pgxpool.Conn, error) {
 	actx, cancel := context.WithTimeout(ctx, db.acquireTimeout)
 	defer cancel()
-	conn, err := db.pool.Acquire(actx)
+	conn, err := pool.Acquire(actx)
 	if err == nil {
 		return conn, nil
 	}
 	if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-		st := db.pool.Stat()
+		st := pool.Stat()
 		if st.AcquiredConns() < st.MaxConns() { // not busy: new connections do not come
 			return nil, fmt.Errorf("acquire connection: %w: cannot connect within %s: %w", errAcquireTimeout, db.acquireTimeout, err)
 		}
@@ -243,7 +291,12 @@ func (db *DB) inTx(ctx context.Context, fn func(q *pgdb.Queries) error) error {
 // committed, wakes this process's feed listeners: the change's event, if
 // it wrote one, waits in the outbox for a reader to sequence it.
 func (db *DB) inRawTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	err := db.use(ctx, func(conn *pgxpool.Conn) error { return pgx.BeginFunc(ctx, conn, fn) })
+	err := db.use(ctx, func(conn *pgxpool.Conn) error {
+		if err := pgx.BeginFunc(ctx, conn, fn); err != nil {
+			return err
+		}
+		return db.noteCommit(ctx, conn)
+	})
 	if err != nil {
 		return err
 	}
@@ -255,7 +308,13 @@ func (db *DB) inRawTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 // borrowed connection and, when it succeeds, wakes this process's feed
 // listeners as inRawTx does.
 func (db *DB) write(ctx context.Context, fn func(q *pgdb.Queries) error) error {
-	if err := db.queries(ctx, fn); err != nil {
+	err := db.use(ctx, func(conn *pgxpool.Conn) error {
+		if err := fn(pgdb.New(conn)); err != nil {
+			return err
+		}
+		return db.noteCommit(ctx, conn)
+	})
+	if err != nil {
 		return err
 	}
 	db.commits.Signal()

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -220,15 +221,16 @@ func TestOptionsDefaults(t *testing.T) {
 	}{
 		{name: "zero", in: Options{}, want: def},
 		{name: "sized pool keeps no idle connections", in: Options{MaxConns: 8},
-			want: Options{MaxConns: 8, MinConns: 0, AcquireTimeout: def.AcquireTimeout, MaxConnIdleTime: def.MaxConnIdleTime, MaxConnLifetime: def.MaxConnLifetime}},
+			want: Options{MaxConns: 8, MinConns: 0, AcquireTimeout: def.AcquireTimeout, MaxConnIdleTime: def.MaxConnIdleTime, MaxConnLifetime: def.MaxConnLifetime, ReadWait: defaultReadWait}},
 		{name: "min only", in: Options{MinConns: 2},
-			want: Options{MaxConns: def.MaxConns, MinConns: 2, AcquireTimeout: def.AcquireTimeout, MaxConnIdleTime: def.MaxConnIdleTime, MaxConnLifetime: def.MaxConnLifetime}},
+			want: Options{MaxConns: def.MaxConns, MinConns: 2, AcquireTimeout: def.AcquireTimeout, MaxConnIdleTime: def.MaxConnIdleTime, MaxConnLifetime: def.MaxConnLifetime, ReadWait: defaultReadWait}},
 		{name: "all set", in: Options{MaxConns: 3, MinConns: 1, AcquireTimeout: time.Second, MaxConnIdleTime: time.Minute, MaxConnLifetime: time.Hour},
-			want: Options{MaxConns: 3, MinConns: 1, AcquireTimeout: time.Second, MaxConnIdleTime: time.Minute, MaxConnLifetime: time.Hour}},
+			want: Options{MaxConns: 3, MinConns: 1, AcquireTimeout: time.Second, MaxConnIdleTime: time.Minute, MaxConnLifetime: time.Hour, ReadWait: defaultReadWait}},
 		{name: "min above max", in: Options{MaxConns: 2, MinConns: 3}, wantErr: true},
 		{name: "negative max", in: Options{MaxConns: -1}, wantErr: true},
 		{name: "negative min", in: Options{MinConns: -1}, wantErr: true},
 		{name: "negative timeout", in: Options{AcquireTimeout: -time.Second}, wantErr: true},
+		{name: "negative read wait", in: Options{ReadWait: -time.Second}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -236,7 +238,7 @@ func TestOptionsDefaults(t *testing.T) {
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("got error %v, want error %t", err, tt.wantErr)
 			}
-			if err == nil && got != tt.want {
+			if err == nil && !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
 		})

@@ -30,7 +30,8 @@ func unavailable(err error) bool {
 		case "57P01", // admin_shutdown: pg_ctl stop, a terminated backend
 			"57P02", // crash_shutdown: another backend crashed
 			"57P03", // cannot_connect_now: starting up, shutting down, in recovery
-			"53300": // too_many_connections
+			"53300", // too_many_connections
+			"25006": // read_only_sql_transaction: a demoted primary, or a standby (see check)
 			return true
 		}
 		return strings.HasPrefix(pe.Code, "08") // connection_exception
@@ -72,6 +73,14 @@ func (db *DB) check(ctx context.Context, err error) error {
 		return err
 	case err != nil && unavailable(err):
 		db.outage.Down(err)
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "25006" {
+			// The server no longer takes writes (demoted, or a failover
+			// made another host the primary): its connections are all
+			// wrong now, not just this one. New ones go where the URL's
+			// target_session_attrs=read-write finds the primary.
+			db.pool.Reset()
+		}
 		return roster.Unavailable(err)
 	}
 	db.outage.Up()
@@ -81,7 +90,12 @@ func (db *DB) check(ctx context.Context, err error) error {
 // use runs fn on a connection borrowed for its duration, and checks what
 // it returns.
 func (db *DB) use(ctx context.Context, fn func(conn *pgxpool.Conn) error) error {
-	conn, err := db.acquire(ctx)
+	return db.useOn(ctx, db.pool, fn)
+}
+
+// useOn is use on pool: the primary's or a replica's.
+func (db *DB) useOn(ctx context.Context, pool *pgxpool.Pool, fn func(conn *pgxpool.Conn) error) error {
+	conn, err := db.acquireFrom(ctx, pool)
 	if err != nil {
 		return db.check(ctx, err)
 	}

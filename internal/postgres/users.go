@@ -117,7 +117,12 @@ func claimKey(ctx context.Context, q *pgdb.Queries, u roster.User, idem roster.I
 // User returns the user with the given id, read together with concurrent
 // callers' (coalesce.go).
 func (db *DB) User(ctx context.Context, id uuid.UUID) (roster.User, error) {
-	return db.coalescedUser(ctx, id)
+	var u roster.User
+	err := db.read(ctx, func(_ *pgxpool.Pool, reads *userReads) (err error) {
+		u, err = db.coalescedUser(ctx, reads, id)
+		return err
+	})
+	return u, err
 }
 
 // UpdateUser applies the non-nil fields of upd and returns the stored user.
