@@ -91,8 +91,12 @@ func TestServeReadYourWritesAcrossInstances(t *testing.T) {
 			t.Fatalf("get on B with A's token: got %d %s, want 200", res.StatusCode, body)
 		}
 	}
-	if res, body := call("GET", b+"/api/users", "", "0/1 2"); res.StatusCode != 400 || !strings.Contains(body, "X-Roster-Consistency") {
-		t.Errorf("garbled token: got %d %s, want 400 naming the header", res.StatusCode, body)
+	// A garbled or forged token (a position no write handed out, which
+	// would hold every read of its caller for the whole wait) is refused.
+	for _, bad := range []string{"0/1 2", "FFFFFFFF/FFFFFFFF"} {
+		if res, body := call("GET", b+"/api/users", "", bad); res.StatusCode != 400 || !strings.Contains(body, "X-Roster-Consistency") {
+			t.Errorf("token %q: got %d %s, want 400 naming the header", bad, res.StatusCode, body)
+		}
 	}
 	res, err := http.Get(bAdmin + "/metrics")
 	if err != nil {

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"crypto/hmac"
 	"net/http"
+	"strings"
 
 	"github.com/rosterhq/roster/internal/consistency"
 	"github.com/rosterhq/roster/internal/roster"
@@ -14,16 +16,51 @@ var errBadConsistency = roster.Errorf(roster.CodeBadRequest, "Invalid "+consiste
 // the store; the commit position of the request's last write, if the
 // store recorded one (only a store with read replicas does), goes back in
 // the same header of the response.
+//
+// Tokens are signed with the cursor key, as cursors are: a store waits
+// for a replica to reach the position a token names, so a forged one
+// ("FFFFFFFF/FFFFFFFF") would make every read of its caller wait the
+// whole --read-consistency-wait and poll the replicas meanwhile. A token
+// whose signature does not check is a 400, like a garbled one.
 func (s *Server) consistent(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		after := r.Header.Get(consistency.Header)
-		if after != "" && !consistency.Valid(after) {
-			s.error(w, r, errBadConsistency)
-			return
+		if after != "" {
+			pos, ok := s.cursors.openToken(after)
+			if !ok {
+				s.error(w, r, errBadConsistency)
+				return
+			}
+			after = pos
 		}
 		ctx, tok := consistency.NewContext(r.Context(), after)
-		next(&consistencyWriter{ResponseWriter: w, tok: tok}, r.WithContext(ctx))
+		next(&consistencyWriter{ResponseWriter: w, tok: tok, seal: s.cursors.sealToken}, r.WithContext(ctx))
 	}
+}
+
+// tokenMAC signs a consistency token's position. Its input starts with
+// "consistency", never a cursor's version byte, so a cursor's signature
+// cannot pass for a token's or the reverse.
+func (c cursorCodec) tokenMAC(pos string) []byte {
+	return c.mac([]byte("consistency\x00" + pos))
+}
+
+// sealToken is the header value for a store's commit position pos.
+func (c cursorCodec) sealToken(pos string) string {
+	return pos + "." + b64.EncodeToString(c.tokenMAC(pos))
+}
+
+// openToken checks a presented header value and returns its position.
+func (c cursorCodec) openToken(v string) (string, bool) {
+	if !consistency.Valid(v) {
+		return "", false
+	}
+	pos, sig, ok := strings.Cut(v, ".")
+	mac, err := b64.DecodeString(sig)
+	if !ok || pos == "" || err != nil || !hmac.Equal(mac, c.tokenMAC(pos)) {
+		return "", false
+	}
+	return pos, true
 }
 
 // consistencyWriter sets the header when the response starts: the write
@@ -31,6 +68,7 @@ func (s *Server) consistent(next http.HandlerFunc) http.HandlerFunc {
 type consistencyWriter struct {
 	http.ResponseWriter
 	tok     *consistency.Tokens
+	seal    func(pos string) string
 	started bool
 }
 
@@ -38,7 +76,7 @@ func (w *consistencyWriter) start() {
 	if !w.started {
 		w.started = true
 		if pos := w.tok.Committed(); pos != "" {
-			w.Header().Set(consistency.Header, pos)
+			w.Header().Set(consistency.Header, w.seal(pos))
 		}
 	}
 }
