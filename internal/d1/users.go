@@ -111,12 +111,9 @@ func (db *DB) CreateUser(ctx context.Context, u roster.User, idem *roster.Idempo
 	// The record names u when this batch's claim wrote it: a new user has
 	// a new id, so no earlier request's record holds it.
 	rec := recs[0]
-	if rec.Get("fingerprint").String() != idem.Fingerprint {
-		return roster.User{}, false, roster.ErrIdempotencyMismatch
-	}
-	stored, err := roster.DecodeUser([]byte(rec.Get("created_user").String()))
+	stored, err := idem.Replay(rec.Get("fingerprint").String(), []byte(rec.Get("created_user").String()))
 	if err != nil {
-		return roster.User{}, false, fmt.Errorf("create user: stored idempotency key %q: %w", idem.Key, err)
+		return roster.User{}, false, fmt.Errorf("create user: %w", err)
 	}
 	if stored.ID == u.ID {
 		return u, false, nil

@@ -99,14 +99,8 @@ func claimKey(ctx context.Context, q *sqlitedb.Queries, u roster.User, idem rost
 	if err != nil {
 		return roster.User{}, false, fmt.Errorf("read idempotency key: %w", err)
 	}
-	if rec.Fingerprint != idem.Fingerprint {
-		return roster.User{}, false, roster.ErrIdempotencyMismatch
-	}
-	stored, err := roster.DecodeUser([]byte(rec.CreatedUser))
-	if err != nil {
-		return roster.User{}, false, fmt.Errorf("stored idempotency key %q: %w", idem.Key, err)
-	}
-	return stored, true, nil
+	stored, err := idem.Replay(rec.Fingerprint, []byte(rec.CreatedUser))
+	return stored, err == nil, err
 }
 
 // User returns the user with the given id.
