@@ -20,7 +20,7 @@ func (db *DB) ListUsers(ctx context.Context, q roster.ListQuery) ([]roster.User,
 	}
 	users := make([]roster.User, len(rows))
 	for i, row := range rows {
-		if users[i], err = user(row); err != nil {
+		if users[i], err = row.Domain(); err != nil {
 			return nil, err
 		}
 	}
