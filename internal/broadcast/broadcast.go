@@ -4,7 +4,10 @@
 // The stores use it to wake their change-feed listeners after each commit.
 package broadcast
 
-import "sync"
+import (
+	"context"
+	"sync"
+)
 
 // Group is a set of waiters. Its zero value is ready to use.
 type Group struct {
@@ -38,6 +41,20 @@ func (g *Group) Signal() {
 		select {
 		case ch <- struct{}{}:
 		default: // a signal is already pending
+		}
+	}
+}
+
+// Forward calls wake for every signal on ch, a waiter's channel from
+// Join, until ctx ends. A listener joins first, catches up, then forwards:
+// whatever happened before it joined, it reads while catching up.
+func Forward(ctx context.Context, ch <-chan struct{}, wake func()) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ch:
+			wake()
 		}
 	}
 }

@@ -1,6 +1,9 @@
 package broadcast
 
-import "testing"
+import (
+	"context"
+	"testing"
+)
 
 func TestGroup(t *testing.T) {
 	var g Group
@@ -38,4 +41,25 @@ func TestGroup(t *testing.T) {
 	}
 	leaveB()
 	leaveB() // leaving twice is harmless
+}
+
+// Forward wakes once per signal it sees on a joined channel, and returns
+// when its context ends. The test waits on the wakes themselves.
+func TestForward(t *testing.T) {
+	var g Group
+	ch, leave := g.Join()
+	defer leave()
+	ctx, cancel := context.WithCancel(context.Background())
+	wakes := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Forward(ctx, ch, func() { wakes <- struct{}{} })
+	}()
+	for range 2 {
+		g.Signal()
+		<-wakes
+	}
+	cancel()
+	<-done
 }

@@ -4,6 +4,7 @@ package d1
 
 import (
 	"strings"
+	"syscall/js"
 	"testing"
 
 	"github.com/rosterhq/roster/internal/sqlite/sqlitedb"
@@ -97,5 +98,30 @@ func TestParams(t *testing.T) {
 	got := params(sqlitedb.IdempotencyKeyParams{Subject: "s", Key: "k"})
 	if len(got) != 2 || got[0] != "s" || got[1] != "k" {
 		t.Errorf("got %v, want [s k] in field order", got)
+	}
+}
+
+// A D1 row, an object keyed by column name, becomes the user the SQLite
+// store's mapping makes of the same row: every field of sqlitedb.User is
+// read from the column sqlc named it after.
+func TestUserFromRow(t *testing.T) {
+	const id = "01a234af-3ffd-798f-bb72-dd4d2890a2d2"
+	row := js.ValueOf(map[string]any{
+		"id": id, "name": "Ada Lovelace", "email": "ada@example.com",
+		"created_at": 1700000000000001, "updated_at": 1700000000000002, "name_lower": "ada lovelace",
+	})
+	got, err := user(row)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := sqlitedb.User{ID: id, Name: "Ada Lovelace", Email: "ada@example.com",
+		CreatedAt: 1700000000000001, UpdatedAt: 1700000000000002, NameLower: "ada lovelace"}.Domain()
+	if got != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	for field, col := range map[string]string{"ID": "id", "CreatedAt": "created_at", "NameLower": "name_lower", "Email": "email"} {
+		if got := columnName(field); got != col {
+			t.Errorf("columnName(%s): got %q, want %q", field, got, col)
+		}
 	}
 }

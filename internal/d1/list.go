@@ -7,8 +7,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/rosterhq/roster/internal/roster"
@@ -25,7 +23,7 @@ func (db *DB) ListUsers(ctx context.Context, q roster.ListQuery) ([]roster.User,
 		return nil, fmt.Errorf("list users: %w", err)
 	}
 	var s stmt
-	f := filter(q.Filter)
+	f := sqlitedb.Filter(q.Filter)
 	if f.Email.Valid {
 		s = byEmail(f, sort, q)
 	} else {
@@ -57,7 +55,7 @@ func (db *DB) ListUsers(ctx context.Context, q roster.ListQuery) ([]roster.User,
 
 // CountUsers counts the users matching f, by the same paths as ListUsers.
 func (db *DB) CountUsers(ctx context.Context, f roster.UserFilter) (int64, error) {
-	p := filter(f)
+	p := sqlitedb.Filter(f)
 	if p.Email.Valid {
 		// At most one; see ListUsersByEmail.
 		rs, err := db.all(ctx, byEmail(p, roster.SortNewest, roster.ListQuery{Filter: f, Limit: 1}))
@@ -73,7 +71,7 @@ func (db *DB) CountUsers(ctx context.Context, f roster.UserFilter) (int64, error
 	s := stmt{sqlitedb.SQLCountUsers, params(p)}
 	if few {
 		s = stmt{sqlitedb.SQLCountUsersSearch, params(sqlitedb.CountUsersSearchParams{
-			Candidates: candidates(f), Search: p.Search.String, SearchAt: p.SearchAt, SearchEmailOf: p.SearchEmailOf,
+			Candidates: sqlitedb.Candidates(f), Search: p.Search.String, SearchAt: p.SearchAt, SearchEmailOf: p.SearchEmailOf,
 			CreatedAfter: p.CreatedAfter, CreatedBefore: p.CreatedBefore,
 		})}
 	}
@@ -90,7 +88,7 @@ func (db *DB) CountUsers(ctx context.Context, f roster.UserFilter) (int64, error
 // listStmt picks the index walk of sort's order and q's mode, as the
 // SQLite store's listUsers does.
 func listStmt(sort roster.Sort, q roster.ListQuery) (stmt, error) {
-	f := filter(q.Filter)
+	f := sqlitedb.Filter(q.Filter)
 	limit := int64(q.Limit)
 	if a := q.After; a != nil {
 		byTime := params(sqlitedb.ListUsersNewestAfterParams{
@@ -133,10 +131,10 @@ func listStmt(sort roster.Sort, q roster.ListQuery) (stmt, error) {
 // searchStmt is the search query of sort's order (see the SQLite store's
 // searchUsers): the trigram index's candidates, checked and sorted.
 func searchStmt(sort roster.Sort, q roster.ListQuery) (stmt, error) {
-	f := filter(q.Filter)
+	f := sqlitedb.Filter(q.Filter)
 	afterCreatedAt, afterName, afterID := after(q.After)
 	byTime := sqlitedb.SearchUsersNewestParams{
-		Candidates: candidates(q.Filter), Search: f.Search.String, SearchAt: f.SearchAt, SearchEmailOf: f.SearchEmailOf,
+		Candidates: sqlitedb.Candidates(q.Filter), Search: f.Search.String, SearchAt: f.SearchAt, SearchEmailOf: f.SearchEmailOf,
 		CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
 		AfterCreatedAt: afterCreatedAt, AfterID: afterID, Offset: int64(q.Offset), Limit: int64(q.Limit),
 	}
@@ -191,7 +189,7 @@ func (db *DB) fewCandidates(ctx context.Context, f roster.UserFilter) (bool, err
 		return false, nil
 	}
 	rs, err := db.all(ctx, stmt{sqlitedb.SQLSearchCandidatesUpTo, params(sqlitedb.SearchCandidatesUpToParams{
-		Candidates: candidates(f), Most: sortMost,
+		Candidates: sqlitedb.Candidates(f), Most: sortMost,
 	})})
 	if err != nil {
 		return false, err
@@ -201,45 +199,3 @@ func (db *DB) fewCandidates(ctx context.Context, f roster.UserFilter) (bool, err
 	}
 	return int64(firstColumn(rs[0]).Float()) < sortMost, nil
 }
-
-// candidates is the FTS5 query of the rows holding f's search text: one
-// phrase, its double quotes doubled, so that nothing in it is query
-// syntax.
-func candidates(f roster.UserFilter) string {
-	return `"` + strings.ReplaceAll(f.Search, `"`, `""`) + `"`
-}
-
-// filter returns f's query parameters, as the SQLite store's filter does:
-// null ones select everything; the exclusive created bounds are truncated
-// (lower) and rounded up (upper) to whole microseconds; a search matches
-// anywhere unless it is a prefix search (search_at 1).
-func filter(f roster.UserFilter) sqlitedb.CountUsersParams {
-	var p sqlitedb.CountUsersParams
-	if f.Email != "" {
-		p.Email = sql.NullString{String: f.Email, Valid: true}
-	}
-	if f.Search != "" {
-		p.Search = sql.NullString{String: f.Search, Valid: true}
-		p.SearchAt = anywhere
-		if f.PrefixSearch() {
-			p.SearchAt = 1
-		}
-	}
-	if f.SearchEmailOf != nil {
-		p.SearchEmailOf = sql.NullString{String: f.SearchEmailOf.String(), Valid: true}
-	}
-	if !f.CreatedAfter.IsZero() {
-		p.CreatedAfter = sql.NullInt64{Int64: f.CreatedAfter.UnixMicro(), Valid: true}
-	}
-	if !f.CreatedBefore.IsZero() {
-		m := f.CreatedBefore.UnixMicro()
-		if time.UnixMicro(m).Before(f.CreatedBefore) {
-			m++
-		}
-		p.CreatedBefore = sql.NullInt64{Int64: m, Valid: true}
-	}
-	return p
-}
-
-// anywhere is a search_at beyond the end of any name or email.
-const anywhere = 1 << 20

@@ -7,9 +7,11 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"syscall/js"
 	"time"
+	"unicode"
 
 	"github.com/google/uuid"
 	"github.com/rosterhq/roster/internal/roster"
@@ -72,10 +74,7 @@ func (db *DB) CreateUser(ctx context.Context, u roster.User, idem *roster.Idempo
 	if err != nil {
 		return roster.User{}, false, fmt.Errorf("create user: encode event: %w", err)
 	}
-	insert := params(sqlitedb.CreateUserParams{
-		ID: u.ID.String(), Name: u.Name, Email: u.Email,
-		CreatedAt: created, UpdatedAt: updated, NameLower: roster.NameKey(u.Name),
-	})
+	insert := params(sqlitedb.NewUserParams(u))
 	event := params(sqlitedb.AppendEventParams{
 		Type: string(roster.EventUserCreated), UserID: u.ID.String(),
 		Data: sql.NullString{String: string(data), Valid: true}, At: updated,
@@ -111,12 +110,9 @@ func (db *DB) CreateUser(ctx context.Context, u roster.User, idem *roster.Idempo
 	// The record names u when this batch's claim wrote it: a new user has
 	// a new id, so no earlier request's record holds it.
 	rec := recs[0]
-	if rec.Get("fingerprint").String() != idem.Fingerprint {
-		return roster.User{}, false, roster.ErrIdempotencyMismatch
-	}
-	stored, err := roster.DecodeUser([]byte(rec.Get("created_user").String()))
+	stored, err := idem.Replay(rec.Get("fingerprint").String(), []byte(rec.Get("created_user").String()))
 	if err != nil {
-		return roster.User{}, false, fmt.Errorf("create user: stored idempotency key %q: %w", idem.Key, err)
+		return roster.User{}, false, fmt.Errorf("create user: %w", err)
 	}
 	if stored.ID == u.ID {
 		return u, false, nil
@@ -141,19 +137,8 @@ func (db *DB) User(ctx context.Context, id uuid.UUID) (roster.User, error) {
 // The batch ends by asking whether the user exists, which explains an
 // update that matched no row: gone, or changed since IfUpdatedAt.
 func (db *DB) UpdateUser(ctx context.Context, id uuid.UUID, upd roster.UserUpdate, updatedAt time.Time) (roster.User, error) {
-	var name, nameKey, email sql.NullString
-	if upd.Name != nil {
-		name = sql.NullString{String: *upd.Name, Valid: true}
-		nameKey = sql.NullString{String: roster.NameKey(*upd.Name), Valid: true}
-	}
-	if upd.Email != nil {
-		email = sql.NullString{String: *upd.Email, Valid: true}
-	}
 	res, err := db.batch(ctx,
-		stmt{sqlitedb.SQLUpdateUser, params(sqlitedb.UpdateUserParams{
-			Name: name, NameLower: nameKey, Email: email, UpdatedAt: updatedAt.UnixMicro(),
-			ID: id.String(), IfUpdatedAt: nullMicros(upd.IfUpdatedAt),
-		})},
+		stmt{sqlitedb.SQLUpdateUser, params(sqlitedb.UserUpdateParams(id, upd, updatedAt))},
 		stmt{appendUpdatedEvent, []any{id.String()}},
 		stmt{sqlitedb.SQLUserExists, []any{id.String()}},
 	)
@@ -171,7 +156,7 @@ func (db *DB) UpdateUser(ctx context.Context, id uuid.UUID, upd roster.UserUpdat
 // service's clock), in one batch.
 func (db *DB) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Time, at time.Time) error {
 	res, err := db.batch(ctx,
-		stmt{sqlitedb.SQLDeleteUser, params(sqlitedb.DeleteUserParams{ID: id.String(), IfUpdatedAt: nullMicros(ifUpdatedAt)})},
+		stmt{sqlitedb.SQLDeleteUser, params(sqlitedb.DeleteUserParams{ID: id.String(), IfUpdatedAt: sqlitedb.NullMicros(ifUpdatedAt)})},
 		stmt{sql: deletedRows},
 		stmt{appendEventIfDone, params(sqlitedb.AppendEventParams{
 			Type: string(roster.EventUserDeleted), UserID: id.String(), At: at.UnixMicro(),
@@ -203,27 +188,36 @@ func firstColumn(row js.Value) js.Value {
 	return js.Global().Get("Object").Call("values", row).Index(0)
 }
 
-// user converts a stored row. A malformed id means the database was
-// written by something other than this store.
+// user converts a stored row by the SQLite store's mapping
+// (sqlitedb.User.Domain): D1 answers the same statements with objects
+// keyed by column name, which fill the row type's fields of those names.
 func user(row js.Value) (roster.User, error) {
-	raw := row.Get("id").String()
-	id, err := uuid.Parse(raw)
-	if err != nil {
-		return roster.User{}, fmt.Errorf("stored user id %q: %w", raw, err)
+	var r sqlitedb.User
+	v := reflect.ValueOf(&r).Elem()
+	for i := range v.NumField() {
+		name := v.Type().Field(i).Name
+		col := row.Get(columnName(name))
+		switch f := v.Field(i); f.Kind() {
+		case reflect.String:
+			f.SetString(col.String())
+		case reflect.Int64:
+			f.SetInt(int64(col.Float())) // whole microseconds, well within 2^53
+		default:
+			return roster.User{}, fmt.Errorf("stored user: field %s of type %s", name, f.Type())
+		}
 	}
-	return roster.User{
-		ID:        id,
-		Name:      row.Get("name").String(),
-		Email:     row.Get("email").String(),
-		CreatedAt: time.UnixMicro(int64(row.Get("created_at").Float())).UTC(),
-		UpdatedAt: time.UnixMicro(int64(row.Get("updated_at").Float())).UTC(),
-	}, nil
+	return r.Domain()
 }
 
-// nullMicros stores t as Unix microseconds, like every stored time.
-func nullMicros(t *time.Time) sql.NullInt64 {
-	if t == nil {
-		return sql.NullInt64{}
+// columnName is the column sqlc named a field after: CreatedAt is
+// created_at, ID is id.
+func columnName(field string) string {
+	var b strings.Builder
+	for i, c := range field {
+		if unicode.IsUpper(c) && i > 0 && !unicode.IsUpper(rune(field[i-1])) {
+			b.WriteByte('_')
+		}
+		b.WriteRune(unicode.ToLower(c))
 	}
-	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+	return b.String()
 }

@@ -5,27 +5,12 @@ import (
 	"sync"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rosterhq/roster/internal/postgres/pgdb"
 	"github.com/rosterhq/roster/internal/roster"
 )
 
-// getUsers reads the users of a set of ids in one statement. It is
-// written by hand (sqlc was not installed when it was added): when
-// query.sql next gets regenerated, it belongs there as
-//
-//	-- name: GetUsers :many
-//	SELECT id, name, email, created_at, updated_at, name_lower
-//	FROM users
-//	WHERE id = ANY(sqlc.arg(ids)::uuid[]);
-const getUsers = `-- name: GetUsers :many
-SELECT id, name, email, created_at, updated_at, name_lower
-FROM users
-WHERE id = ANY($1::uuid[])
-`
-
-// userReads coalesces concurrent get-by-id reads into one getUsers
+// userReads coalesces concurrent get-by-id reads into one GetUsers
 // statement: at most one runs at a time; the first read goes at once, and
 // those that arrive while a statement is out wait for the next, which
 // takes all of them. No timer: an idle server adds no wait. Under load,
@@ -114,32 +99,23 @@ func (db *DB) runReads(r *userReads, b *readBatch) {
 	}
 }
 
-// readUsers runs getUsers on a pooled connection.
+// readUsers runs GetUsers on a pooled connection of pool (the primary's
+// when nil).
 func (db *DB) readUsers(ctx context.Context, pool *pgxpool.Pool, ids []uuid.UUID) (map[uuid.UUID]pgdb.User, error) {
 	if pool == nil {
 		pool = db.pool
 	}
 	users := make(map[uuid.UUID]pgdb.User, len(ids))
-	// As pgtype.UUID, whose array type pgx knows without asking the
-	// server: the exec and simple protocol modes need that.
-	arg := make([]pgtype.UUID, len(ids))
+	arg := make([]string, len(ids))
 	for i, id := range ids {
-		arg[i] = pgtype.UUID{Bytes: id, Valid: true}
+		arg[i] = id.String()
 	}
 	err := db.useOn(ctx, pool, func(conn *pgxpool.Conn) error {
-		rows, err := conn.Query(ctx, getUsers, arg)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var u pgdb.User
-			if err := rows.Scan(&u.ID, &u.Name, &u.Email, &u.CreatedAt, &u.UpdatedAt, &u.NameLower); err != nil {
-				return err
-			}
+		rows, err := pgdb.New(conn).GetUsers(ctx, arg)
+		for _, u := range rows {
 			users[u.ID] = u
 		}
-		return rows.Err()
+		return err
 	})
 	return users, err
 }

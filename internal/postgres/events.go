@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rosterhq/roster/internal/broadcast"
 	"github.com/rosterhq/roster/internal/postgres/pgdb"
 	"github.com/rosterhq/roster/internal/roster"
 )
@@ -167,16 +168,9 @@ func (db *DB) Listen(ctx context.Context, wake func()) error {
 	defer leave()
 	ctx, cancel := context.WithCancel(ctx)
 	local := make(chan struct{})
-	go func() {
+	go func() { // this process's commits; ends with ctx
 		defer close(local)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-commits:
-				wake()
-			}
-		}
+		broadcast.Forward(ctx, commits, wake)
 	}()
 	defer func() { cancel(); <-local }()
 

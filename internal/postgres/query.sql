@@ -8,6 +8,15 @@ SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
 WHERE id = $1;
 
+-- The users of a set of ids, in one statement: coalesced get-by-id reads
+-- (coalesce.go). The ids travel as text[]: pgx encodes a []string in
+-- every exec mode, while the exec and simple protocol modes cannot encode
+-- a []uuid.UUID (they do not ask the server for the parameter's type).
+-- name: GetUsers :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE id = ANY(sqlc.arg(ids)::text[]::uuid[]);
+
 -- The list queries come in one static pair per order: the first page
 -- (also offset pages) and the pages after a cursor, whose bound is a plain
 -- row comparison on the order's index. The filters are optional

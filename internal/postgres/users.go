@@ -104,14 +104,8 @@ func claimKey(ctx context.Context, q *pgdb.Queries, u roster.User, idem roster.I
 	if err != nil {
 		return roster.User{}, false, fmt.Errorf("read idempotency key: %w", err)
 	}
-	if rec.Fingerprint != idem.Fingerprint {
-		return roster.User{}, false, roster.ErrIdempotencyMismatch
-	}
-	stored, err := roster.DecodeUser(rec.CreatedUser)
-	if err != nil {
-		return roster.User{}, false, fmt.Errorf("stored idempotency key %q: %w", idem.Key, err)
-	}
-	return stored, true, nil
+	stored, err := idem.Replay(rec.Fingerprint, rec.CreatedUser)
+	return stored, err == nil, err
 }
 
 // User returns the user with the given id, read together with concurrent

@@ -80,6 +80,21 @@ type Idempotency struct {
 	ExpiresAt   time.Time // after this the key may be reused for a new request
 }
 
+// Replay is the answer to a create whose key a store found already
+// claimed, from the record it read (the fingerprint and the created user
+// as stored): that request's user, or ErrIdempotencyMismatch when the key
+// came with another request. Every engine calls it, so the rule is here.
+func (idem Idempotency) Replay(fingerprint string, createdUser []byte) (User, error) {
+	if fingerprint != idem.Fingerprint {
+		return User{}, ErrIdempotencyMismatch
+	}
+	u, err := DecodeUser(createdUser)
+	if err != nil {
+		return User{}, fmt.Errorf("stored idempotency key %q: %w", idem.Key, err)
+	}
+	return u, nil
+}
+
 // UserFilter selects users; zero fields select everything.
 type UserFilter struct {
 	Email string // exact match; already normalized (lower-case)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/rosterhq/roster/internal/broadcast"
 	"github.com/rosterhq/roster/internal/roster"
 	"github.com/rosterhq/roster/internal/sqlite/sqlitedb"
 )
@@ -86,14 +87,8 @@ func (db *DB) Listen(ctx context.Context, wake func()) error {
 	ch, leave := db.commits.Join()
 	defer leave()
 	wake()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ch:
-			wake()
-		}
-	}
+	broadcast.Forward(ctx, ch, wake)
+	return nil
 }
 
 // event converts a stored event. As with users, a malformed row means the

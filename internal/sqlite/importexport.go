@@ -162,7 +162,7 @@ func (db *DB) ExportUsers(ctx context.Context, f roster.UserFilter, fn func(rost
 		}
 		users := make([]roster.User, len(rows))
 		for i, row := range rows {
-			if users[i], err = user(row); err != nil {
+			if users[i], err = row.Domain(); err != nil {
 				return nil, err
 			}
 		}

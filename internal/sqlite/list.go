@@ -5,8 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/rosterhq/roster/internal/roster"
@@ -22,7 +20,7 @@ func (db *DB) ListUsers(ctx context.Context, q roster.ListQuery) ([]roster.User,
 	}
 	users := make([]roster.User, len(rows))
 	for i, row := range rows {
-		if users[i], err = user(row); err != nil {
+		if users[i], err = row.Domain(); err != nil {
 			return nil, err
 		}
 	}
@@ -39,7 +37,7 @@ func (db *DB) CountUsers(ctx context.Context, f roster.UserFilter) (int64, error
 }
 
 func countUsers(ctx context.Context, rq *sqlitedb.Queries, f roster.UserFilter) (int64, error) {
-	p := filter(f)
+	p := sqlitedb.Filter(f)
 	if p.Email.Valid {
 		// At most one; see ListUsersByEmail.
 		users, err := listUserByEmail(ctx, rq, roster.SortNewest, roster.ListQuery{Filter: f, Limit: 1})
@@ -51,7 +49,7 @@ func countUsers(ctx context.Context, rq *sqlitedb.Queries, f roster.UserFilter) 
 	}
 	if few {
 		return rq.CountUsersSearch(ctx, sqlitedb.CountUsersSearchParams{
-			Candidates: candidates(f), Search: p.Search.String, SearchAt: p.SearchAt, SearchEmailOf: p.SearchEmailOf,
+			Candidates: sqlitedb.Candidates(f), Search: p.Search.String, SearchAt: p.SearchAt, SearchEmailOf: p.SearchEmailOf,
 			CreatedAfter: p.CreatedAfter, CreatedBefore: p.CreatedBefore,
 		})
 	}
@@ -67,7 +65,7 @@ func listUsers(ctx context.Context, rq *sqlitedb.Queries, q roster.ListQuery) ([
 	if err := q.Check(); err != nil {
 		return nil, err
 	}
-	f := filter(q.Filter)
+	f := sqlitedb.Filter(q.Filter)
 	limit := int64(q.Limit)
 	a := q.After
 	if f.Email.Valid {
@@ -120,7 +118,7 @@ func listUsers(ctx context.Context, rq *sqlitedb.Queries, q roster.ListQuery) ([
 
 // listUserByEmail lists the one user that may have q's email.
 func listUserByEmail(ctx context.Context, rq *sqlitedb.Queries, sort roster.Sort, q roster.ListQuery) ([]sqlitedb.User, error) {
-	f := filter(q.Filter)
+	f := sqlitedb.Filter(q.Filter)
 	p := sqlitedb.ListUsersByEmailParams{
 		Email: f.Email.String, Search: f.Search, SearchAt: f.SearchAt, SearchEmailOf: f.SearchEmailOf, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
 		Sort: string(sort), Offset: int64(q.Offset), Limit: int64(q.Limit),
@@ -141,10 +139,10 @@ func after(a *roster.Cursor) (createdAt sql.NullInt64, name, id sql.NullString) 
 
 // searchUsers runs the search query of sort's order.
 func searchUsers(ctx context.Context, rq *sqlitedb.Queries, sort roster.Sort, q roster.ListQuery) ([]sqlitedb.User, error) {
-	f := filter(q.Filter)
+	f := sqlitedb.Filter(q.Filter)
 	afterCreatedAt, afterName, afterID := after(q.After)
 	byTime := sqlitedb.SearchUsersNewestParams{
-		Candidates: candidates(q.Filter), Search: f.Search.String, SearchAt: f.SearchAt, SearchEmailOf: f.SearchEmailOf,
+		Candidates: sqlitedb.Candidates(q.Filter), Search: f.Search.String, SearchAt: f.SearchAt, SearchEmailOf: f.SearchEmailOf,
 		CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
 		AfterCreatedAt: afterCreatedAt, AfterID: afterID, Offset: int64(q.Offset), Limit: int64(q.Limit),
 	}
@@ -183,54 +181,6 @@ func fewCandidates(ctx context.Context, rq *sqlitedb.Queries, f roster.UserFilte
 	if utf8.RuneCountInString(f.Search) < roster.MinContainsLength {
 		return false, nil
 	}
-	n, err := rq.SearchCandidatesUpTo(ctx, sqlitedb.SearchCandidatesUpToParams{Candidates: candidates(f), Most: sortMost})
+	n, err := rq.SearchCandidatesUpTo(ctx, sqlitedb.SearchCandidatesUpToParams{Candidates: sqlitedb.Candidates(f), Most: sortMost})
 	return n < sortMost, err
-}
-
-// candidates is the FTS5 query of the rows holding f's search text: one
-// phrase, its double quotes doubled, so that nothing in it is query
-// syntax. It looks in every email; the search queries' own condition
-// applies f.SearchEmailOf.
-func candidates(f roster.UserFilter) string {
-	return `"` + strings.ReplaceAll(f.Search, `"`, `""`) + `"`
-}
-
-// filter returns f's query parameters; null ones select everything. The
-// created bounds are exclusive, and stored times are whole microseconds,
-// so the lower bound is truncated and the upper one rounded up. The email
-// and search are compared as given: the service has lower-cased them.
-func filter(f roster.UserFilter) sqlitedb.CountUsersParams {
-	var p sqlitedb.CountUsersParams
-	if f.Email != "" {
-		p.Email = sql.NullString{String: f.Email, Valid: true}
-	}
-	if f.Search != "" {
-		p.Search = sql.NullString{String: f.Search, Valid: true}
-		p.SearchAt = anywhere
-		if f.PrefixSearch() {
-			p.SearchAt = 1
-		}
-	}
-	if f.SearchEmailOf != nil {
-		p.SearchEmailOf = sql.NullString{String: f.SearchEmailOf.String(), Valid: true}
-	}
-	if !f.CreatedAfter.IsZero() {
-		p.CreatedAfter = sql.NullInt64{Int64: f.CreatedAfter.UnixMicro(), Valid: true}
-	}
-	if !f.CreatedBefore.IsZero() {
-		p.CreatedBefore = sql.NullInt64{Int64: microsCeil(f.CreatedBefore), Valid: true}
-	}
-	return p
-}
-
-// anywhere is a search_at beyond the end of any name or email.
-const anywhere = 1 << 20
-
-// microsCeil is t in Unix microseconds, rounded up.
-func microsCeil(t time.Time) int64 {
-	m := t.UnixMicro()
-	if time.UnixMicro(m).Before(t) {
-		m++
-	}
-	return m
 }

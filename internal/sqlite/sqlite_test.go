@@ -261,7 +261,7 @@ func TestMigrationKeepsIdempotencyRecords(t *testing.T) {
 			if err != nil {
 				t.Fatalf("select after migrating down: %v", err)
 			}
-			u, err := user(row)
+			u, err := row.Domain()
 			if err != nil {
 				t.Fatal(err)
 			}

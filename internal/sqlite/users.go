@@ -44,15 +44,7 @@ func (db *DB) CreateUser(ctx context.Context, u roster.User, idem *roster.Idempo
 				return err
 			}
 		}
-		err = q.CreateUser(ctx, sqlitedb.CreateUserParams{
-			ID:        u.ID.String(),
-			Name:      u.Name,
-			NameLower: roster.NameKey(u.Name),
-			Email:     u.Email,
-			CreatedAt: created,
-			UpdatedAt: updated,
-		})
-		if err != nil {
+		if err = q.CreateUser(ctx, sqlitedb.NewUserParams(u)); err != nil {
 			return err
 		}
 		return appendEvent(ctx, q, roster.Event{Type: roster.EventUserCreated, UserID: u.ID, User: &u, At: u.UpdatedAt})
@@ -99,14 +91,8 @@ func claimKey(ctx context.Context, q *sqlitedb.Queries, u roster.User, idem rost
 	if err != nil {
 		return roster.User{}, false, fmt.Errorf("read idempotency key: %w", err)
 	}
-	if rec.Fingerprint != idem.Fingerprint {
-		return roster.User{}, false, roster.ErrIdempotencyMismatch
-	}
-	stored, err := roster.DecodeUser([]byte(rec.CreatedUser))
-	if err != nil {
-		return roster.User{}, false, fmt.Errorf("stored idempotency key %q: %w", idem.Key, err)
-	}
-	return stored, true, nil
+	stored, err := idem.Replay(rec.Fingerprint, []byte(rec.CreatedUser))
+	return stored, err == nil, err
 }
 
 // User returns the user with the given id.
@@ -115,7 +101,7 @@ func (db *DB) User(ctx context.Context, id uuid.UUID) (roster.User, error) {
 	if err != nil {
 		return roster.User{}, db.storeError("get user", err)
 	}
-	return user(row)
+	return row.Domain()
 }
 
 // UpdateUser applies the non-nil fields of upd and returns the stored user.
@@ -127,21 +113,14 @@ func (db *DB) User(ctx context.Context, id uuid.UUID) (roster.User, error) {
 func (db *DB) UpdateUser(ctx context.Context, id uuid.UUID, upd roster.UserUpdate, updatedAt time.Time) (roster.User, error) {
 	var u roster.User
 	err := db.inTx(ctx, func(q *sqlitedb.Queries) error {
-		row, err := q.UpdateUser(ctx, sqlitedb.UpdateUserParams{
-			Name:        nullString(upd.Name),
-			NameLower:   nullString(nameKeyPtr(upd.Name)),
-			Email:       nullString(upd.Email),
-			UpdatedAt:   updatedAt.UnixMicro(),
-			ID:          id.String(),
-			IfUpdatedAt: nullMicros(upd.IfUpdatedAt),
-		})
+		row, err := q.UpdateUser(ctx, sqlitedb.UserUpdateParams(id, upd, updatedAt))
 		if errors.Is(err, sql.ErrNoRows) && upd.IfUpdatedAt != nil {
 			return missingOrChanged(ctx, q, id)
 		}
 		if err != nil {
 			return err
 		}
-		if u, err = user(row); err != nil {
+		if u, err = row.Domain(); err != nil {
 			return err
 		}
 		return appendEvent(ctx, q, roster.Event{Type: roster.EventUserUpdated, UserID: u.ID, User: &u, At: u.UpdatedAt})
@@ -158,7 +137,7 @@ func (db *DB) UpdateUser(ctx context.Context, id uuid.UUID, upd roster.UserUpdat
 // the same transaction.
 func (db *DB) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Time, at time.Time) error {
 	err := db.inTx(ctx, func(q *sqlitedb.Queries) error {
-		n, err := q.DeleteUser(ctx, sqlitedb.DeleteUserParams{ID: id.String(), IfUpdatedAt: nullMicros(ifUpdatedAt)})
+		n, err := q.DeleteUser(ctx, sqlitedb.DeleteUserParams{ID: id.String(), IfUpdatedAt: sqlitedb.NullMicros(ifUpdatedAt)})
 		switch {
 		case err != nil:
 			return err
@@ -196,47 +175,6 @@ func (db *DB) Ping(ctx context.Context) error {
 		return fmt.Errorf("ping sqlite: %w", err)
 	}
 	return nil
-}
-
-// user converts a stored row. A malformed id means the file was written by
-// something other than this store; it is reported, not trusted.
-func user(row sqlitedb.User) (roster.User, error) {
-	id, err := uuid.Parse(row.ID)
-	if err != nil {
-		return roster.User{}, fmt.Errorf("stored user id %q: %w", row.ID, err)
-	}
-	return roster.User{
-		ID:        id,
-		Name:      row.Name,
-		Email:     row.Email,
-		CreatedAt: time.UnixMicro(row.CreatedAt).UTC(),
-		UpdatedAt: time.UnixMicro(row.UpdatedAt).UTC(),
-	}, nil
-}
-
-// nameKeyPtr is roster.NameKey of an optional name.
-func nameKeyPtr(name *string) *string {
-	if name == nil {
-		return nil
-	}
-	k := roster.NameKey(*name)
-	return &k
-}
-
-func nullString(s *string) sql.NullString {
-	if s == nil {
-		return sql.NullString{}
-	}
-	return sql.NullString{String: *s, Valid: true}
-}
-
-// nullMicros stores t as Unix microseconds, truncated like every stored
-// time.
-func nullMicros(t *time.Time) sql.NullInt64 {
-	if t == nil {
-		return sql.NullInt64{}
-	}
-	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
 }
 
 // storeError turns the driver's errors into the domain's: no row is

@@ -289,6 +289,43 @@ func (q *Queries) GetUser(ctx context.Context, id uuid.UUID) (User, error) {
 	return i, err
 }
 
+const getUsers = `-- name: GetUsers :many
+SELECT id, name, email, created_at, updated_at, name_lower
+FROM users
+WHERE id = ANY($1::text[]::uuid[])
+`
+
+// The users of a set of ids, in one statement: coalesced get-by-id reads
+// (coalesce.go). The ids travel as text[]: pgx encodes a []string in
+// every exec mode, while the exec and simple protocol modes cannot encode
+// a []uuid.UUID (they do not ask the server for the parameter's type).
+func (q *Queries) GetUsers(ctx context.Context, ids []string) ([]User, error) {
+	rows, err := q.db.Query(ctx, getUsers, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []User
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.NameLower,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const idempotencyKey = `-- name: IdempotencyKey :one
 SELECT subject, key, fingerprint, created_user, created_at, expires_at
 FROM idempotency_keys
