@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,11 +41,14 @@ type poolFlags struct {
 	AcquireTimeout  time.Duration `name:"db-acquire-timeout" default:"${db_acquire_timeout}" environ:"" help:"PostgreSQL pool: longest wait for a free connection."`
 	MaxConnIdleTime time.Duration `name:"db-max-conn-idle-time" default:"${db_max_conn_idle_time}" environ:"" help:"PostgreSQL pool: close connections idle this long."`
 	MaxConnLifetime time.Duration `name:"db-max-conn-lifetime" default:"${db_max_conn_lifetime}" environ:"" help:"PostgreSQL pool: recycle connections this old."`
+	Pooler          string        `name:"db-pooler" default:"none" enum:"none,transaction" environ:"" placeholder:"none|transaction" help:"What DATABASE_URL reaches: none (PostgreSQL itself) or transaction (a transaction pooler such as PgBouncer with pool_mode=transaction: no prepared statements, no LISTEN, no migrations through it; docs/SCALING.md)."`
+	ListenURL       string        `name:"listen-database-url" environ:"" placeholder:"URL" help:"postgres:// URL direct to PostgreSQL, for what cannot go through a transaction pooler: the change feed's LISTEN and migrations. Without it, behind a pooler, the feed polls the events table every --event-poll-interval."`
 }
 
 func (p poolFlags) apply(d *dbFlags) {
 	d.maxConns, d.minConns = p.MaxConns, p.MinConns
 	d.pool.AcquireTimeout, d.pool.MaxConnIdleTime, d.pool.MaxConnLifetime = p.AcquireTimeout, p.MaxConnIdleTime, p.MaxConnLifetime
+	d.pool.Pooled, d.pool.ListenURL = p.Pooler == "transaction", p.ListenURL
 }
 
 // poolDefaults are the pool flags' defaults, from the store's own.
@@ -69,6 +73,14 @@ func (d *dbFlags) engine() (string, string, error) {
 			return "", "", usagef("pool sizes must satisfy 0 <= --db-min-conns (%d) <= --db-max-conns (%d), 1 <= --db-max-conns <= 10000", d.minConns, d.maxConns)
 		}
 		d.pool.MaxConns, d.pool.MinConns = int32(d.maxConns), int32(d.minConns) // #nosec G115 -- both within 0..10000: checked above
+		if l := d.pool.ListenURL; l != "" {
+			if !strings.HasPrefix(l, "postgres://") && !strings.HasPrefix(l, "postgresql://") {
+				return "", "", usagef("invalid --listen-database-url %q: want a postgres:// URL", redact(l))
+			}
+			if _, err := pgx.ParseConfig(l); err != nil {
+				return "", "", usagef("invalid --listen-database-url: %v", err)
+			}
+		}
 		return "postgres", t, nil
 	case strings.HasPrefix(t, "sqlite:"):
 		t = strings.TrimPrefix(strings.TrimPrefix(t, "sqlite:"), "//")
@@ -77,6 +89,9 @@ func (d *dbFlags) engine() (string, string, error) {
 	}
 	if t == "" {
 		return "", "", usagef("empty SQLite database path")
+	}
+	if d.pool.Pooled || d.pool.ListenURL != "" {
+		return "", "", usagef("--db-pooler and --listen-database-url apply to PostgreSQL only")
 	}
 	return "sqlite", t, nil
 }
@@ -100,9 +115,12 @@ type database struct {
 	engine   string
 	users    roster.UserStore
 	events   roster.EventStore
-	migrator *goose.Provider
-	pool     prometheus.Collector // connection pool statistics
-	close    func()
+	migrator *goose.Provider // nil behind a transaction pooler without a direct URL
+	// doneMigrating closes what only the migrator needed (its direct pool
+	// behind a transaction pooler); close calls it too.
+	doneMigrating func()
+	pool          prometheus.Collector // connection pool statistics
+	close         func()
 }
 
 func openDatabase(ctx context.Context, d *dbFlags) (*database, error) {
@@ -117,12 +135,14 @@ func openDatabase(ctx context.Context, d *dbFlags) (*database, error) {
 			return nil, pgOpenError(dsn, err)
 		}
 		db.SetLogger(d.logger)
-		m, err := db.Migrator()
+		m, closeMigrator, err := pgMigrator(ctx, db, d.pool)
 		if err != nil {
 			db.Close()
 			return nil, err
 		}
-		return &database{engine: engine, users: db, events: db, migrator: m, pool: pgxPoolCollector(db.Stat), close: db.Close}, nil
+		closeMigrator = sync.OnceFunc(closeMigrator)
+		return &database{engine: engine, users: db, events: db, migrator: m, doneMigrating: closeMigrator, pool: pgxPoolCollector(db.Stat),
+			close: func() { closeMigrator(); db.Close() }}, nil
 	default:
 		db, err := sqlite.Open(ctx, dsn)
 		if err != nil {
@@ -137,12 +157,41 @@ func openDatabase(ctx context.Context, d *dbFlags) (*database, error) {
 		stats := func() map[string]sql.DBStats {
 			return map[string]sql.DBStats{"read": db.Stats(), "write": db.WriteStats()}
 		}
-		return &database{engine: engine, users: db, events: db, migrator: m, pool: sqlPoolCollector(stats), close: func() { _ = db.Close() }}, nil
+		return &database{engine: engine, users: db, events: db, migrator: m, doneMigrating: func() {}, pool: sqlPoolCollector(stats), close: func() { _ = db.Close() }}, nil
 	}
 }
 
+// pgMigrator returns db's migrator or, behind a transaction pooler, one on
+// a small pool of its own direct to PostgreSQL (the listen URL), whose
+// connections close when idle; nil when there is no direct URL.
+func pgMigrator(ctx context.Context, db *postgres.DB, opts postgres.Options) (*goose.Provider, func(), error) {
+	if !opts.Pooled {
+		m, err := db.Migrator()
+		return m, func() {}, err
+	}
+	if opts.ListenURL == "" {
+		return nil, func() {}, nil
+	}
+	direct, err := postgres.Open(ctx, opts.ListenURL, postgres.Options{MaxConns: 2, MinConns: 0, MaxConnIdleTime: time.Minute})
+	if err != nil {
+		return nil, nil, fmt.Errorf("--listen-database-url: %w", pgOpenError(opts.ListenURL, err))
+	}
+	m, err := direct.Migrator()
+	if err != nil {
+		direct.Close()
+		return nil, nil, err
+	}
+	return m, direct.Close, nil
+}
+
+// errNoMigrator: behind a transaction pooler, with no direct URL.
+var errNoMigrator = usagef("behind a transaction pooler (--db-pooler=transaction) migrations need a connection direct to PostgreSQL: set --listen-database-url, or run \"roster migrate\" with a direct URL and serve with --no-migrate")
+
 // migrateUp applies pending migrations and reports what it did.
 func migrateUp(ctx context.Context, db *database) ([]*goose.MigrationResult, error) {
+	if db.migrator == nil {
+		return nil, errNoMigrator
+	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	res, err := db.migrator.Up(ctx)

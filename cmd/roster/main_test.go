@@ -77,6 +77,11 @@ func TestUsageErrors(t *testing.T) {
 		{"import bad format", env("ROSTER_TOKEN", "t"), []string{"import", "--format", "xml", "-"}, "--format"},
 		{"export bad url", env("ROSTER_TOKEN", "t"), []string{"export", "--url", "localhost:8080"}, "--url"},
 		{"bad import limit", env(), []string{"serve", "--import-max-bytes", "0"}, "--import-max-bytes"},
+		{"pooler with SQLite", env(), []string{"serve", "--db-pooler", "transaction"}, "PostgreSQL only"},
+		{"unknown pooler", env(), []string{"serve", "--db", "postgres://localhost/x", "--db-pooler", "session"}, "--db-pooler"},
+		{"pooler, migrations, no direct URL", env(), []string{"serve", "--db", "postgres://localhost/x", "--db-pooler", "transaction"}, "--listen-database-url"},
+		{"bad listen URL", env(), []string{"serve", "--db", "postgres://localhost/x", "--listen-database-url", "localhost:5432"}, "--listen-database-url"},
+		{"bad poll interval", env(), []string{"serve", "--event-poll-interval", "0s"}, "--event-poll-interval"},
 		{"bad email visibility", env("ROSTER_EMAIL_VISIBILITY", "everyone"), []string{"serve"}, "want self or all"},
 	}
 	for _, tt := range tests {

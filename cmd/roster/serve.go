@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/internal/admin"
+	"github.com/rosterhq/roster/internal/apidocs"
 	"github.com/rosterhq/roster/internal/auth"
 	"github.com/rosterhq/roster/internal/feed"
 	"github.com/rosterhq/roster/internal/httpapi"
@@ -39,6 +40,7 @@ type serveConfig struct {
 	MaxPerUser      int                    `name:"max-subscribers-per-user" default:"5" environ:"" help:"Open change-feed streams of one token subject, admins too; more get 429 TOO_MANY_STREAMS (0: unlimited)."`
 	EventRetention  time.Duration          `default:"24h" environ:"" help:"How long change-feed events are kept for clients resuming with Last-Event-ID."`
 	EventKeepAlive  time.Duration          `name:"event-keepalive" default:"15s" environ:"" help:"Interval of keep-alive comments on idle change-feed streams."`
+	EventPoll       time.Duration          `name:"event-poll-interval" default:"1s" environ:"" help:"How often the change feed reads the events table besides notifications: the delay of other instances' events when there are none (behind a transaction pooler without --listen-database-url)."`
 	ImportMaxBytes  int64                  `default:"${import_max_bytes}" environ:"" help:"Largest body of POST /api/users/import, before and after decompression."`
 	MaxBulk         int                    `default:"2" environ:"" help:"Imports and exports served at once; more get 503 (0: unlimited)."`
 	ImportIdle      time.Duration          `name:"import-idle-timeout" default:"30s" environ:"" help:"An import whose body makes no progress this long ends with 408 (0: never)."`
@@ -76,6 +78,9 @@ func serve(ctx context.Context, flags *serveConfig, fs *flagSources, env environ
 	flags.Pool.apply(&flags.DB)
 	if _, _, err := flags.DB.engine(); err != nil {
 		return err
+	}
+	if flags.Migrate && flags.DB.pool.Pooled && flags.DB.pool.ListenURL == "" {
+		return errNoMigrator
 	}
 	if flags.ShutdownTimeout <= 0 {
 		return usagef("--shutdown-timeout must be positive")
@@ -137,6 +142,7 @@ func serve(ctx context.Context, flags *serveConfig, fs *flagSources, env environ
 			logger.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
 		}
 	}
+	db.doneMigrating() // serve migrates at start only
 
 	reg := newRegistry(db)
 	// One clock dates users and events and judges the events' age.
@@ -148,7 +154,13 @@ func serve(ctx context.Context, flags *serveConfig, fs *flagSources, env environ
 	cfg.CursorKey = deriveKey(flags.JWT.Secret, "roster list cursor v1")
 	cfg.KeepAlive = flags.EventKeepAlive
 	cfg.Version, cfg.DevMode = version, devMode
-	broker := feed.New(feed.Config{Store: db.events, Logger: logger, MaxSubscribers: flags.MaxSubscribers, MaxPerSubject: flags.MaxPerUser, Retention: flags.EventRetention, Now: clock})
+	cfg.Docs = apidocs.Routes() // the edge build leaves the documentation out
+	if flags.DB.pool.Pooled && flags.DB.pool.ListenURL == "" {
+		logger.Warn("change feed: no LISTEN through the transaction pooler and no --listen-database-url; other instances' events arrive by polling the events table",
+			"poll_interval", flags.EventPoll.String())
+	}
+	broker := feed.New(feed.Config{Store: db.events, Logger: logger, MaxSubscribers: flags.MaxSubscribers, MaxPerSubject: flags.MaxPerUser,
+		Retention: flags.EventRetention, PollInterval: flags.EventPoll, Now: clock})
 	cfg.Feed = broker
 	feedCtx, stopFeed := context.WithCancel(context.Background())
 	feedDone := make(chan error, 1)
@@ -306,6 +318,8 @@ func (cfg *serveConfig) httpConfig() (httpapi.Config, error) {
 		return c, usagef("--event-retention must be positive")
 	case cfg.EventKeepAlive <= 0:
 		return c, usagef("--event-keepalive must be positive")
+	case cfg.EventPoll <= 0:
+		return c, usagef("--event-poll-interval must be positive")
 	}
 	return c, nil
 }

@@ -12,32 +12,40 @@ import (
 //go:embed home.html
 var homeHTML string
 
-// homeDevStart and homeDevEnd bracket the page's development-mode
-// section. The page is filled by plain replacement, not html/template:
-// its only variable text is the version (escaped here), and html/template
-// would bring text/template and regexp into the edge build's module
-// (about 0.3 MB of its gzipped size) for this one page.
-const (
-	homeDevStart = "{{if .DevelopmentMode}}"
-	homeDevEnd   = "{{end}}"
-)
-
-// homePage renders home.html for h.
+// homePage renders home.html for h. The page is filled by plain
+// replacement, not html/template: its only variable text is the version
+// and the links (escaped here), and html/template would bring
+// text/template and regexp into the edge build's module (about 0.3 MB of
+// its gzipped size) for this one page.
 func homePage(h home) []byte {
-	before, rest, ok1 := strings.Cut(homeHTML, homeDevStart)
-	dev, after, ok2 := strings.Cut(rest, homeDevEnd)
-	if !ok1 || !ok2 {
-		panic("home.html lacks its development-mode section") // fixed at build time: TestHome renders it
-	}
-	page := before + after
-	if h.DevelopmentMode {
-		page = before + dev + after
-	}
+	// The documentation section goes first: the development-mode section
+	// holds one of its sentences, so its own {{end}} is then the next one.
+	page := homeSection(homeHTML, ".Links.swagger_ui", h.Links["swagger_ui"] != "")
+	page = homeSection(page, ".DevelopmentMode", h.DevelopmentMode)
 	pairs := []string{"{{.Version}}", html.EscapeString(h.Version)}
 	for name, link := range h.Links {
 		pairs = append(pairs, "{{.Links."+name+"}}", html.EscapeString(link))
 	}
 	return []byte(strings.NewReplacer(pairs...).Replace(page))
+}
+
+// homeSection resolves every "{{if cond}}…{{end}}" of page: the text
+// between the markers stays when keep is true and goes otherwise.
+func homeSection(page, cond string, keep bool) string {
+	for {
+		before, rest, ok := strings.Cut(page, "{{if "+cond+"}}")
+		if !ok {
+			return page
+		}
+		body, after, ok := strings.Cut(rest, "{{end}}")
+		if !ok {
+			panic("home.html: {{if " + cond + "}} lacks its {{end}}") // fixed at build time: TestHome renders it
+		}
+		if !keep {
+			body = ""
+		}
+		page = before + body + after
+	}
 }
 
 // homePolicy: the page has no scripts, styles or images of its own.
@@ -55,13 +63,15 @@ type home struct {
 // for clients that ask for JSON rather than HTML.
 func (s *Server) handleHome() http.Handler {
 	h := home{Name: "roster", Version: s.version, DevelopmentMode: s.devMode, Links: map[string]string{
-		"swagger_ui":   "/swagger-ui/",
-		"openapi_json": "/api-docs/openapi.json",
-		"openapi_yaml": "/api-docs/openapi.yaml",
-		"ready":        "/health/ready",
-		"health":       "/health",
-		"users":        "/api/users",
+		"ready":  "/health/ready",
+		"health": "/health",
+		"users":  "/api/users",
 	}}
+	if s.docs != nil {
+		h.Links["swagger_ui"] = "/swagger-ui/"
+		h.Links["openapi_json"] = "/api-docs/openapi.json"
+		h.Links["openapi_yaml"] = "/api-docs/openapi.yaml"
+	}
 	if h.Version == "" {
 		h.Version = "dev"
 	}

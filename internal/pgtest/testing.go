@@ -16,6 +16,11 @@ var shared struct {
 	cluster *Cluster
 	err     error
 	started bool
+	// The binary's PgBouncer in front of the cluster, started on the
+	// first NewPooledDatabase.
+	bouncer        *Bouncer
+	bouncerErr     error
+	bouncerStarted bool
 }
 
 // NewDatabase returns the URL of a new, empty database on the test
@@ -25,13 +30,7 @@ var shared struct {
 func NewDatabase(tb testing.TB) string {
 	tb.Helper()
 	shared.Lock()
-	if !shared.started {
-		shared.started = true
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		shared.cluster, shared.err = Start(ctx)
-		cancel()
-	}
-	c, err := shared.cluster, shared.err
+	c, err := sharedCluster()
 	shared.Unlock()
 	if err != nil {
 		if errors.Is(err, ErrNotInstalled) && os.Getenv("CI") != "true" {
@@ -39,6 +38,52 @@ func NewDatabase(tb testing.TB) string {
 		}
 		tb.Fatal(err)
 	}
+	return createDatabase(tb, c)
+}
+
+// sharedCluster starts the shared cluster on first use; shared is locked.
+func sharedCluster() (*Cluster, error) {
+	if !shared.started {
+		shared.started = true
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		shared.cluster, shared.err = Start(ctx)
+		cancel()
+	}
+	return shared.cluster, shared.err
+}
+
+// NewPooledDatabase creates a new, empty database on the shared cluster
+// and returns its URL direct to PostgreSQL and its URL through the test
+// binary's PgBouncer (transaction pooling, 20 server connections per
+// database). Without PostgreSQL or pgbouncer installed the test is
+// skipped, unless CI=true, where it fails.
+func NewPooledDatabase(tb testing.TB) (direct, pooled string) {
+	tb.Helper()
+	shared.Lock()
+	c, err := sharedCluster()
+	if err == nil && !shared.bouncerStarted {
+		shared.bouncerStarted = true
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		shared.bouncer, shared.bouncerErr = StartBouncer(ctx, c, BouncerOptions{})
+		cancel()
+	}
+	b := shared.bouncer
+	if err == nil {
+		err = shared.bouncerErr
+	}
+	shared.Unlock()
+	if err != nil {
+		if (errors.Is(err, ErrNotInstalled) || errors.Is(err, ErrNoPgBouncer)) && os.Getenv("CI") != "true" {
+			tb.Skipf("%v (install PostgreSQL and pgbouncer to run these tests; CI=true makes this a failure)", err)
+		}
+		tb.Fatal(err)
+	}
+	direct = createDatabase(tb, c)
+	return direct, b.Via(direct)
+}
+
+func createDatabase(tb testing.TB, c *Cluster) string {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	url, err := c.CreateDatabase(ctx)
@@ -53,6 +98,11 @@ func NewDatabase(tb testing.TB) string {
 func Main(m *testing.M) {
 	code := m.Run()
 	shared.Lock()
+	if shared.bouncer != nil {
+		if err := shared.bouncer.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "pgtest: stop pgbouncer:", err)
+		}
+	}
 	if shared.cluster != nil {
 		if err := shared.cluster.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "pgtest: stop:", err)

@@ -152,15 +152,16 @@ func (db *DB) PurgeEvents(ctx context.Context, before time.Time) (int64, error) 
 // committed events, until ctx ends: after each commit of this process
 // (whose events wait in the outbox until a read sequences them), and for
 // each notification from a sequencing read, of any instance. It holds a
-// connection of its own, outside the pool, listening for those
-// notifications, and calls wake once it listens, and again after every
-// reconnection: notifications sent while it was disconnected are lost,
+// connection of its own, outside the pool (to Options.ListenURL when
+// set), listening for those notifications, and calls wake once it
+// listens, and again after every reconnection: notifications sent while it was disconnected are lost,
 // but the events are not. A process that writes without listening (roster
 // import --db) relies on the other instances' polling.
 // Reconnections back off from listenMinDelay to listenMaxDelay. It returns
 // an error only when it cannot listen at all on its first attempt (for
 // instance behind a pooler that does not support LISTEN); after that it
-// keeps reconnecting until ctx ends, and returns nil.
+// keeps reconnecting until ctx ends, and returns nil. A Pooled DB without
+// a ListenURL listens to this process's commits only.
 func (db *DB) Listen(ctx context.Context, wake func()) error {
 	commits, leave := db.commits.Join()
 	defer leave()
@@ -179,6 +180,13 @@ func (db *DB) Listen(ctx context.Context, wake func()) error {
 	}()
 	defer func() { cancel(); <-local }()
 
+	if db.pooled && db.listenConfig == nil {
+		// Nothing to listen on: this process's commits wake the feed (the
+		// goroutine above), other instances' events come with its polling.
+		wake()
+		<-ctx.Done()
+		return nil
+	}
 	delay := listenMinDelay
 	for first := true; ; first = false {
 		listened, err := db.listen(ctx, wake)
@@ -208,7 +216,11 @@ const listenApplicationName = "roster-listen"
 // connection fails or ctx ends. listened reports whether it got as far as
 // listening.
 func (db *DB) listen(ctx context.Context, wake func()) (listened bool, err error) {
-	cfg := db.pool.Config().ConnConfig.Copy()
+	cfg := db.listenConfig
+	if cfg == nil {
+		cfg = db.pool.Config().ConnConfig
+	}
+	cfg = cfg.Copy()
 	cfg.RuntimeParams["application_name"] = listenApplicationName
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,6 +30,20 @@ type Options struct {
 	AcquireTimeout  time.Duration // default 3s
 	MaxConnIdleTime time.Duration // default 10m
 	MaxConnLifetime time.Duration // default 30m
+	// Pooled says the URL goes through a transaction pooler (PgBouncer,
+	// pool_mode = transaction), where consecutive transactions of one
+	// pooled connection may run on different server sessions, so no
+	// session state may be relied on: statements are not prepared (pgx's
+	// exec mode unless the URL names another), the migrator refuses to
+	// run (its lock is a session advisory lock), and Listen cannot LISTEN
+	// through it (see ListenURL).
+	Pooled bool
+	// ListenURL, when set, is the URL Listen connects to, direct to
+	// PostgreSQL: behind a transaction pooler a notification would be
+	// delivered to whichever client next borrowed the server session.
+	// Without it a Pooled DB's Listen only hears this process's commits,
+	// and the feed learns of other instances' events by polling.
+	ListenURL string
 }
 
 // DefaultOptions returns the pool defaults: enough connections for a busy
@@ -88,7 +103,12 @@ type DB struct {
 	commits broadcast.Group
 	outage  *outage.Log
 	probing chan struct{} // held by a Ping on a connection of its own
-	reads   userReads     // concurrent get-by-id reads, coalesced (coalesce.go)
+	// pooled: the URL goes through a transaction pooler (Options.Pooled).
+	pooled bool
+	// listenConfig is Listen's connection (Options.ListenURL); nil: the
+	// pool's.
+	listenConfig *pgx.ConnConfig
+	reads        userReads // concurrent get-by-id reads, coalesced (coalesce.go)
 }
 
 // Open connects a pool to the database at url with opts and checks that
@@ -101,6 +121,20 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database URL: %w", err)
+	}
+	var listen *pgx.ConnConfig
+	if opts.ListenURL != "" {
+		if listen, err = pgx.ParseConfig(opts.ListenURL); err != nil {
+			return nil, fmt.Errorf("parse listen database URL: %w", err)
+		}
+	}
+	if opts.Pooled && !strings.Contains(url, "default_query_exec_mode") {
+		// pgx's default prepares each statement once per connection and
+		// reuses it by name; behind a transaction pooler the next use may
+		// reach a server session that never saw it (PgBouncer < 1.21
+		// cannot track them). exec sends each statement unnamed, in one
+		// round trip, with its parameters as text.
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
 	}
 	cfg.MaxConns = opts.MaxConns
 	cfg.MinConns = opts.MinConns
@@ -127,6 +161,8 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	}
 	return &DB{
 		pool:           pool,
+		pooled:         opts.Pooled,
+		listenConfig:   listen,
 		acquireTimeout: opts.AcquireTimeout,
 		sqlDB:          stdlib.OpenDBFromPool(pool),
 		outage:         outage.New("database", nil),
@@ -145,7 +181,14 @@ func (db *DB) Close() {
 // same time from applying the same migration twice; the others wait for it
 // and then find nothing to do. The provider borrows the DB's connections:
 // close the DB, not the provider.
+//
+// A Pooled DB has no migrator: the lock would be taken on one server
+// session and its release sent to another, leaving it held until the
+// pooler closed that session, and every later migration waiting for it.
 func (db *DB) Migrator() (*goose.Provider, error) {
+	if db.pooled {
+		return nil, errPooledMigrator
+	}
 	// goose retries a held lock every 5s by default; a second keeps the
 	// wait short when instances start together. 300 tries keep the total
 	// wait at goose's five minutes.
@@ -161,6 +204,9 @@ func (db *DB) Migrator() (*goose.Provider, error) {
 	}
 	return p, nil
 }
+
+// errPooledMigrator refuses migrations through a transaction pooler.
+var errPooledMigrator = errors.New("postgres migrator: the database URL goes through a transaction pooler, where the migration lock (a session advisory lock) would leak: migrate over a URL direct to PostgreSQL")
 
 // Stat returns the pool's statistics.
 func (db *DB) Stat() *pgxpool.Stat { return db.pool.Stat() }
