@@ -58,13 +58,7 @@ func (w *worker) serve(_ js.Value, args []js.Value) any {
 		src = big
 	}
 	msg := make([]byte, headLen+max(bodyLen, 0))
-	if len(msg) > 0 {
-		if src.Length() == len(msg) {
-			js.CopyBytesToGo(msg, src)
-		} else {
-			js.CopyBytesToGo(msg, src.Call("subarray", 0, len(msg)))
-		}
-	}
+	js.CopyBytesToGo(msg, src) // the first len(msg) bytes
 	j := job{id: id, head: msg[:headLen], body: msg[headLen:], unread: bodyLen < 0}
 	select {
 	case w.jobs <- j: // an idle goroutine takes it
