@@ -6,10 +6,10 @@
 // builds it, edge/worker.mjs runs it and edge/README.md says what it
 // serves and what it does not.
 //
-// The Go runtime starts once per isolate: main registers rosterFetch,
-// which edge/worker.mjs calls for every request, and then waits for
-// ever, so that each request is a callback into the running program,
-// not a fresh runtime.
+// The Go runtime starts once per isolate: main registers rosterServe,
+// which edge/worker.mjs calls for every request (bridge.go says how the
+// two pass requests and responses), and then waits for ever, so that each
+// request is a callback into the running program, not a fresh runtime.
 package main
 
 import (
@@ -41,28 +41,31 @@ var notImplemented = map[string]string{
 }
 
 func main() {
-	w := &worker{}
-	js.Global().Set("rosterFetch", js.FuncOf(w.fetch))
+	w := &worker{bridge: newBridge(), jobs: make(chan job)}
+	js.Global().Set("rosterServe", js.FuncOf(w.serve))
 	select {} // requests arrive as callbacks for as long as the isolate lives
 }
 
 // worker serves the requests of one isolate with one server, built from
 // the Worker's environment at the first request.
 type worker struct {
-	mu  sync.Mutex
-	srv *httpapi.Server
+	bridge *bridge
+	jobs   chan job // requests for the idle answering goroutines (bridge.go)
+	mu     sync.Mutex
+	srv    *httpapi.Server
 }
 
 // server returns the isolate's server, building it at the first call. A
 // configuration error is returned to every request (as a 500 with the
 // cause in the log), not cached, so fixing a secret needs no redeploy.
-func (w *worker) server(env js.Value) (*httpapi.Server, error) {
+func (w *worker) server() (*httpapi.Server, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.srv != nil {
 		return w.srv, nil
 	}
-	srv, err := newServer(env)
+	// Read only until the server is built: a js.Value costs a finalizer.
+	srv, err := newServer(w.bridge.object.Get("env"))
 	if err != nil {
 		return nil, err
 	}
