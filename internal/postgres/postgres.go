@@ -29,6 +29,10 @@ type Options struct {
 	AcquireTimeout  time.Duration // default 3s
 	MaxConnIdleTime time.Duration // default 10m
 	MaxConnLifetime time.Duration // default 30m
+	// Tracing makes a span of each statement, COPY, batch and connection
+	// wait under the caller's recording span (tracing.go); off, pgx has
+	// no tracer to call.
+	Tracing bool
 }
 
 // DefaultOptions returns the pool defaults: enough connections for a busy
@@ -112,6 +116,9 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	// working connection setup, on a busy machine, gets a few seconds.)
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = max(opts.AcquireTimeout, connectTimeout)
+	}
+	if opts.Tracing {
+		cfg.ConnConfig.Tracer = queryTracer{}
 	}
 	cfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
 		registerUUID(conn.TypeMap())
