@@ -10,7 +10,7 @@ import (
 )
 
 // newRegistry gathers the process, Go runtime, build and database pool
-// series; the HTTP layer adds its own with httpapi.NewMetrics.
+// series; the HTTP layer adds its own with prommetrics.New.
 func newRegistry(db *database) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(

@@ -15,9 +15,12 @@ import (
 	"os"
 	"time"
 
+	"github.com/rosterhq/roster/internal/admin"
+	"github.com/rosterhq/roster/internal/apidocs"
 	"github.com/rosterhq/roster/internal/auth"
 	"github.com/rosterhq/roster/internal/feed"
 	"github.com/rosterhq/roster/internal/httpapi"
+	"github.com/rosterhq/roster/internal/prommetrics"
 	"github.com/rosterhq/roster/internal/roster"
 	"github.com/rosterhq/roster/internal/tracing"
 )
@@ -174,10 +177,11 @@ func serve(ctx context.Context, flags *serveConfig, fs *flagSources, env environ
 	cfg.Users = roster.NewService(db.users, clock, roster.WithEmailVisibility(flags.EmailVisibility))
 	cfg.Auth = authority
 	cfg.Logger = logger
-	cfg.Metrics = httpapi.NewMetrics(reg)
+	cfg.Metrics = prommetrics.New(reg)
 	cfg.CursorKey = deriveKey(flags.JWT.Secret, "roster list cursor v1")
 	cfg.KeepAlive = flags.EventKeepAlive
 	cfg.Version, cfg.DevMode = version, devMode
+	cfg.Docs = apidocs.Routes() // the edge build leaves the documentation out
 	broker := feed.New(feed.Config{Store: db.events, Logger: logger, MaxSubscribers: flags.MaxSubscribers, MaxPerSubject: flags.MaxPerUser, Retention: flags.EventRetention, Now: clock})
 	cfg.Feed = broker
 	feedCtx, stopFeed := context.WithCancel(context.Background())
@@ -206,13 +210,13 @@ func serve(ctx context.Context, flags *serveConfig, fs *flagSources, env environ
 	logger.Info("listening", "addr", ln.Addr().String(), "database", db.engine)
 
 	// The admin listener has no auth: it must stay on a private address.
-	var admin *http.Server
+	var adminSrv *http.Server
 	adminErr := make(chan error, 1)
 	if aln != nil {
-		admin = newHTTPServer(base, httpapi.AdminHandler(reg), logger)
-		admin.WriteTimeout = 0 // CPU profiles and traces stream for as long as asked
+		adminSrv = newHTTPServer(base, admin.Handler(reg), logger)
+		adminSrv.WriteTimeout = 0 // CPU profiles and traces stream for as long as asked
 		logger.Info("admin listening", "addr", aln.Addr().String())
-		go func() { adminErr <- admin.Serve(aln) }()
+		go func() { adminErr <- adminSrv.Serve(aln) }()
 	}
 	if err := printBanner(env.stdout, authority, devMode, ln.Addr(), aln); err != nil {
 		return err
@@ -260,9 +264,9 @@ func serve(ctx context.Context, flags *serveConfig, fs *flagSources, env environ
 	if err := stopTracing(sctx); err != nil {
 		logger.Warn("tracing", "err", err)
 	}
-	if admin != nil {
+	if adminSrv != nil {
 		// Profiles in progress are cut; the admin data is not precious.
-		_ = admin.Close()
+		_ = adminSrv.Close()
 		if err := <-adminErr; !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve (admin): %w", err)
 		}

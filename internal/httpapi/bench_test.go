@@ -22,6 +22,7 @@ import (
 	"github.com/rosterhq/roster/internal/httpapi"
 	"github.com/rosterhq/roster/internal/pgtest"
 	"github.com/rosterhq/roster/internal/postgres"
+	"github.com/rosterhq/roster/internal/prommetrics"
 	"github.com/rosterhq/roster/internal/roster"
 	"github.com/rosterhq/roster/internal/sqlite"
 )
@@ -154,7 +155,7 @@ func benchServer(b *testing.B, store roster.UserStore) (http.Handler, string) {
 		Users:          roster.NewService(store, nil),
 		Auth:           a,
 		Logger:         slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Metrics:        httpapi.NewMetrics(prometheus.NewRegistry()),
+		Metrics:        prommetrics.New(prometheus.NewRegistry()),
 		MaxInflight:    512,
 		InflightWait:   100 * time.Millisecond,
 		RequestTimeout: 10 * time.Second,

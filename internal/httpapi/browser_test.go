@@ -17,6 +17,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/rosterhq/roster/api"
+	"github.com/rosterhq/roster/internal/apidocs"
+	"github.com/rosterhq/roster/internal/httpapi"
 )
 
 // chromiumPath is where Debian's chromium package puts the browser.
@@ -33,7 +35,8 @@ func TestSwaggerUI(t *testing.T) {
 		}
 		t.Skipf("%s not installed (apt-get install chromium)", chromiumPath)
 	}
-	h := newHarness(t, engines[0].open(t)) // SQLite: the page needs a store, not a particular one
+	// SQLite: the page needs a store, not a particular one.
+	h := newHarness(t, engines[0].open(t), func(c *httpapi.Config) { c.Docs = apidocs.Routes() })
 	h.createUser("Ada Lovelace", "ada@example.com")
 	ts := httptest.NewServer(checkedHandler(conformance(t), h.srv))
 	t.Cleanup(ts.Close)

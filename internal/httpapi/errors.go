@@ -77,7 +77,7 @@ func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &e):
 	case errors.Is(context.Cause(r.Context()), errRequestTimeout):
-		s.metrics.count(timeoutsCounter)
+		s.metrics.Count(TimedOut)
 		s.log.WarnContext(r.Context(), "request timeout", "request_id", requestIDFrom(r.Context()), "err", err)
 		w.Header().Set("Retry-After", "1")
 		e = roster.Errorf(codeTimeout, "The request took too long and was cancelled")

@@ -104,7 +104,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	s.metrics.subscribed(1)
+	s.metrics.Subscribers(1)
 	st := &eventStream{s: s, sub: sub, actor: actor, types: types, requestID: requestIDFrom(r.Context()), expires: tokenExpires(r.Context())}
 
 	rc := http.NewResponseController(w)
@@ -249,7 +249,7 @@ func (o *connOut) send(p []byte, flush bool) error {
 
 func (st *eventStream) close() {
 	st.sub.Close()
-	st.s.metrics.subscribed(-1)
+	st.s.metrics.Subscribers(-1)
 }
 
 // run sends the retry hint, the reset if any, then events and keep-alives
@@ -304,7 +304,7 @@ func (st *eventStream) run(ctx context.Context, reset bool) {
 			}
 			continue
 		case errors.Is(err, feed.ErrSlowConsumer):
-			s.metrics.count(slowConsumersCounter)
+			s.metrics.Count(SlowConsumer)
 			s.log.Info("slow subscriber dropped", "request_id", st.requestID, "last_event_id", sub.LastID())
 			return
 		case errors.Is(err, feed.ErrClosed) && s.draining.Load():
@@ -333,7 +333,7 @@ func (st *eventStream) run(ctx context.Context, reset bool) {
 		if send(fmt.Sprintf("id: %d\nevent: %s\ndata: %s\n\n", ev.ID, ev.Type, data)) != nil {
 			return
 		}
-		s.metrics.count(eventsSentCounter)
+		s.metrics.Count(EventSent)
 	}
 }
 

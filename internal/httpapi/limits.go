@@ -38,7 +38,7 @@ func (s *Server) rateLimit(next http.Handler) http.Handler {
 		h.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
 		h.Set("RateLimit-Reset", seconds(d.Reset))
 		if !d.Allowed {
-			s.metrics.count(rateLimitedCounter)
+			s.metrics.Count(RateLimited)
 			h.Set("Retry-After", seconds(d.RetryAfter))
 			s.error(w, r, roster.Errorf(codeRateLimited, "Too many requests; retry after the time in Retry-After"))
 			return
@@ -69,7 +69,7 @@ func (s *Server) backpressure(next http.Handler) http.Handler {
 			case s.inflight <- struct{}{}:
 				t.Stop()
 			case <-t.C:
-				s.metrics.count(overloadedCounter)
+				s.metrics.Count(Overloaded)
 				w.Header().Set("Retry-After", "1")
 				s.error(w, r, roster.Errorf(codeOverloaded, "The server is overloaded; retry shortly"))
 				return
@@ -118,7 +118,7 @@ func (s *Server) bulkCap(next http.Handler) http.Handler {
 		select {
 		case s.bulkSlots <- struct{}{}:
 		default:
-			s.metrics.count(overloadedCounter)
+			s.metrics.Count(Overloaded)
 			closeUnread(w, r)
 			w.Header().Set("Retry-After", bulkRetryAfter)
 			s.error(w, r, roster.Errorf(codeOverloaded, "Too many imports and exports at once; retry after the time in Retry-After"))

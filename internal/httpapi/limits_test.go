@@ -20,7 +20,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/rosterhq/roster/internal/admin"
 	"github.com/rosterhq/roster/internal/httpapi"
+	"github.com/rosterhq/roster/internal/prommetrics"
 	"github.com/rosterhq/roster/internal/roster"
 )
 
@@ -280,7 +282,7 @@ func TestMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	clock := &fakeClock{now: time.Now()}
 	h := newHarness(t, sqliteStore(t), func(c *httpapi.Config) {
-		c.Metrics = httpapi.NewMetrics(reg)
+		c.Metrics = prommetrics.New(reg)
 		c.RateLimit, c.RateBurst, c.Now = 1, 100, clock.Now
 	})
 	u := h.createUser("Ada", "ada@example.com")
@@ -347,21 +349,21 @@ func TestMetrics(t *testing.T) {
 // The admin endpoints exist only on the admin handler.
 func TestAdminEndpointsArePrivate(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	h := newHarness(t, sqliteStore(t), func(c *httpapi.Config) { c.Metrics = httpapi.NewMetrics(reg) })
-	for _, path := range []string{"/metrics", "/debug/pprof/", "/debug/pprof/heap"} {
+	h := newHarness(t, sqliteStore(t), func(c *httpapi.Config) { c.Metrics = prommetrics.New(reg) })
+	for _, path := range []string{"/metrics", "/debug/pprof/", "/debug/pprof/heap", "/debug/gc"} {
 		checkError(t, h.do(request{method: "GET", path: path}), http.StatusNotFound, "NOT_FOUND")
 	}
 	h.do(request{method: "GET", path: "/health"})
-	admin := newAdminClient(t, httpapi.AdminHandler(reg))
-	if body := admin.get("/metrics"); !strings.Contains(body, `roster_http_requests_total{code="2xx",method="GET",route="GET /health"} 1`) {
+	ac := newAdminClient(t, admin.Handler(reg))
+	if body := ac.get("/metrics"); !strings.Contains(body, `roster_http_requests_total{code="2xx",method="GET",route="GET /health"} 1`) {
 		t.Errorf("/metrics lacks the health request:\n%s", body)
 	}
-	if body := admin.get("/debug/pprof/"); !strings.Contains(body, "goroutine") {
+	if body := ac.get("/debug/pprof/"); !strings.Contains(body, "goroutine") {
 		t.Errorf("/debug/pprof/ index: %s", body)
 	}
 	// The command line may hold --jwt-secret: it is not served.
 	rec := httptest.NewRecorder()
-	httpapi.AdminHandler(reg).ServeHTTP(rec, httptest.NewRequest("GET", "/debug/pprof/cmdline", nil))
+	admin.Handler(reg).ServeHTTP(rec, httptest.NewRequest("GET", "/debug/pprof/cmdline", nil))
 	if rec.Code != http.StatusNotFound || strings.Contains(rec.Body.String(), os.Args[0]) {
 		t.Errorf("/debug/pprof/cmdline: got %d %q, want 404 without the command line", rec.Code, rec.Body)
 	}

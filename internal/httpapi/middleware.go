@@ -80,7 +80,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
-		s.metrics.begin()
+		s.metrics.Begin()
 		next.ServeHTTP(sw, r)
 		ri := info(r.Context())
 		status := sw.status
@@ -89,7 +89,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		}
 		ri.status = status
 		elapsed := time.Since(start)
-		s.metrics.observe(ri.pattern, r.Method, status, elapsed)
+		s.metrics.Observe(r.Context(), ri.pattern, r.Method, status, elapsed)
 		s.log.LogAttrs(r.Context(), logLevel(status), "request",
 			slog.String("method", r.Method),
 			slog.String("route", ri.pattern),

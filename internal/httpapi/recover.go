@@ -21,7 +21,7 @@ func (s *Server) recoverPanic(next http.Handler) http.Handler {
 			if v == http.ErrAbortHandler {
 				panic(v) // the server's own way to abort a response; it logs nothing
 			}
-			s.metrics.count(panicsCounter)
+			s.metrics.Count(Panicked)
 			s.log.ErrorContext(r.Context(), "panic", "request_id", requestIDFrom(r.Context()),
 				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			if sw.status == 0 {

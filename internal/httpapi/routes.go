@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -23,10 +25,15 @@ func (s *Server) routes() {
 	s.handle("DELETE /api/users/{id}", s.api(s.handleDeleteUser))
 	s.handle("GET /api/events", s.stream(s.handleEvents))
 
-	s.handle("GET /api-docs/openapi.json", s.openAPIJSON())
-	s.handle("GET /api-docs/openapi.yaml", s.openAPIYAML())
-	s.handle("GET /swagger-ui", http.RedirectHandler("/swagger-ui/", http.StatusMovedPermanently))
-	s.handle("GET /swagger-ui/{path...}", s.swaggerUI())
+	// The documentation (internal/apidocs), when this build serves it.
+	for _, pattern := range slices.Sorted(maps.Keys(s.docs)) {
+		serve := s.docs[pattern]
+		s.handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if err := serve(w, r); err != nil {
+				s.error(w, r, err)
+			}
+		}))
+	}
 }
 
 // handle registers h for pattern and remembers the pattern for Routes.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rosterhq/roster/internal/auth"
 	"github.com/rosterhq/roster/internal/feed"
+	"github.com/rosterhq/roster/internal/httpcompress"
 	"github.com/rosterhq/roster/internal/ratelimit"
 	"github.com/rosterhq/roster/internal/roster"
 )
@@ -27,7 +28,7 @@ type Config struct {
 	Users   *roster.Service
 	Auth    *auth.Authority
 	Logger  *slog.Logger
-	Metrics *Metrics // nil: no metrics
+	Metrics Metrics // nil: no metrics
 	// Tracer makes each request's server span; nil: no tracing, and no
 	// cost (spans of the layers below start only under a recording one).
 	Tracer trace.TracerProvider
@@ -78,6 +79,10 @@ type Config struct {
 	// CursorKey signs list cursors. Instances behind one load balancer
 	// need the same key; empty means a random key for this process.
 	CursorKey []byte
+	// Docs are the documentation's routes (apidocs.Routes) by pattern,
+	// registered beside the API; an error a handler returns is answered
+	// with the error envelope. Nil: no documentation (the edge build).
+	Docs map[string]func(http.ResponseWriter, *http.Request) error
 	// NotImplemented lists routes, as registered ("GET /api/events"),
 	// that this build answers with 501 NOT_IMPLEMENTED and the reason
 	// given: the edge build lacks what they need. Empty: all are served.
@@ -89,7 +94,7 @@ type Server struct {
 	users   *roster.Service
 	auth    *auth.Authority
 	log     *slog.Logger
-	metrics *Metrics
+	metrics Metrics
 	tracer  trace.TracerProvider
 	// trustParent: see Config.TrustTraceparent.
 	trustParent bool
@@ -119,6 +124,7 @@ type Server struct {
 	version        string
 	devMode        bool
 	notImplemented map[string]string
+	docs           map[string]func(http.ResponseWriter, *http.Request) error
 	// afterFunc runs f after d (time.AfterFunc; tests use a fake) and
 	// returns the function that stops it.
 	afterFunc func(d time.Duration, f func()) (stop func() bool)
@@ -146,12 +152,16 @@ func NewServer(cfg Config) *Server {
 		version:        cfg.Version,
 		devMode:        cfg.DevMode,
 		notImplemented: cfg.NotImplemented,
+		docs:           cfg.Docs,
 		afterFunc: func(d time.Duration, f func()) func() bool {
 			return time.AfterFunc(d, f).Stop
 		},
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.metrics == nil {
+		s.metrics = noMetrics{}
 	}
 	if cfg.MaxBulk > 0 {
 		s.bulkSlots = make(chan struct{}, cfg.MaxBulk)
@@ -185,7 +195,7 @@ func NewServer(cfg Config) *Server {
 		s.recoverPanic,
 		securityHeaders,
 		corsPolicy(cfg.CORSOrigins),
-		compress(compressOptions{MinSize: cfg.MinCompressSize}),
+		httpcompress.Middleware(httpcompress.Options{MinSize: cfg.MinCompressSize}),
 	}
 	s.handler = http.HandlerFunc(s.route)
 	for i := len(chain) - 1; i >= 0; i-- {

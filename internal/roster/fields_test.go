@@ -1,6 +1,8 @@
 package roster
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"reflect"
 	"slices"
@@ -54,5 +56,20 @@ func TestUserFieldsMatchJSON(t *testing.T) {
 	}
 	if in != (NewUser{Name: u.Name, Email: u.Email}) {
 		t.Errorf("Set: got %+v, want the user's name and email", in)
+	}
+}
+
+// A create's idempotency fingerprint is derived from UserFields, and is
+// still the hash stored records were made with: sha256 of name NUL email.
+// A replay after an upgrade must match the record its first attempt left.
+func TestFingerprintStable(t *testing.T) {
+	u := User{ID: uuid.New(), Name: "Ada Lovelace", Email: "ada@example.com", CreatedAt: time.Now()}
+	const want = "sha256 of Ada Lovelace\x00ada@example.com"
+	sum := sha256.Sum256([]byte("Ada Lovelace\x00ada@example.com"))
+	if got := fingerprint(u); got != hex.EncodeToString(sum[:]) {
+		t.Errorf("got fingerprint %s, want the %s, %x", got, want, sum)
+	}
+	if fingerprint(u) == fingerprint(User{Name: "Ada Lovelace", Email: "ada@example.co"}) {
+		t.Errorf("two inputs share a fingerprint")
 	}
 }

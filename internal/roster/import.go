@@ -257,7 +257,7 @@ func (s *Service) ImportUsers(ctx context.Context, opts ImportOptions, next func
 
 // newUser validates in like CreateUser and makes the user, created at.
 func (s *Service) newUser(in NewUser, at time.Time) (User, problems) {
-	name, email, bad := checkNewUser(in)
+	u, bad := checkNewUser(in)
 	if len(bad) > 0 {
 		return User{}, bad
 	}
@@ -267,7 +267,8 @@ func (s *Service) newUser(in NewUser, at time.Time) (User, problems) {
 		// then nothing works; it is no client's problem.
 		panic(fmt.Sprintf("new user id: %v", err))
 	}
-	return User{ID: id, Name: name, Email: email, CreatedAt: at, UpdatedAt: at}, nil
+	u.ID, u.CreatedAt, u.UpdatedAt = id, at, at
+	return u, nil
 }
 
 // ExportUsers calls fn for every user matching f, oldest first, from one

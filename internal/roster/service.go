@@ -2,8 +2,6 @@ package roster
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -245,26 +243,22 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser, idemKey string) (u
 	if err != nil {
 		return User{}, false, err
 	}
-	name, email, bad := checkNewUser(in)
+	u, bad := checkNewUser(in)
 	if err := bad.err(); err != nil {
 		return User{}, false, err
 	}
-	id, err := uuid.NewV7()
-	if err != nil {
+	if u.ID, err = uuid.NewV7(); err != nil {
 		return User{}, false, fmt.Errorf("create user: new id: %w", err)
 	}
 	now := s.timestamp()
-	u = User{ID: id, Name: name, Email: email, CreatedAt: now, UpdatedAt: now}
+	u.CreatedAt, u.UpdatedAt = now, now
 	var idem *Idempotency
 	if idemKey != "" {
-		// The fingerprint is of the normalized input, so a retry that only
-		// differs in JSON spacing or email case is still the same request.
-		sum := sha256.Sum256([]byte(name + "\x00" + email))
-		idem = &Idempotency{Subject: actor.Subject, Key: idemKey, Fingerprint: hex.EncodeToString(sum[:]), ExpiresAt: now.Add(IdempotencyTTL)}
+		idem = &Idempotency{Subject: actor.Subject, Key: idemKey, Fingerprint: fingerprint(u), ExpiresAt: now.Add(IdempotencyTTL)}
 	}
 	stored, replayed, err := s.store.CreateUser(ctx, u, idem)
 	if err != nil {
-		return User{}, false, storeError("create user", id, err)
+		return User{}, false, storeError("create user", u.ID, err)
 	}
 	return s.Visible(actor, stored), replayed, nil
 }
@@ -278,20 +272,7 @@ func (s *Service) UpdateUser(ctx context.Context, id uuid.UUID, upd UserUpdate) 
 	if err != nil {
 		return User{}, err
 	}
-	var bad problems
-	if upd.Name == nil && upd.Email == nil {
-		bad.add("body", "at least one of name, email is required")
-	}
-	if upd.Name != nil {
-		name, msg := normalizeName(*upd.Name)
-		bad.add("name", msg)
-		upd.Name = &name
-	}
-	if upd.Email != nil {
-		email, msg := normalizeEmail(*upd.Email)
-		bad.add("email", msg)
-		upd.Email = &email
-	}
+	upd, bad := checkUpdate(upd)
 	if err := bad.err(); err != nil {
 		return User{}, err
 	}

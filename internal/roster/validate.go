@@ -1,6 +1,8 @@
 package roster
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net/mail"
 	"slices"
 	"strings"
@@ -154,13 +156,55 @@ func InvalidUTF8(field string) *Error {
 }
 
 // checkNewUser normalizes and checks a user to create, by the API or an
-// import alike, and returns every problem.
-func checkNewUser(in NewUser) (name, email string, bad problems) {
-	name, msg := normalizeName(in.Name)
+// import alike, and returns every problem. The user it returns has the
+// fields a client sets; the caller adds the id and times. This and
+// checkUpdate are the one home of each settable field's rule.
+func checkNewUser(in NewUser) (u User, bad problems) {
+	var msg string
+	u.Name, msg = normalizeName(in.Name)
 	bad.add("name", msg)
-	email, msg = normalizeEmail(in.Email)
+	u.Email, msg = normalizeEmail(in.Email)
 	bad.add("email", msg)
-	return name, email, bad
+	return u, bad
+}
+
+// checkUpdate normalizes and checks the fields an update sets, by
+// checkNewUser's rules, and returns every problem.
+func checkUpdate(upd UserUpdate) (UserUpdate, problems) {
+	var bad problems
+	if upd.Name == nil && upd.Email == nil {
+		bad.add("body", "at least one of name, email is required")
+	}
+	if upd.Name != nil {
+		name, msg := normalizeName(*upd.Name)
+		bad.add("name", msg)
+		upd.Name = &name
+	}
+	if upd.Email != nil {
+		email, msg := normalizeEmail(*upd.Email)
+		bad.add("email", msg)
+		upd.Email = &email
+	}
+	return upd, bad
+}
+
+// fingerprint identifies a create request by its normalized input (the
+// fields UserFields lets a client set, joined by NUL), so that a retry
+// that differs only in JSON spacing or email case is the same request.
+func fingerprint(u User) string {
+	h := sha256.New()
+	first := true
+	for _, f := range UserFields {
+		if f.Set == nil {
+			continue
+		}
+		if !first {
+			h.Write([]byte{0})
+		}
+		first = false
+		h.Write([]byte(f.Text(u)))
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // problems collects field errors so that validation reports all at once.

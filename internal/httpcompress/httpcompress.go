@@ -1,4 +1,13 @@
-package httpapi
+// Package httpcompress is response compression for any net/http handler:
+// zstd or gzip, whichever the request's Accept-Encoding prefers, for bodies
+// large enough to gain from it. It knows nothing of roster's API.
+//
+// klauspost/compress's gzhttp does most of this too, but differs where
+// roster's clients notice: it sends the held-back body after a panic (so
+// the recoverer cannot answer 500), and it suffixes or drops the ETag
+// instead of weakening it (W/), which the API's If-None-Match and 304s
+// rely on.
+package httpcompress
 
 import (
 	"bufio"
@@ -12,18 +21,18 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// compressOptions configures compress.
-type compressOptions struct {
+// Options configures Middleware.
+type Options struct {
 	// MinSize is the smallest body worth compressing: below it the framing
 	// overhead and CPU cost outweigh the bytes saved. 0 means 1024.
 	MinSize int
 }
 
-// compress returns middleware that encodes response bodies in zstd or gzip,
+// Middleware returns middleware that encodes response bodies in zstd or gzip,
 // whichever the request's Accept-Encoding prefers. Responses it leaves
 // alone: HEAD and upgrade requests, bodies the handler encoded itself,
 // event streams, already-compressed media, 204, 206 and 304.
-func compress(opts compressOptions) func(http.Handler) http.Handler {
+func Middleware(opts Options) func(http.Handler) http.Handler {
 	c := &compressor{minSize: opts.MinSize}
 	if c.minSize <= 0 {
 		c.minSize = 1024

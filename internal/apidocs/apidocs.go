@@ -1,12 +1,18 @@
-package httpapi
+// Package apidocs serves roster's API description: api/openapi.yaml as
+// written and converted to JSON, and the Swagger UI page that renders it.
+// cmd/roster mounts it through httpapi.Config.Docs; the edge build leaves
+// it out, and with it the Swagger UI assets and the YAML converter.
+package apidocs
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"io/fs"
 	"net/http"
 	"path"
 	"sync"
+	"time"
 
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/internal/roster"
@@ -29,47 +35,63 @@ const swaggerUIPolicy = "default-src 'none'; script-src 'self'; style-src 'self'
 	"img-src 'self' data:; connect-src 'self'; " +
 	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
+// Routes returns the documentation's endpoints by route pattern, for
+// httpapi.Config.Docs. The server answers an error a handler returns with
+// its error envelope: NOT_FOUND for a file Swagger UI does not have.
+// Documents are read and converted on first use, not at startup.
+func Routes() map[string]func(http.ResponseWriter, *http.Request) error {
+	return map[string]func(http.ResponseWriter, *http.Request) error{
+		"GET /api-docs/openapi.json": openAPIJSON(),
+		"GET /api-docs/openapi.yaml": openAPIYAML(),
+		"GET /swagger-ui": func(w http.ResponseWriter, r *http.Request) error {
+			http.Redirect(w, r, "/swagger-ui/", http.StatusMovedPermanently)
+			return nil
+		},
+		"GET /swagger-ui/{path...}": swaggerUI(),
+	}
+}
+
 // openAPIYAML serves api/openapi.yaml byte for byte.
-func (s *Server) openAPIYAML() http.Handler {
+func openAPIYAML() func(http.ResponseWriter, *http.Request) error {
 	doc := sync.OnceValue(func() *staticFile {
-		return newStaticFile(api.OpenAPI(), "application/yaml", revalidate)
+		return newStaticFile("openapi.yaml", api.OpenAPI(), revalidate)
 	})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		doc().serve(w, r)
-	})
+		return nil
+	}
 }
 
 // openAPIJSON serves the document converted to JSON, for Swagger UI and
 // tools that read no YAML. It is converted once, on first use.
-func (s *Server) openAPIJSON() http.Handler {
+func openAPIJSON() func(http.ResponseWriter, *http.Request) error {
 	doc := sync.OnceValues(func() (*staticFile, error) {
 		b, err := yamlToJSON(api.OpenAPI())
 		if err != nil {
 			return nil, err
 		}
-		return newStaticFile(b, "application/json", revalidate), nil
+		return newStaticFile("openapi.json", b, revalidate), nil
 	})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		f, err := doc()
 		if err != nil {
-			s.error(w, r, err) // a test converts the embedded document: this cannot happen
-			return
+			return err // a test converts the embedded document: this cannot happen
 		}
 		f.serve(w, r)
-	})
+		return nil
+	}
 }
 
 // swaggerUI serves the Swagger UI page at the pattern's {path...} root and
 // its assets beside it.
-func (s *Server) swaggerUI() http.Handler {
+func swaggerUI() func(http.ResponseWriter, *http.Request) error {
 	files := sync.OnceValues(func() (map[string]*staticFile, error) {
-		return swaggerUIFiles(api.SwaggerUI())
+		return swaggerUIFiles()
 	})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		all, err := files()
 		if err != nil {
-			s.error(w, r, err)
-			return
+			return err
 		}
 		name := r.PathValue("path")
 		if name == "" {
@@ -77,14 +99,14 @@ func (s *Server) swaggerUI() http.Handler {
 		}
 		f, ok := all[name]
 		if !ok {
-			s.error(w, r, roster.Errorf(roster.CodeNotFound, "No such file: %s", r.URL.Path))
-			return
+			return roster.Errorf(roster.CodeNotFound, "No such file: %s", r.URL.Path)
 		}
 		if name == "index.html" {
 			w.Header().Set("Content-Security-Policy", swaggerUIPolicy)
 		}
 		f.serve(w, r)
-	})
+		return nil
+	}
 }
 
 // ownFile reports whether a Swagger UI file was written for roster rather
@@ -97,7 +119,8 @@ func ownFile(name string) bool {
 	return false
 }
 
-func swaggerUIFiles(fsys fs.FS) (map[string]*staticFile, error) {
+func swaggerUIFiles() (map[string]*staticFile, error) {
+	fsys := api.SwaggerUI()
 	entries, err := fs.ReadDir(fsys, ".")
 	if err != nil {
 		return nil, err
@@ -115,7 +138,7 @@ func swaggerUIFiles(fsys fs.FS) (map[string]*staticFile, error) {
 		if ownFile(e.Name()) {
 			cache = revalidate
 		}
-		files[e.Name()] = newStaticFile(body, contentType(e.Name()), cache)
+		files[e.Name()] = newStaticFile(e.Name(), body, cache)
 	}
 	return files, nil
 }
@@ -131,6 +154,10 @@ func contentType(name string) string {
 		return "text/css; charset=utf-8"
 	case ".js":
 		return "text/javascript; charset=utf-8"
+	case ".json":
+		return "application/json"
+	case ".yaml":
+		return "application/yaml"
 	case ".png":
 		return "image/png"
 	}
@@ -139,34 +166,30 @@ func contentType(name string) string {
 
 // staticFile is a body served as is, with its entity tag.
 type staticFile struct {
+	name         string
 	body         []byte
-	contentType  string
 	cacheControl string
 	etag         string
 }
 
-func newStaticFile(body []byte, contentType, cacheControl string) *staticFile {
+func newStaticFile(name string, body []byte, cacheControl string) *staticFile {
 	sum := sha256.Sum256(body)
 	return &staticFile{
+		name:         name,
 		body:         body,
-		contentType:  contentType,
 		cacheControl: cacheControl,
 		etag:         `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`,
 	}
 }
 
-// serve writes the file, or 304 when the client's copy is current. The
-// Cache-Control set here replaces the no-store of securityHeaders: these
-// bodies are public.
+// serve writes the file, or 304 when the client's copy is current
+// (http.ServeContent compares If-None-Match with the ETag set here). The
+// Cache-Control set here replaces the API's no-store: these bodies are
+// public.
 func (f *staticFile) serve(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Cache-Control", f.cacheControl)
 	h.Set("ETag", f.etag)
-	if noneMatch(r.Header.Get("If-None-Match"), f.etag) {
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	h.Set("Content-Type", f.contentType)
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(f.body) // a failed write means the client is gone
+	h.Set("Content-Type", contentType(f.name))
+	http.ServeContent(w, r, f.name, time.Time{}, bytes.NewReader(f.body))
 }

@@ -1,6 +1,6 @@
 //go:build !fuzzing
 
-package httpapi_test
+package apidocs_test
 
 import (
 	"bytes"
@@ -17,14 +17,18 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/rosterhq/roster/api"
+	"github.com/rosterhq/roster/internal/apidocs"
 	"github.com/rosterhq/roster/internal/httpapi"
+	"github.com/rosterhq/roster/internal/httpapi/httpapitest"
 )
 
-// docsServer serves the documentation; it needs no store.
+// docsServer serves the documentation as cmd/roster mounts it, through
+// the API's server (its error envelope, compression and headers); it
+// needs no store. Every exchange is held to api/openapi.yaml.
 func docsServer(t *testing.T) func(method, path string, header http.Header) *httptest.ResponseRecorder {
 	t.Helper()
-	srv := httpapi.NewServer(httpapi.Config{})
-	check := conformance(t)
+	srv := httpapi.NewServer(httpapi.Config{Docs: apidocs.Routes()})
+	check := httpapitest.Conformance(t)
 	return func(method, path string, header http.Header) *httptest.ResponseRecorder {
 		t.Helper()
 		req := httptest.NewRequest(method, path, nil)
@@ -185,7 +189,12 @@ func TestDocsSwaggerUI(t *testing.T) {
 	}
 
 	rec = get("GET", "/swagger-ui/nope.js", nil)
-	checkError(t, rec, http.StatusNotFound, "NOT_FOUND")
+	var env struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &env); rec.Code != http.StatusNotFound || err != nil || env.Error.Code != "NOT_FOUND" {
+		t.Errorf("GET /swagger-ui/nope.js: got status %d, body %s; want 404 NOT_FOUND in the error envelope", rec.Code, rec.Body)
+	}
 }
 
 // TestDocsCompressed checks that the large Swagger UI bundle is sent

@@ -1,4 +1,4 @@
-package httpapi
+package httpcompress
 
 import (
 	"bytes"
@@ -61,13 +61,13 @@ func serveCompress(h http.HandlerFunc, method, accept string) *http.Response {
 	if accept != "" {
 		r.Header.Set("Accept-Encoding", accept)
 	}
-	compress(compressOptions{})(h).ServeHTTP(rec, r)
+	Middleware(Options{})(h).ServeHTTP(rec, r)
 	return rec.Result() // the header as sent, not as later mutated
 }
 
 func TestCompressRoundTrip(t *testing.T) {
 	body := compressTestJSON(10 << 10)
-	h := compress(compressOptions{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := Middleware(Options{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		_, _ = w.Write(body)
@@ -365,7 +365,7 @@ func TestCompressETag(t *testing.T) {
 func TestCompressStreaming(t *testing.T) {
 	first, rest := compressTestJSON(100)[:100], compressTestJSON(20<<10)
 	read := make(chan struct{})
-	srv := httptest.NewServer(compress(compressOptions{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(Middleware(Options{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(first)
 		if err := http.NewResponseController(w).Flush(); err != nil {
@@ -434,7 +434,7 @@ func TestCompressWriteError(t *testing.T) {
 	for _, accept := range []string{"", "gzip", "zstd"} {
 		t.Run("accept "+accept, func(t *testing.T) {
 			var err error
-			h := compress(compressOptions{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := Middleware(Options{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", "application/json")
 				// zstd hands a block to the writer only once 128 KiB are in.
 				for i := 0; i < 4 && err == nil; i++ {
@@ -455,7 +455,7 @@ func TestCompressWriteError(t *testing.T) {
 // recoverer outside can still answer 500.
 func TestCompressPanicSendsNothing(t *testing.T) {
 	rec := httptest.NewRecorder()
-	h := compress(compressOptions{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := Middleware(Options{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"partial":`))
 		panic("boom")
@@ -481,7 +481,7 @@ func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 
 func BenchmarkCompress(b *testing.B) {
 	body := compressTestJSON(20 << 10)
-	h := compress(compressOptions{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := Middleware(Options{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(body)
 	}))
