@@ -33,8 +33,8 @@ func (s *Server) traced(next http.Handler) http.Handler {
 	tracer := s.tracer.Tracer(tracing.ScopeName)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		opts := make([]trace.SpanStartOption, 0, 3)
-		opts = append(opts, trace.WithSpanKind(trace.SpanKindServer))
+		opts := make([]trace.SpanStartOption, 1, 2)
+		opts[0] = trace.WithSpanKind(trace.SpanKindServer)
 		if r.Header.Get("Traceparent") != "" {
 			remote := traceContext.Extract(ctx, propagation.HeaderCarrier(r.Header))
 			if rsc := trace.SpanContextFromContext(remote); rsc.IsValid() {
@@ -45,23 +45,32 @@ func (s *Server) traced(next http.Handler) http.Handler {
 				}
 			}
 		}
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		opts = append(opts, trace.WithAttributes(
-			attribute.String("http.request.method", r.Method),
-			attribute.String("url.path", r.URL.Path),
-			attribute.String("url.scheme", scheme),
-			attribute.String("network.protocol.version", protocolVersion(r)),
-			attribute.String("user_agent.original", r.UserAgent()),
-			attribute.String("roster.request_id", requestIDFrom(ctx)),
-		))
 		ctx, span := tracer.Start(ctx, r.Method, opts...)
+		recording := span.IsRecording()
+		if recording {
+			// Only for spans that are kept: an unsampled request costs
+			// the sampler's decision and the traceresponse, no more.
+			scheme := "http"
+			if r.TLS != nil {
+				scheme = "https"
+			}
+			span.SetAttributes(
+				attribute.String("http.request.method", r.Method),
+				attribute.String("url.path", r.URL.Path),
+				attribute.String("url.scheme", scheme),
+				attribute.String("network.protocol.version", protocolVersion(r)),
+				attribute.String("user_agent.original", r.UserAgent()),
+				attribute.String("roster.request_id", requestIDFrom(ctx)),
+			)
+		}
 		if sc := span.SpanContext(); sc.IsValid() {
 			w.Header().Set("Traceresponse", traceResponse(sc))
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
+		if !recording {
+			span.End()
+			return
+		}
 
 		ri := info(ctx)
 		if ri.pattern != "" {
