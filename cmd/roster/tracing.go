@@ -167,7 +167,7 @@ func (c tracingConfig) describe(w io.Writer) {
 	}
 	res := make([]string, len(c.attrs))
 	for i, a := range c.attrs {
-		res[i] = string(a.Key) + "=" + a.Value.Emit()
+		res[i] = string(a.Key) + "=" + a.Value.String()
 	}
 	fmt.Fprintf(w, `
   OpenTelemetry tracing: on

@@ -121,8 +121,8 @@ func wantAttrs(t *testing.T, s sdktrace.ReadOnlySpan, want map[string]string) {
 	t.Helper()
 	for k, v := range want {
 		got, ok := attr(s, k)
-		if !ok || got.Emit() != v {
-			t.Errorf("%s: attribute %s got %q (set %v), want %q", s.Name(), k, got.Emit(), ok, v)
+		if !ok || got.String() != v {
+			t.Errorf("%s: attribute %s got %q (set %v), want %q", s.Name(), k, got.String(), ok, v)
 		}
 	}
 }
@@ -142,7 +142,7 @@ func (st spanTree) sqlSpans(parent sdktrace.ReadOnlySpan, secrets ...string) []s
 				}
 				for _, kv := range s.Attributes() {
 					for _, secret := range secrets {
-						if strings.Contains(kv.Value.Emit(), secret) || strings.Contains(s.Name(), secret) {
+						if strings.Contains(kv.Value.String(), secret) || strings.Contains(s.Name(), secret) {
 							st.t.Errorf("%s: %s carries %q", s.Name(), kv.Key, secret)
 						}
 					}
