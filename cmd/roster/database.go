@@ -25,6 +25,7 @@ type dbFlags struct {
 	Target             string       `name:"db" default:"roster.db" environ:"DATABASE_URL" placeholder:"DB" help:"Database: a SQLite file path, a sqlite:PATH URL or a postgres:// URL."`
 	logger             *slog.Logger // where outages are logged; nil: nowhere
 	maxConns, minConns int
+	tracing            bool // spans of each statement (PostgreSQL)
 	pool               postgres.Options
 }
 
@@ -150,7 +151,9 @@ func openDatabase(ctx context.Context, d *dbFlags) (*database, error) {
 	}
 	switch engine {
 	case "postgres":
-		db, err := postgres.Open(ctx, dsn, d.pool)
+		opts := d.pool
+		opts.Tracing = d.tracing
+		db, err := postgres.Open(ctx, dsn, opts)
 		if err != nil {
 			return nil, pgOpenError(dsn, err)
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/rosterhq/roster/internal/httpapi"
 	"github.com/rosterhq/roster/internal/prommetrics"
 	"github.com/rosterhq/roster/internal/roster"
+	"github.com/rosterhq/roster/internal/tracing"
 )
 
 // serveConfig is the flags of serve: every one is a server setting, also
@@ -52,6 +53,8 @@ type serveConfig struct {
 	Migrate         bool                   `default:"true" negatable:"" environ:"" help:"Apply pending migrations at start."`
 	ShutdownTimeout time.Duration          `default:"15s" environ:"" help:"How long in-flight requests may take to finish on SIGINT/SIGTERM, after --drain-delay."`
 	DrainDelay      time.Duration          `environ:"" help:"On SIGINT/SIGTERM, how long to keep serving (readiness 503, Connection: close) before the listener closes, so balancers stop routing here first (default 5s when KUBERNETES_SERVICE_HOST is set, else 0)."`
+	OTel            bool                   `name:"otel" environ:"" help:"Print the OpenTelemetry tracing configuration at start (tracing is on when OTEL_EXPORTER_OTLP_ENDPOINT is set; docs/OPERATIONS.md)."`
+	TrustParent     bool                   `name:"trust-traceparent" default:"true" negatable:"" environ:"" help:"Continue a caller's W3C traceparent; with --no-trust-traceparent each request starts a new trace, linked to the caller's."`
 	EmailVisibility roster.EmailVisibility `default:"self" environ:"" placeholder:"self|all" help:"Whose emails tokens without the admin role see (self: their own only; all: every email, a shared directory)."`
 }
 
@@ -63,6 +66,10 @@ func (*serveConfig) Help() string {
 func (cfg *serveConfig) run(ctx context.Context, fs *flagSources, env environment) error {
 	return serve(ctx, cfg, fs, env)
 }
+
+// tracingFlushTimeout bounds the flush of queued spans when serve
+// returns other than by a graceful shutdown, which has its own budget.
+const tracingFlushTimeout = 5 * time.Second
 
 // defaultDrainDelay covers the seconds Kubernetes takes to remove a
 // terminating pod from its Service's endpoints: until then new connections
@@ -101,6 +108,10 @@ func serve(ctx context.Context, flags *serveConfig, fs *flagSources, env environ
 	if err != nil {
 		return err
 	}
+	tcfg, err := tracingFromEnv(env.getenv, flags.TrustParent)
+	if err != nil {
+		return err
+	}
 	if src, ok := fs.setEmpty("jwt-secret"); ok && flags.JWT.Secret == "" {
 		return usagef("%s is set but empty: give a secret of at least %d bytes, or unset it for development mode", src, auth.MinSecretLength)
 	}
@@ -126,6 +137,27 @@ func serve(ctx context.Context, flags *serveConfig, fs *flagSources, env environ
 		return err
 	}
 	defer closeUnserved(ln, aln)
+
+	tp, stopTracing, err := startTracing(ctx, tcfg)
+	if err != nil {
+		return err
+	}
+	// Every return flushes the spans queued so far; the shutdown below
+	// does it within its own budget, after which this does nothing. Its
+	// context is not the signal's, which has ended by then.
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), tracingFlushTimeout)
+		defer cancel()
+		if err := stopTracing(fctx); err != nil {
+			logger.Warn("tracing", "err", err)
+		}
+	}()
+	if tp != nil {
+		logger = slog.New(tracing.NewLogHandler(logger.Handler()))
+		logger.Info("tracing on", "endpoint", tcfg.endpoint, "protocol", tcfg.protocol, "sampler", tcfg.sampler, "ratio", tcfg.ratio, "service", tcfg.service)
+		flags.DB.tracing = true
+	}
+	cfg.Tracer, cfg.TrustTraceparent = tp, tcfg.trust
 
 	flags.DB.logger = logger
 	db, err := openDatabase(ctx, &flags.DB)
@@ -199,6 +231,9 @@ func serve(ctx context.Context, flags *serveConfig, fs *flagSources, env environ
 	if err := printBanner(env.stdout, authority, devMode, ln.Addr(), aln); err != nil {
 		return err
 	}
+	if flags.OTel {
+		tcfg.describe(env.stdout)
+	}
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
@@ -234,6 +269,10 @@ func serve(ctx context.Context, flags *serveConfig, fs *flagSources, env environ
 	}
 	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
+	}
+	// The last requests' spans, within what is left of the budget.
+	if err := stopTracing(sctx); err != nil {
+		logger.Warn("tracing", "err", err)
 	}
 	if adminSrv != nil {
 		// Profiles in progress are cut; the admin data is not precious.

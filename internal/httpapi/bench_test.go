@@ -25,6 +25,9 @@ import (
 	"github.com/rosterhq/roster/internal/prommetrics"
 	"github.com/rosterhq/roster/internal/roster"
 	"github.com/rosterhq/roster/internal/sqlite"
+	"github.com/rosterhq/roster/internal/tracing"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
 // The hot paths of the HTTP layer, through the whole handler chain as
@@ -69,6 +72,35 @@ func BenchmarkGetUser(b *testing.B) {
 				}
 			}
 			srv, token := benchServer(b, store)
+			benchRequest(b, srv, token, "/api/users/"+u.ID.String(), "")
+		})
+	}
+}
+
+// BenchmarkGetUserTraced is BenchmarkGetUser's fake store with tracing
+// off, and on at 1 % and 100 % sampling: the spans go through the SDK's
+// batch processor to an exporter that drops them, so the figure is the
+// cost of tracing inside the process, without the network.
+func BenchmarkGetUserTraced(b *testing.B) {
+	for _, tt := range []struct {
+		name  string
+		ratio float64 // < 0: off
+	}{{"off", -1}, {"ratio-0.01", 0.01}, {"ratio-1", 1}} {
+		b.Run(tt.name, func(b *testing.B) {
+			store := newFakeStore(1)
+			u := benchUser(0)
+			var configure []func(*httpapi.Config)
+			if tt.ratio >= 0 {
+				tp := sdktrace.NewTracerProvider(
+					sdktrace.WithBatcher(tracetest.NewNoopExporter()),
+					sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(tt.ratio))))
+				b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+				configure = append(configure, func(c *httpapi.Config) {
+					c.Tracer = tp
+					c.Logger = slog.New(tracing.NewLogHandler(c.Logger.Handler()))
+				})
+			}
+			srv, token := benchServer(b, store, configure...)
 			benchRequest(b, srv, token, "/api/users/"+u.ID.String(), "")
 		})
 	}
@@ -141,7 +173,7 @@ func BenchmarkImport(b *testing.B) {
 
 // benchServer builds the handler chain over store and returns it with an
 // admin token.
-func benchServer(b *testing.B, store roster.UserStore) (http.Handler, string) {
+func benchServer(b *testing.B, store roster.UserStore, configure ...func(*httpapi.Config)) (http.Handler, string) {
 	b.Helper()
 	a, err := auth.New(auth.Config{Secret: testSecret})
 	if err != nil {
@@ -151,7 +183,7 @@ func benchServer(b *testing.B, store roster.UserStore) (http.Handler, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := httpapi.NewServer(httpapi.Config{
+	cfg := httpapi.Config{
 		Users:          roster.NewService(store, nil),
 		Auth:           a,
 		Logger:         slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})),
@@ -159,8 +191,11 @@ func benchServer(b *testing.B, store roster.UserStore) (http.Handler, string) {
 		MaxInflight:    512,
 		InflightWait:   100 * time.Millisecond,
 		RequestTimeout: 10 * time.Second,
-	})
-	return srv, token
+	}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	return httpapi.NewServer(cfg), token
 }
 
 // benchRequest serves GET path over and over. The request and the

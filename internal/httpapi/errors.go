@@ -7,6 +7,9 @@ import (
 	"net/http"
 	"strings"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/rosterhq/roster/internal/roster"
 )
 
@@ -89,6 +92,11 @@ func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 	default:
 		s.log.ErrorContext(r.Context(), "internal error", "request_id", requestIDFrom(r.Context()), "err", err)
 		e = roster.Errorf(roster.CodeInternal, "An unexpected error occurred")
+	}
+	// The code, as the client sees it, names the failure in the trace
+	// (semantic conventions' error.type); the cause stays in the log.
+	if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+		span.SetAttributes(attribute.String("error.type", string(e.Code)))
 	}
 	status, ok := statusOf[e.Code]
 	if !ok {

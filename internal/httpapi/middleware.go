@@ -21,6 +21,7 @@ type requestInfo struct {
 	id      string
 	pattern string
 	subject string
+	status  int       // of the response, once the access log has it
 	expires time.Time // when the request's token stops being accepted; zero without one
 }
 
@@ -86,6 +87,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		if status == 0 {
 			status = http.StatusOK
 		}
+		ri.status = status
 		elapsed := time.Since(start)
 		s.metrics.Observe(r.Context(), ri.pattern, r.Method, status, elapsed)
 		s.log.LogAttrs(r.Context(), logLevel(status), "request",

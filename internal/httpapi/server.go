@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/rosterhq/roster/internal/auth"
 	"github.com/rosterhq/roster/internal/feed"
 	"github.com/rosterhq/roster/internal/httpcompress"
@@ -27,6 +29,12 @@ type Config struct {
 	Auth    *auth.Authority
 	Logger  *slog.Logger
 	Metrics Metrics // nil: no metrics
+	// Tracer makes each request's server span; nil: no tracing, and no
+	// cost (spans of the layers below start only under a recording one).
+	Tracer trace.TracerProvider
+	// TrustTraceparent makes a caller's W3C traceparent the parent of the
+	// request's span; otherwise the span starts a new trace linked to it.
+	TrustTraceparent bool
 
 	// CORSOrigins allows cross-origin calls from these exact origins, or
 	// from any with "*". Empty: CORS is off.
@@ -83,14 +91,17 @@ type Config struct {
 
 // Server is roster's HTTP handler.
 type Server struct {
-	users    *roster.Service
-	auth     *auth.Authority
-	log      *slog.Logger
-	metrics  Metrics
-	mux      *http.ServeMux
-	patterns []string // registered routes, for Routes
-	handler  http.Handler
-	draining atomic.Bool
+	users   *roster.Service
+	auth    *auth.Authority
+	log     *slog.Logger
+	metrics Metrics
+	tracer  trace.TracerProvider
+	// trustParent: see Config.TrustTraceparent.
+	trustParent bool
+	mux         *http.ServeMux
+	patterns    []string // registered routes, for Routes
+	handler     http.Handler
+	draining    atomic.Bool
 	// streams counts the event streams served on hijacked connections;
 	// streamsMu orders their start against Drain, which sets streamsEnded.
 	streams      sync.WaitGroup
@@ -126,6 +137,8 @@ func NewServer(cfg Config) *Server {
 		auth:           cfg.Auth,
 		log:            cfg.Logger,
 		metrics:        cfg.Metrics,
+		tracer:         cfg.Tracer,
+		trustParent:    cfg.TrustTraceparent,
 		mux:            http.NewServeMux(),
 		limiter:        ratelimit.New(ratelimit.Config{Rate: cfg.RateLimit, Burst: cfg.RateBurst, Now: cfg.Now}),
 		inflightWait:   cfg.InflightWait,
@@ -173,9 +186,11 @@ func NewServer(cfg Config) *Server {
 	s.routes()
 	// The whole chain, outermost first. Request id and access log come
 	// first so that every response, including errors and panics of the
-	// inner layers, carries an id, is logged and is counted.
+	// inner layers, carries an id, is logged and is counted. The span
+	// comes between them, so that the access log line carries its ids.
 	chain := []func(http.Handler) http.Handler{
 		s.requestID,
+		s.traced,
 		s.accessLog,
 		s.recoverPanic,
 		securityHeaders,

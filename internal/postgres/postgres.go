@@ -53,6 +53,10 @@ type Options struct {
 	// waits for a replica to replay it before it goes to the primary
 	// (default 250ms).
 	ReadWait time.Duration
+	// Tracing makes a span of each statement, COPY, batch and connection
+	// wait under the caller's recording span (tracing.go); off, pgx has
+	// no tracer to call.
+	Tracing bool
 }
 
 // DefaultOptions returns the pool defaults: enough connections for a busy
@@ -194,6 +198,9 @@ func newPool(ctx context.Context, url string, opts Options) (*pgxpool.Pool, erro
 	// working connection setup, on a busy machine, gets a few seconds.)
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = max(opts.AcquireTimeout, connectTimeout)
+	}
+	if opts.Tracing {
+		cfg.ConnConfig.Tracer = queryTracer{}
 	}
 	cfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
 		registerUUID(conn.TypeMap())

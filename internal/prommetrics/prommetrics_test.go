@@ -1,9 +1,12 @@
 package prommetrics_test
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/rosterhq/roster/internal/httpapi"
 	"github.com/rosterhq/roster/internal/prommetrics"
@@ -63,4 +66,48 @@ func gathered(t *testing.T, g prometheus.Gatherer, name string) float64 {
 	}
 	t.Fatalf("series %s missing", name)
 	return 0
+}
+
+// A sampled request's trace id is the exemplar of its latency bucket; an
+// unsampled one leaves none.
+func TestExemplars(t *testing.T) {
+	traceID, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	spanID, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	tests := []struct {
+		name  string
+		flags trace.TraceFlags
+		want  string // the exemplar's trace_id; "" none
+	}{
+		{"sampled", trace.FlagsSampled, "4bf92f3577b34da6a3ce929d0e0e4736"},
+		{"not sampled", 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			m := prommetrics.New(reg)
+			sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: traceID, SpanID: spanID, TraceFlags: tt.flags})
+			m.Begin()
+			m.Observe(trace.ContextWithSpanContext(context.Background(), sc), "GET /api/users", "GET", 200, 3*time.Millisecond)
+			families, err := reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ""
+			for _, f := range families {
+				if f.GetName() != "roster_http_request_duration_seconds" {
+					continue
+				}
+				for _, b := range f.GetMetric()[0].GetHistogram().GetBucket() {
+					for _, l := range b.GetExemplar().GetLabel() {
+						if l.GetName() == "trace_id" {
+							got = l.GetValue()
+						}
+					}
+				}
+			}
+			if got != tt.want {
+				t.Errorf("exemplar trace_id got %q, want %q", got, tt.want)
+			}
+		})
+	}
 }

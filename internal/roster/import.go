@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/rosterhq/roster/internal/tracing"
 )
 
 // ConflictPolicy says what an import does with a row whose email exists.
@@ -161,7 +164,9 @@ func (s *Service) AuthorizeExport(ctx context.Context) error {
 // import's own, while the store writes the batch before: next is called
 // from that goroutine (never concurrently), with a context that ends when
 // the import does, and may block until it ends.
-func (s *Service) ImportUsers(ctx context.Context, opts ImportOptions, next func(context.Context) (ImportRecord, error)) (ImportResult, error) {
+func (s *Service) ImportUsers(ctx context.Context, opts ImportOptions, next func(context.Context) (ImportRecord, error)) (_ ImportResult, err error) {
+	ctx, span := tracing.Start(ctx, "roster.ImportUsers", trace.SpanKindInternal)
+	defer func() { endSpan(span, err) }()
 	res := ImportResult{Errors: []ImportError{}}
 	if err := s.AuthorizeImport(ctx); err != nil {
 		return res, err
@@ -236,7 +241,7 @@ func (s *Service) ImportUsers(ctx context.Context, opts ImportOptions, next func
 			}
 		}
 	}
-	_, err := WriteImport(ctx, s.store, opts, nextBatch, written)
+	_, err = WriteImport(ctx, s.store, opts, nextBatch, written)
 	res.flush()
 	if opts.Atomic && err != nil {
 		res.Inserted, res.Updated, res.Skipped = 0, 0, 0
@@ -268,7 +273,9 @@ func (s *Service) newUser(in NewUser, at time.Time) (User, problems) {
 
 // ExportUsers calls fn for every user matching f, oldest first, from one
 // consistent snapshot of the database. Admins only.
-func (s *Service) ExportUsers(ctx context.Context, f UserFilter, fn func(User) error) error {
+func (s *Service) ExportUsers(ctx context.Context, f UserFilter, fn func(User) error) (err error) {
+	ctx, span := tracing.Start(ctx, "roster.ExportUsers", trace.SpanKindInternal)
+	defer func() { endSpan(span, err) }()
 	actor, err := authorize(ctx, RoleAdmin)
 	if err != nil {
 		return err

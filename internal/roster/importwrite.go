@@ -4,6 +4,11 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/rosterhq/roster/internal/tracing"
 )
 
 // cutShortEventTimeout bounds the transaction that records the event of a
@@ -81,7 +86,7 @@ func writeAtomic(ctx context.Context, store UserStore, opts ImportOptions,
 		if rows == nil {
 			break
 		}
-		out, err := tx.Write(ctx, rows)
+		out, err := writeRows(ctx, tx, rows)
 		if err != nil {
 			return ImportSummary{}, err
 		}
@@ -99,6 +104,9 @@ func writeAtomic(ctx context.Context, store UserStore, opts ImportOptions,
 // import, with them, changed anything (evented).
 func writeBatch(ctx context.Context, store UserStore, opts ImportOptions, before ImportSummary,
 	rows []ImportRow, last bool) (out []ImportOutcome, evented bool, err error) {
+	ctx, span := tracing.Start(ctx, "roster.import.batch", trace.SpanKindInternal,
+		attribute.Int("roster.import.rows", len(rows)), attribute.Bool("roster.import.last", last))
+	defer func() { endSpan(span, err) }()
 	tx, err := store.BeginImport(ctx, opts)
 	if err != nil {
 		return nil, false, err
@@ -150,4 +158,12 @@ func metExisting(out []ImportOutcome) bool {
 		}
 	}
 	return false
+}
+
+// writeRows writes one batch of an atomic import, in a span of its own.
+func writeRows(ctx context.Context, tx ImportTx, rows []ImportRow) (out []ImportOutcome, err error) {
+	ctx, span := tracing.Start(ctx, "roster.import.batch", trace.SpanKindInternal,
+		attribute.Int("roster.import.rows", len(rows)))
+	defer func() { endSpan(span, err) }()
+	return tx.Write(ctx, rows)
 }

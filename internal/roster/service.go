@@ -11,6 +11,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/rosterhq/roster/internal/tracing"
 )
 
 // Service holds the rules for users: validation, authorization and
@@ -59,7 +62,9 @@ func (s *Service) Ready(ctx context.Context) error { return s.store.Ping(ctx) }
 // by q.Offset, or after q.After (keyset). A limit above MaxPerPage is
 // clamped, 0 means DefaultPerPage. The list tells whether more follow and,
 // if so, the cursor of the next page.
-func (s *Service) ListUsers(ctx context.Context, q ListQuery) (UserList, error) {
+func (s *Service) ListUsers(ctx context.Context, q ListQuery) (_ UserList, err error) {
+	ctx, span := tracing.Start(ctx, "roster.ListUsers", trace.SpanKindInternal)
+	defer func() { endSpan(span, err) }()
 	actor, err := authorize(ctx, "")
 	if err != nil {
 		return UserList{}, err
@@ -92,7 +97,9 @@ func (s *Service) ListUsers(ctx context.Context, q ListQuery) (UserList, error) 
 }
 
 // CountUsers counts the users matching f.
-func (s *Service) CountUsers(ctx context.Context, f UserFilter) (int64, error) {
+func (s *Service) CountUsers(ctx context.Context, f UserFilter) (_ int64, err error) {
+	ctx, span := tracing.Start(ctx, "roster.CountUsers", trace.SpanKindInternal)
+	defer func() { endSpan(span, err) }()
 	actor, err := authorize(ctx, "")
 	if err != nil {
 		return 0, err
@@ -208,7 +215,9 @@ func normalizeQuery(q ListQuery) (ListQuery, error) {
 }
 
 // User returns the user with the given id.
-func (s *Service) User(ctx context.Context, id uuid.UUID) (User, error) {
+func (s *Service) User(ctx context.Context, id uuid.UUID) (_ User, err error) {
+	ctx, span := tracing.Start(ctx, "roster.User", trace.SpanKindInternal)
+	defer func() { endSpan(span, err) }()
 	actor, err := authorize(ctx, "")
 	if err != nil {
 		return User{}, err
@@ -228,6 +237,8 @@ const IdempotencyTTL = 24 * time.Hour
 // normalized input) within IdempotencyTTL returns the user the first
 // attempt created, with replayed true, instead of creating another.
 func (s *Service) CreateUser(ctx context.Context, in NewUser, idemKey string) (u User, replayed bool, err error) {
+	ctx, span := tracing.Start(ctx, "roster.CreateUser", trace.SpanKindInternal)
+	defer func() { endSpan(span, err) }()
 	actor, err := authorize(ctx, RoleAdmin)
 	if err != nil {
 		return User{}, false, err
@@ -254,7 +265,9 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser, idemKey string) (u
 
 // UpdateUser applies the fields set in upd. Admins may update anyone;
 // others only the user whose id is their subject.
-func (s *Service) UpdateUser(ctx context.Context, id uuid.UUID, upd UserUpdate) (User, error) {
+func (s *Service) UpdateUser(ctx context.Context, id uuid.UUID, upd UserUpdate) (_ User, err error) {
+	ctx, span := tracing.Start(ctx, "roster.UpdateUser", trace.SpanKindInternal)
+	defer func() { endSpan(span, err) }()
 	actor, err := authorize(ctx, id.String())
 	if err != nil {
 		return User{}, err
@@ -272,7 +285,9 @@ func (s *Service) UpdateUser(ctx context.Context, id uuid.UUID, upd UserUpdate) 
 
 // DeleteUser removes a user. Admins only. With ifUpdatedAt set, only if
 // the user has not changed since.
-func (s *Service) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Time) error {
+func (s *Service) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Time) (err error) {
+	ctx, span := tracing.Start(ctx, "roster.DeleteUser", trace.SpanKindInternal)
+	defer func() { endSpan(span, err) }()
 	if _, err := authorize(ctx, RoleAdmin); err != nil {
 		return err
 	}
@@ -311,4 +326,13 @@ func storeError(op string, id uuid.UUID, err error) error {
 			Details: []FieldError{{Field: "email", Message: "already taken"}}}
 	}
 	return fmt.Errorf("%s %s: %w", op, id, err)
+}
+
+// endSpan ends a span of a service call, with the error's code as the
+// failure: a refused or conflicting call is a failed operation, though
+// the HTTP span of a 4xx is not a failed request.
+func endSpan(span trace.Span, err error) {
+	if span != nil {
+		tracing.End(span, err, string(ErrorCode(err)))
+	}
 }

@@ -1,0 +1,45 @@
+// Package tracing holds what roster's packages share to take part in an
+// OpenTelemetry trace: starting a child span only under a recording one,
+// and the log handler that stamps records with their span. It uses the
+// OpenTelemetry API only; the SDK and its exporters are wired in by
+// cmd/roster, so the domain and HTTP packages stay small and build for
+// the edge (js/wasm).
+package tracing
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// ScopeName names roster's instrumentation in every span it makes.
+const ScopeName = "github.com/rosterhq/roster"
+
+// Start starts a child span named name of the span in ctx, from that
+// span's own provider, but only when that span is recording. Otherwise —
+// tracing off, or the request not sampled — it returns ctx and a nil span
+// and costs nothing: no allocation, no context. The parent-based sampler
+// would drop the child anyway. End the span with End.
+func Start(ctx context.Context, name string, kind trace.SpanKind, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	parent := trace.SpanFromContext(ctx)
+	if !parent.IsRecording() {
+		return ctx, nil
+	}
+	return parent.TracerProvider().Tracer(ScopeName).Start(ctx, name,
+		trace.WithSpanKind(kind), trace.WithAttributes(attrs...))
+}
+
+// End ends span, nil when Start made none, marking it failed when err is
+// not nil. status describes the failure; it should name a kind of error
+// (a code), never carry the values of a request.
+func End(span trace.Span, err error, status string) {
+	if span == nil {
+		return
+	}
+	if err != nil {
+		span.SetStatus(codes.Error, status)
+	}
+	span.End()
+}
