@@ -305,6 +305,23 @@ func (c *Cluster) Crash() error {
 	return nil
 }
 
+// Kill is kill -9 of the server: the postmaster and every backend (the
+// whole process group) get SIGKILL at once, with no shutdown of any kind
+// — the crash a failover test wants. The data stays; Restart starts the
+// server again (crash recovery).
+func (c *Cluster) Kill() error {
+	if c.cmd == nil {
+		return errors.New("pgtest: not running")
+	}
+	if err := syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("pgtest: kill postgres: %w", err)
+	}
+	<-c.done
+	_ = c.stdin.Close()
+	c.cmd = nil
+	return nil
+}
+
 // Restart starts a crashed server again on its port and data, and waits
 // until it accepts connections (after crash recovery).
 func (c *Cluster) Restart(ctx context.Context) error {

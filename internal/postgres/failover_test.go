@@ -106,8 +106,8 @@ func TestDemotedPrimaryIsLeft(t *testing.T) {
 }
 
 // Failover: a primary with a streaming standby, writers at about 200/s
-// keeping a ledger of acknowledged creates, the primary crashed
-// (immediate shutdown: SIGQUIT, as kill -9 of every backend), the standby
+// keeping a ledger of acknowledged creates, the primary killed (kill -9
+// of the postmaster and every backend at once), the standby
 // promoted by hand. With synchronous replication no acknowledged write is
 // missing on the new primary; with asynchronous replication the lost ones
 // are counted. Either way the store writes again, without a restart,
@@ -203,7 +203,7 @@ func testFailover(t *testing.T, syncRep bool) {
 	if err != nil {
 		t.Fatalf("events before the crash: %v", err)
 	}
-	if err := primary.Crash(); err != nil {
+	if err := primary.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	// Readiness: Ping fails while there is no primary.
