@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,27 +22,67 @@ import (
 // table instead and merged into users with one set-based INSERT … ON
 // CONFLICT. ON COMMIT DELETE ROWS empties the staging table at each
 // commit; it lives as long as the pooled connection, so partial imports do
-// not create and drop a table per batch.
-const (
+// not create and drop a table per batch. The column lists come from
+// importColumns (users.go), built once here.
+var (
+	// usersCopy are the columns of the COPY into users: importColumns,
+	// then the two times.
+	usersCopy = append(columnNames(), "created_at", "updated_at")
+	// stagingCopy are the columns of the COPY into the staging table: the
+	// row's line, then importColumns. Its line orders the merge.
+	stagingCopy = append([]string{"line"}, columnNames()...)
+
 	createStaging = `CREATE TEMP TABLE IF NOT EXISTS import_staging (
-    line bigint NOT NULL, id uuid NOT NULL, name text NOT NULL, name_lower text NOT NULL, email text NOT NULL
+    line bigint NOT NULL, ` + joinColumns(", ", func(c importColumn) string { return c.name + " " + c.decl }) + `
 ) ON COMMIT DELETE ROWS`
-	truncateStaging = `TRUNCATE import_staging`
 	// mergeInsert inserts the rows whose email is new and returns them.
-	mergeInsert = `INSERT INTO users (id, name, name_lower, email, created_at, updated_at)
-SELECT id, name, name_lower, email, $1, $1 FROM import_staging ORDER BY line
+	mergeInsert = mergeInto + `
 ON CONFLICT ((lower(email))) DO NOTHING
 RETURNING email, true`
-	// mergeUpdate also gives existing users the row's name, when it
-	// differs; xmax is 0 for a row this statement inserted.
-	mergeUpdate = `INSERT INTO users AS u (id, name, name_lower, email, created_at, updated_at)
-SELECT id, name, name_lower, email, $1, $1 FROM import_staging ORDER BY line
+	// mergeUpdate also gives existing users the row's values, when they
+	// differ; xmax is 0 for a row this statement inserted.
+	mergeUpdate = mergeInto + `
 ON CONFLICT ((lower(email))) DO UPDATE
-SET name = excluded.name, name_lower = excluded.name_lower,
+SET ` + joinColumns(", ", func(c importColumn) string {
+		if !c.set {
+			return ""
+		}
+		return c.name + " = excluded." + c.name
+	}) + `,
     updated_at = greatest(excluded.updated_at, u.updated_at + interval '1 microsecond')
-WHERE u.name IS DISTINCT FROM excluded.name
+WHERE ` + joinColumns(" OR ", func(c importColumn) string {
+		if !c.compare {
+			return ""
+		}
+		return "u." + c.name + " IS DISTINCT FROM excluded." + c.name
+	}) + `
 RETURNING u.email, u.xmax = 0`
+	mergeInto = `INSERT INTO users AS u (` + strings.Join(usersCopy, ", ") + `)
+SELECT ` + strings.Join(columnNames(), ", ") + `, $1, $1 FROM import_staging ORDER BY line`
 )
+
+const truncateStaging = `TRUNCATE import_staging`
+
+// columnNames are the names of importColumns.
+func columnNames() []string {
+	names := make([]string, len(importColumns))
+	for i, c := range importColumns {
+		names[i] = c.name
+	}
+	return names
+}
+
+// joinColumns joins what part gives for each of importColumns, leaving out
+// the empty ones.
+func joinColumns(sep string, part func(importColumn) string) string {
+	var parts []string
+	for _, c := range importColumns {
+		if p := part(c); p != "" {
+			parts = append(parts, p)
+		}
+	}
+	return strings.Join(parts, sep)
+}
 
 // BeginImport begins an import transaction on a connection it holds until
 // Commit or Rollback. Each Write is a COPY straight into users or, once an
@@ -152,10 +193,12 @@ func copyNew(ctx context.Context, tx pgx.Tx, at time.Time, rows []roster.ImportR
 	if err != nil {
 		return nil, fmt.Errorf("savepoint: %w", err)
 	}
-	_, err = sp.CopyFrom(ctx, pgx.Identifier{"users"}, []string{"id", "name", "name_lower", "email", "created_at", "updated_at"},
+	n := len(importColumns)
+	_, err = sp.CopyFrom(ctx, pgx.Identifier{"users"}, usersCopy,
 		copyRows(rows, func(r roster.ImportRow, vals []any) {
-			vals[0], vals[1], vals[2], vals[3], vals[4], vals[5] = [16]byte(r.User.ID), r.User.Name, roster.NameKey(r.User.Name), r.User.Email, at, at
-		}, 6))
+			importValues(r.User, vals)
+			vals[n], vals[n+1] = at, at
+		}, len(usersCopy)))
 	if err != nil {
 		if rerr := sp.Rollback(ctx); rerr != nil {
 			return nil, fmt.Errorf("copy into users: %w (rollback to savepoint: %v)", err, rerr)
@@ -177,10 +220,8 @@ func copyNew(ctx context.Context, tx pgx.Tx, at time.Time, rows []roster.ImportR
 }
 
 // copyRows is the CopyFrom source of rows, each made by fill into a slice
-// of n values. The id goes as [16]byte: pgx encodes that directly, where
-// uuid.UUID, a driver.Valuer, would become a string first and cost more
-// than the rest of the row. One slice serves every row: CopyFrom encodes
-// each row before asking for the next.
+// of n values. One slice serves every row: CopyFrom encodes each row
+// before asking for the next.
 func copyRows(rows []roster.ImportRow, fill func(roster.ImportRow, []any), n int) pgx.CopyFromSource {
 	vals := make([]any, n)
 	i := 0
@@ -206,10 +247,11 @@ func (t *importTx) merge(ctx context.Context, rows []roster.ImportRow) ([]roster
 		return nil, fmt.Errorf("staging table: %w", err)
 	}
 	t.staged = true
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"import_staging"}, []string{"line", "id", "name", "name_lower", "email"},
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"import_staging"}, stagingCopy,
 		copyRows(rows, func(r roster.ImportRow, vals []any) {
-			vals[0], vals[1], vals[2], vals[3], vals[4] = r.Line, [16]byte(r.User.ID), r.User.Name, roster.NameKey(r.User.Name), r.User.Email
-		}, 5))
+			vals[0] = r.Line
+			importValues(r.User, vals[1:])
+		}, len(stagingCopy)))
 	if err != nil {
 		return nil, fmt.Errorf("copy into staging table: %w", err)
 	}

@@ -282,3 +282,33 @@ func storeError(op string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
+
+// importColumn is a users column that a bulk import writes from the row;
+// created_at and updated_at, the import's time, are not among them.
+// importexport.go builds its COPY column lists, staging table and merge
+// statements from importColumns, so a user field is named for the import
+// here and in importValues only.
+type importColumn struct {
+	name string
+	decl string // its type and constraint in the staging table
+	// set: an upsert gives an existing user the row's value. compare: and
+	// a row whose values of these columns all equal the user's leaves the
+	// user unchanged (name_lower follows name, so only name is compared).
+	set, compare bool
+}
+
+// importColumns are in the order importValues fills.
+var importColumns = []importColumn{
+	{name: "id", decl: "uuid NOT NULL"},
+	{name: "name", decl: "text NOT NULL", set: true, compare: true},
+	{name: "name_lower", decl: "text NOT NULL", set: true},
+	{name: "email", decl: "text NOT NULL"},
+}
+
+// importValues puts u's values of importColumns, in their order, into vals.
+// The id goes as [16]byte: pgx encodes that directly, where uuid.UUID, a
+// driver.Valuer, would become a string first and cost more than the rest
+// of the row.
+func importValues(u roster.User, vals []any) {
+	vals[0], vals[1], vals[2], vals[3] = [16]byte(u.ID), u.Name, roster.NameKey(u.Name), u.Email
+}

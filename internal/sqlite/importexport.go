@@ -9,27 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/rosterhq/roster/internal/roster"
-)
-
-// The import's statements are prepared once per transaction and run once
-// per row, which is as fast as SQLite goes (no network to batch over);
-// sqlc's generated code would prepare them for every call.
-const (
-	// importInsert inserts a row whose email is new; no row changes
-	// otherwise.
-	importInsert = `INSERT INTO users (id, name, name_lower, email, created_at, updated_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?5)
-ON CONFLICT DO NOTHING`
-	// importUpsert also gives an existing user the row's name, when it
-	// differs, and returns the id of the row written: the new id when it
-	// was inserted.
-	importUpsert = `INSERT INTO users (id, name, name_lower, email, created_at, updated_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?5)
-ON CONFLICT (lower(email)) DO UPDATE
-SET name = excluded.name, name_lower = excluded.name_lower,
-    updated_at = max(excluded.updated_at, users.updated_at + 1)
-WHERE users.name IS NOT excluded.name
-RETURNING id`
+	"github.com/rosterhq/roster/internal/sqlite/sqlitedb"
 )
 
 // BeginImport begins an import transaction on the write connection: each
@@ -41,21 +21,20 @@ func (db *DB) BeginImport(ctx context.Context, opts roster.ImportOptions) (roste
 	if err != nil {
 		return nil, db.classify("begin import", err)
 	}
-	at := opts.At.UnixMicro()
-	opts.At = time.UnixMicro(at).UTC()
-	return &importTx{db: db, tx: tx, opts: opts, at: at}, nil
+	opts.At = time.UnixMicro(opts.At.UnixMicro()).UTC()
+	return &importTx{db: db, tx: tx, q: sqlitedb.New(&preparedTx{Tx: tx}), opts: opts}, nil
 }
 
 // importTx is one transaction of an import.
 type importTx struct {
 	db   *DB
 	tx   *sql.Tx
+	q    *sqlitedb.Queries // on tx, each statement prepared once
 	opts roster.ImportOptions
-	at   int64 // opts.At as stored
 }
 
 func (t *importTx) Write(ctx context.Context, rows []roster.ImportRow) ([]roster.ImportOutcome, error) {
-	out, err := importBatch(ctx, t.tx, t.opts.OnConflict, t.at, rows)
+	out, err := importBatch(ctx, t.q, t.opts, rows)
 	if err != nil {
 		return nil, t.db.classify("import", err)
 	}
@@ -83,46 +62,33 @@ func (t *importTx) Commit(ctx context.Context, event *roster.ImportSummary) erro
 // Rollback rolls back; after Commit, database/sql makes it a no-op.
 func (t *importTx) Rollback() { _ = t.tx.Rollback() }
 
-// importBatch writes rows in tx and tells what happened to each.
-func importBatch(ctx context.Context, tx *sql.Tx, policy roster.ConflictPolicy, at int64, rows []roster.ImportRow) ([]roster.ImportOutcome, error) {
-	query := importInsert
-	if policy == roster.ConflictUpdate {
-		query = importUpsert
-	}
-	stmt, err := tx.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, fmt.Errorf("prepare import: %w", err)
-	}
-	defer stmt.Close()
+// importBatch writes rows with q and tells what happened to each. Every
+// row is created and updated at opts.At.
+func importBatch(ctx context.Context, q *sqlitedb.Queries, opts roster.ImportOptions, rows []roster.ImportRow) ([]roster.ImportOutcome, error) {
 	missed := roster.ImportSkipped
-	if policy == roster.ConflictFail {
+	if opts.OnConflict == roster.ConflictFail {
 		missed = roster.ImportConflict
 	}
 	out := make([]roster.ImportOutcome, len(rows))
 	for i, r := range rows {
 		u := r.User
-		id := u.ID.String()
-		args := []any{id, u.Name, roster.NameKey(u.Name), u.Email, at}
-		if policy == roster.ConflictUpdate {
-			var got string
-			err := stmt.QueryRowContext(ctx, args...).Scan(&got)
+		u.CreatedAt, u.UpdatedAt = opts.At, opts.At
+		p := sqlitedb.NewUserParams(u)
+		if opts.OnConflict == roster.ConflictUpdate {
+			got, err := q.ImportUpsertUser(ctx, sqlitedb.ImportUpsertUserParams(p))
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
 				out[i] = roster.ImportSkipped // unchanged
 			case err != nil:
 				return nil, fmt.Errorf("import line %d: %w", r.Line, err)
-			case got == id:
+			case got == p.ID:
 				out[i] = roster.ImportInserted
 			default:
 				out[i] = roster.ImportUpdated
 			}
 			continue
 		}
-		res, err := stmt.ExecContext(ctx, args...)
-		if err != nil {
-			return nil, fmt.Errorf("import line %d: %w", r.Line, err)
-		}
-		n, err := res.RowsAffected()
+		n, err := q.ImportUser(ctx, sqlitedb.ImportUserParams(p))
 		switch {
 		case err != nil:
 			return nil, fmt.Errorf("import line %d: %w", r.Line, err)
@@ -133,6 +99,59 @@ func importBatch(ctx context.Context, tx *sql.Tx, policy roster.ConflictPolicy, 
 		}
 	}
 	return out, nil
+}
+
+// preparedTx runs sqlc's queries in its transaction, preparing each
+// statement once: the import runs one or two statements once per row, and
+// SQLite has no network to batch over, so a prepared statement per row is
+// as fast as it goes, where sqlc's generated code alone would prepare the
+// statement again for every row. The transaction closes the statements
+// when it ends.
+type preparedTx struct {
+	*sql.Tx
+	stmts map[string]*sql.Stmt
+}
+
+// stmt returns query prepared in the transaction.
+func (p *preparedTx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if s, ok := p.stmts[query]; ok {
+		return s, nil
+	}
+	s, err := p.Tx.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	if p.stmts == nil {
+		p.stmts = make(map[string]*sql.Stmt)
+	}
+	p.stmts[query] = s
+	return s, nil
+}
+
+func (p *preparedTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	s, err := p.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return s.ExecContext(ctx, args...)
+}
+
+func (p *preparedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	s, err := p.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return s.QueryContext(ctx, args...)
+}
+
+func (p *preparedTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	s, err := p.stmt(ctx, query)
+	if err != nil {
+		// A *sql.Row cannot be made to hold err: the unprepared query
+		// fails the same way.
+		return p.Tx.QueryRowContext(ctx, query, args...)
+	}
+	return s.QueryRowContext(ctx, args...)
 }
 
 // exportPage is how many users a page of ExportUsers holds. Pages of

@@ -2,6 +2,26 @@
 INSERT INTO users (id, name, email, created_at, updated_at, name_lower)
 VALUES (?, ?, ?, ?, ?, ?);
 
+-- name: ImportUser :execrows
+-- Inserts a row whose email is new; no row changes otherwise. The
+-- import's two statements take CreateUser's columns in CreateUser's
+-- order, so that their parameters convert from NewUserParams: a column
+-- added to CreateUser and not to them does not compile.
+INSERT INTO users (id, name, email, created_at, updated_at, name_lower)
+VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT DO NOTHING;
+
+-- name: ImportUpsertUser :one
+-- Also gives an existing user the row's name, when it differs, and
+-- returns the id of the row written: the new id when it was inserted.
+INSERT INTO users (id, name, email, created_at, updated_at, name_lower)
+VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (lower(email)) DO UPDATE
+SET name = excluded.name, name_lower = excluded.name_lower,
+    updated_at = max(excluded.updated_at, users.updated_at + 1)
+WHERE users.name IS NOT excluded.name
+RETURNING id;
+
 -- name: GetUser :one
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users

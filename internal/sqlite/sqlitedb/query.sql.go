@@ -297,6 +297,75 @@ func (q *Queries) IdempotencyKey(ctx context.Context, arg IdempotencyKeyParams) 
 	return i, err
 }
 
+const importUpsertUser = `-- name: ImportUpsertUser :one
+INSERT INTO users (id, name, email, created_at, updated_at, name_lower)
+VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (lower(email)) DO UPDATE
+SET name = excluded.name, name_lower = excluded.name_lower,
+    updated_at = max(excluded.updated_at, users.updated_at + 1)
+WHERE users.name IS NOT excluded.name
+RETURNING id
+`
+
+type ImportUpsertUserParams struct {
+	ID        string
+	Name      string
+	Email     string
+	CreatedAt int64
+	UpdatedAt int64
+	NameLower string
+}
+
+// Also gives an existing user the row's name, when it differs, and
+// returns the id of the row written: the new id when it was inserted.
+func (q *Queries) ImportUpsertUser(ctx context.Context, arg ImportUpsertUserParams) (string, error) {
+	row := q.db.QueryRowContext(ctx, importUpsertUser,
+		arg.ID,
+		arg.Name,
+		arg.Email,
+		arg.CreatedAt,
+		arg.UpdatedAt,
+		arg.NameLower,
+	)
+	var id string
+	err := row.Scan(&id)
+	return id, err
+}
+
+const importUser = `-- name: ImportUser :execrows
+INSERT INTO users (id, name, email, created_at, updated_at, name_lower)
+VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT DO NOTHING
+`
+
+type ImportUserParams struct {
+	ID        string
+	Name      string
+	Email     string
+	CreatedAt int64
+	UpdatedAt int64
+	NameLower string
+}
+
+// Inserts a row whose email is new; no row changes otherwise. The
+// import's two statements take CreateUser's columns in CreateUser's
+// order, so that their parameters convert from NewUserParams: a column
+// added to CreateUser and not to them does not compile.
+func (q *Queries) ImportUser(ctx context.Context, arg ImportUserParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, importUser,
+		arg.ID,
+		arg.Name,
+		arg.Email,
+		arg.CreatedAt,
+		arg.UpdatedAt,
+		arg.NameLower,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
 const listUsersByEmail = `-- name: ListUsersByEmail :many
 SELECT id, name, email, created_at, updated_at, name_lower
 FROM users
