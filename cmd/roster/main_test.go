@@ -323,6 +323,39 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// instance is a `roster serve` a test runs in its own process.
+type instance struct {
+	base           string // http://host:port of its API listener
+	stdout, stderr *syncBuffer
+	done           chan error // run's result, once it stops
+}
+
+// startServe runs `roster serve args...` with getenv until the test ends,
+// when it must stop cleanly within 20 s, and returns it once it is
+// healthy.
+func startServe(t *testing.T, name string, args []string, getenv func(string) (string, bool)) *instance {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	in := &instance{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	go func() {
+		in.done <- run(ctx, append([]string{"serve"}, args...), getenv, strings.NewReader(""), in.stdout, in.stderr)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-in.done:
+			if err != nil {
+				t.Errorf("%s: serve returned %v after shutdown, want nil", name, err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Errorf("%s: serve did not stop", name)
+		}
+	})
+	in.base = "http://" + loggedAddr(t, in.stderr, "listening", in.done)
+	waitHealthy(t, in.base, in.done)
+	return in
+}
+
 // waitHealthy polls /health until the server answers or run gives up.
 func waitHealthy(t *testing.T, base string, done <-chan error) {
 	t.Helper()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"net/http"
 	"regexp"
 	"strings"
@@ -20,27 +19,9 @@ func TestServeThroughPgBouncer(t *testing.T) {
 	direct, pooled := pgtest.NewPooledDatabase(t)
 	start := func(name string, args ...string) (base string, stderr *syncBuffer) {
 		t.Helper()
-		ctx, cancel := context.WithCancel(context.Background())
-		stdout, stderr := &syncBuffer{}, &syncBuffer{}
-		done := make(chan error, 1)
-		go func() {
-			done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--admin-addr", "", "--db-pooler", "transaction"}, args...),
-				env("DATABASE_URL", pooled, "LOG_FORMAT", "json", "JWT_SECRET", testSecret), strings.NewReader(""), stdout, stderr)
-		}()
-		t.Cleanup(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("%s: serve returned %v after shutdown, want nil", name, err)
-				}
-			case <-time.After(20 * time.Second):
-				t.Errorf("%s: serve did not stop", name)
-			}
-		})
-		base = "http://" + loggedAddr(t, stderr, "listening", done)
-		waitHealthy(t, base, done)
-		return base, stderr
+		in := startServe(t, name, append([]string{"--addr", "127.0.0.1:0", "--admin-addr", "", "--db-pooler", "transaction"}, args...),
+			env("DATABASE_URL", pooled, "LOG_FORMAT", "json", "JWT_SECRET", testSecret))
+		return in.base, in.stderr
 	}
 	a, _ := start("A", "--listen-database-url", direct)
 	b, bLog := start("B", "--no-migrate", "--event-poll-interval", "100ms")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -31,29 +30,10 @@ func TestServeReadYourWritesAcrossInstances(t *testing.T) {
 
 	start := func(name string) (base, admin string) {
 		t.Helper()
-		ctx, cancel := context.WithCancel(context.Background())
-		stdout, stderr := &syncBuffer{}, &syncBuffer{}
-		done := make(chan error, 1)
-		go func() {
-			done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--no-migrate",
-				"--read-database-url", readURL, "--read-consistency-wait", "2s"},
-				env("DATABASE_URL", url, "LOG_FORMAT", "json", "JWT_SECRET", testSecret), strings.NewReader(""), stdout, stderr)
-		}()
-		t.Cleanup(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("%s: serve returned %v after shutdown, want nil", name, err)
-				}
-			case <-time.After(20 * time.Second):
-				t.Errorf("%s: serve did not stop", name)
-			}
-		})
-		base = "http://" + loggedAddr(t, stderr, "listening", done)
-		admin = "http://" + loggedAddr(t, stderr, "admin listening", done)
-		waitHealthy(t, base, done)
-		return base, admin
+		in := startServe(t, name, []string{"--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--no-migrate",
+			"--read-database-url", readURL, "--read-consistency-wait", "2s"},
+			env("DATABASE_URL", url, "LOG_FORMAT", "json", "JWT_SECRET", testSecret))
+		return in.base, "http://" + loggedAddr(t, in.stderr, "admin listening", in.done)
 	}
 	a, _ := start("A")
 	b, bAdmin := start("B")
