@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +32,7 @@ func TestServeReadYourWritesAcrossInstances(t *testing.T) {
 	start := func(name string) (base, admin string) {
 		t.Helper()
 		in := startServe(t, name, []string{"--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--no-migrate",
-			"--read-database-url", readURL, "--read-consistency-wait", "2s"},
+			"--read-database-url", readURL, "--read-consistency-wait", "2s", "--consistency-cookie"},
 			env("DATABASE_URL", url, "LOG_FORMAT", "json", "JWT_SECRET", testSecret))
 		return in.base, "http://" + loggedAddr(t, in.stderr, "admin listening", in.done)
 	}
@@ -71,6 +72,44 @@ func TestServeReadYourWritesAcrossInstances(t *testing.T) {
 			t.Fatalf("get on B with A's token: got %d %s, want 200", res.StatusCode, body)
 		}
 	}
+	// A browser keeps the token in the cookie instead (--consistency-cookie):
+	// a create on A, then a read on B with the cookie and no header sees it.
+	// (A cookie is per host, not per port: one jar serves both.)
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	for i := range 3 {
+		req, _ := http.NewRequest("POST", a+"/api/users", strings.NewReader(`{"name":"Bea","email":"bea`+string(rune('a'+i))+`@example.com"}`))
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(tok.String()))
+		req.Header.Set("Content-Type", "application/json")
+		res, err := browser.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 201 || !strings.Contains(res.Header.Get("Set-Cookie"), "roster_consistency=") {
+			t.Fatalf("create on A: got %d, Set-Cookie %q; want 201 setting roster_consistency", res.StatusCode, res.Header.Get("Set-Cookie"))
+		}
+		req, _ = http.NewRequest("GET", b+res.Header.Get("Location"), nil)
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(tok.String()))
+		if res, err = browser.Do(req); err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Fatalf("get on B with A's cookie: got %d, want 200", res.StatusCode)
+		}
+	}
+	// A cookie that does not check is dropped, not refused: the browser
+	// sends it, not the caller's code.
+	req, _ := http.NewRequest("GET", b+"/api/users", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(tok.String()))
+	req.AddCookie(&http.Cookie{Name: "roster_consistency", Value: "FFFFFFFF/FFFFFFFF.forged"})
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 200 {
+		t.Errorf("forged cookie: got %v %v, want 200", res, err)
+	} else {
+		res.Body.Close()
+	}
+
 	// A garbled or forged token (a position no write handed out, which
 	// would hold every read of its caller for the whole wait) is refused.
 	for _, bad := range []string{"0/1 2", "FFFFFFFF/FFFFFFFF"} {

@@ -28,34 +28,35 @@ import (
 // serveConfig is the flags of serve: every one is a server setting, also
 // read from ROSTER_<FLAG> and the names in its environ tag.
 type serveConfig struct {
-	Addr            string                 `default:":8080" environ:"PORT" placeholder:"ADDR" help:"Address to listen on; in development mode (no JWT_SECRET) 127.0.0.1:8080 unless set."`
-	AdminAddr       string                 `default:"127.0.0.1:9090" environ:"" placeholder:"ADDR" help:"Admin listener for /metrics and /debug/pprof; keep it private (empty disables)."`
-	CORSOrigins     stringList             `name:"cors-origins" environ:"" placeholder:"ORIGINS" help:"Origins allowed to call the API from a browser, comma-separated, or * (empty: CORS off)."`
-	RateLimit       float64                `default:"50" environ:"" help:"Requests per second per client (token subject, else IP); 0 disables."`
-	RateBurst       int                    `default:"100" environ:"" help:"Requests a client may make at once before the rate applies."`
-	TrustedProxies  stringList             `environ:"" placeholder:"CIDRS" help:"CIDRs of proxies whose X-Forwarded-For/Forwarded name the client, comma-separated."`
-	MaxInflight     int                    `default:"512" environ:"" help:"API requests served at once; more wait --inflight-wait, then get 503 (0: unlimited)."`
-	InflightWait    time.Duration          `default:"100ms" environ:"" help:"How long a request waits for an in-flight slot before 503."`
-	RequestTimeout  time.Duration          `default:"10s" environ:"" help:"Deadline of each API request, database work included (503 TIMEOUT)."`
-	MaxSubscribers  int                    `default:"10000" environ:"" help:"Open change-feed streams (GET /api/events) at once; more get 503 (0: unlimited)."`
-	MaxPerUser      int                    `name:"max-subscribers-per-user" default:"5" environ:"" help:"Open change-feed streams of one token subject, admins too; more get 429 TOO_MANY_STREAMS (0: unlimited)."`
-	EventRetention  time.Duration          `default:"24h" environ:"" help:"How long change-feed events are kept for clients resuming with Last-Event-ID."`
-	EventKeepAlive  time.Duration          `name:"event-keepalive" default:"15s" environ:"" help:"Interval of keep-alive comments on idle change-feed streams."`
-	EventPoll       time.Duration          `name:"event-poll-interval" default:"1s" environ:"" help:"How often the change feed reads the events table besides notifications: the delay of other instances' events when there are none (behind a transaction pooler without --listen-database-url)."`
-	ImportMaxBytes  int64                  `default:"${import_max_bytes}" environ:"" help:"Largest body of POST /api/users/import, before and after decompression."`
-	MaxBulk         int                    `default:"2" environ:"" help:"Imports and exports served at once; more get 503 (0: unlimited)."`
-	ImportIdle      time.Duration          `name:"import-idle-timeout" default:"30s" environ:"" help:"An import whose body makes no progress this long ends with 408 (0: never)."`
-	DB              dbFlags                `embed:""`
-	Pool            poolFlags              `embed:""`
-	JWT             jwtFlags               `embed:""`
-	LogLevel        string                 `default:"info" environ:"LOG_LEVEL" placeholder:"LEVEL" help:"Log level: debug, info, warn or error."`
-	LogFormat       string                 `default:"auto" environ:"LOG_FORMAT" placeholder:"FORMAT" help:"Log format: json, text, or auto (text on a terminal, else json)."`
-	Migrate         bool                   `default:"true" negatable:"" environ:"" help:"Apply pending migrations at start."`
-	ShutdownTimeout time.Duration          `default:"15s" environ:"" help:"How long in-flight requests may take to finish on SIGINT/SIGTERM, after --drain-delay."`
-	DrainDelay      time.Duration          `environ:"" help:"On SIGINT/SIGTERM, how long to keep serving (readiness 503, Connection: close) before the listener closes, so balancers stop routing here first (default 5s when KUBERNETES_SERVICE_HOST is set, else 0)."`
-	OTel            bool                   `name:"otel" environ:"" help:"Print the OpenTelemetry tracing configuration at start (tracing is on when OTEL_EXPORTER_OTLP_ENDPOINT is set; docs/OPERATIONS.md)."`
-	TrustParent     bool                   `name:"trust-traceparent" default:"true" negatable:"" environ:"" help:"Continue a caller's W3C traceparent; with --no-trust-traceparent each request starts a new trace, linked to the caller's."`
-	EmailVisibility roster.EmailVisibility `default:"self" environ:"" placeholder:"self|all" help:"Whose emails tokens without the admin role see (self: their own only; all: every email, a shared directory)."`
+	Addr              string                 `default:":8080" environ:"PORT" placeholder:"ADDR" help:"Address to listen on; in development mode (no JWT_SECRET) 127.0.0.1:8080 unless set."`
+	AdminAddr         string                 `default:"127.0.0.1:9090" environ:"" placeholder:"ADDR" help:"Admin listener for /metrics and /debug/pprof; keep it private (empty disables)."`
+	CORSOrigins       stringList             `name:"cors-origins" environ:"" placeholder:"ORIGINS" help:"Origins allowed to call the API from a browser, comma-separated, or * (empty: CORS off)."`
+	RateLimit         float64                `default:"50" environ:"" help:"Requests per second per client (token subject, else IP); 0 disables."`
+	RateBurst         int                    `default:"100" environ:"" help:"Requests a client may make at once before the rate applies."`
+	TrustedProxies    stringList             `environ:"" placeholder:"CIDRS" help:"CIDRs of proxies whose X-Forwarded-For/Forwarded name the client, comma-separated."`
+	MaxInflight       int                    `default:"512" environ:"" help:"API requests served at once; more wait --inflight-wait, then get 503 (0: unlimited)."`
+	InflightWait      time.Duration          `default:"100ms" environ:"" help:"How long a request waits for an in-flight slot before 503."`
+	RequestTimeout    time.Duration          `default:"10s" environ:"" help:"Deadline of each API request, database work included (503 TIMEOUT)."`
+	MaxSubscribers    int                    `default:"10000" environ:"" help:"Open change-feed streams (GET /api/events) at once; more get 503 (0: unlimited)."`
+	MaxPerUser        int                    `name:"max-subscribers-per-user" default:"5" environ:"" help:"Open change-feed streams of one token subject, admins too; more get 429 TOO_MANY_STREAMS (0: unlimited)."`
+	EventRetention    time.Duration          `default:"24h" environ:"" help:"How long change-feed events are kept for clients resuming with Last-Event-ID."`
+	EventKeepAlive    time.Duration          `name:"event-keepalive" default:"15s" environ:"" help:"Interval of keep-alive comments on idle change-feed streams."`
+	ConsistencyCookie bool                   `name:"consistency-cookie" environ:"" help:"Also carry read-your-writes tokens in a cookie (roster_consistency, HttpOnly, a minute) for browser clients: a write sets it, a read without the X-Roster-Consistency header presents it (docs/SCALING.md)."`
+	EventPoll         time.Duration          `name:"event-poll-interval" default:"1s" environ:"" help:"How often the change feed reads the events table besides notifications: the delay of other instances' events when there are none (behind a transaction pooler without --listen-database-url)."`
+	ImportMaxBytes    int64                  `default:"${import_max_bytes}" environ:"" help:"Largest body of POST /api/users/import, before and after decompression."`
+	MaxBulk           int                    `default:"2" environ:"" help:"Imports and exports served at once; more get 503 (0: unlimited)."`
+	ImportIdle        time.Duration          `name:"import-idle-timeout" default:"30s" environ:"" help:"An import whose body makes no progress this long ends with 408 (0: never)."`
+	DB                dbFlags                `embed:""`
+	Pool              poolFlags              `embed:""`
+	JWT               jwtFlags               `embed:""`
+	LogLevel          string                 `default:"info" environ:"LOG_LEVEL" placeholder:"LEVEL" help:"Log level: debug, info, warn or error."`
+	LogFormat         string                 `default:"auto" environ:"LOG_FORMAT" placeholder:"FORMAT" help:"Log format: json, text, or auto (text on a terminal, else json)."`
+	Migrate           bool                   `default:"true" negatable:"" environ:"" help:"Apply pending migrations at start."`
+	ShutdownTimeout   time.Duration          `default:"15s" environ:"" help:"How long in-flight requests may take to finish on SIGINT/SIGTERM, after --drain-delay."`
+	DrainDelay        time.Duration          `environ:"" help:"On SIGINT/SIGTERM, how long to keep serving (readiness 503, Connection: close) before the listener closes, so balancers stop routing here first (default 5s when KUBERNETES_SERVICE_HOST is set, else 0)."`
+	OTel              bool                   `name:"otel" environ:"" help:"Print the OpenTelemetry tracing configuration at start (tracing is on when OTEL_EXPORTER_OTLP_ENDPOINT is set; docs/OPERATIONS.md)."`
+	TrustParent       bool                   `name:"trust-traceparent" default:"true" negatable:"" environ:"" help:"Continue a caller's W3C traceparent; with --no-trust-traceparent each request starts a new trace, linked to the caller's."`
+	EmailVisibility   roster.EmailVisibility `default:"self" environ:"" placeholder:"self|all" help:"Whose emails tokens without the admin role see (self: their own only; all: every email, a shared directory)."`
 }
 
 // Help is the detail of "roster serve --help".
@@ -185,6 +186,7 @@ func serve(ctx context.Context, flags *serveConfig, fs *flagSources, env environ
 	cfg.Metrics = prommetrics.New(reg)
 	cfg.CursorKey = deriveKey(flags.JWT.Secret, "roster list cursor v1")
 	cfg.KeepAlive = flags.EventKeepAlive
+	cfg.ConsistencyCookie = flags.ConsistencyCookie
 	cfg.Version, cfg.DevMode = version, devMode
 	cfg.Docs = apidocs.Routes() // the edge build leaves the documentation out
 	if flags.DB.pool.Pooled && flags.DB.pool.ListenURL == "" {

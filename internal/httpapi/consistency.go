@@ -9,6 +9,14 @@ import (
 	"github.com/rosterhq/roster/internal/roster"
 )
 
+// consistencyCookie is the cookie that carries a token with
+// Config.ConsistencyCookie. It lives a minute: a replica that has not
+// replayed a write by then is lagging, and the primary answers anyway.
+const (
+	consistencyCookie    = "roster_consistency"
+	consistencyCookieAge = 60 // seconds
+)
+
 var errBadConsistency = roster.Errorf(roster.CodeBadRequest, "Invalid "+consistency.Header+" header")
 
 // consistent carries read-your-writes tokens (internal/consistency): the
@@ -22,9 +30,22 @@ var errBadConsistency = roster.Errorf(roster.CodeBadRequest, "Invalid "+consiste
 // ("FFFFFFFF/FFFFFFFF") would make every read of its caller wait the
 // whole --read-consistency-wait and poll the replicas meanwhile. A token
 // whose signature does not check is a 400, like a garbled one.
+//
+// With Config.ConsistencyCookie the token also travels in a cookie, for
+// browser clients: a write's answer sets it, and a read without the
+// header presents it. A cookie that does not check is dropped, not a
+// 400: the browser, not the caller's code, sends it (after a key change,
+// say), and without it a read is only possibly stale.
 func (s *Server) consistent(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		after := r.Header.Get(consistency.Header)
+		if after == "" && s.tokenCookie {
+			if c, err := r.Cookie(consistencyCookie); err == nil {
+				if _, ok := s.cursors.openToken(c.Value); ok {
+					after = c.Value
+				}
+			}
+		}
 		if after != "" {
 			pos, ok := s.cursors.openToken(after)
 			if !ok {
@@ -34,7 +55,7 @@ func (s *Server) consistent(next http.HandlerFunc) http.HandlerFunc {
 			after = pos
 		}
 		ctx, tok := consistency.NewContext(r.Context(), after)
-		next(&consistencyWriter{ResponseWriter: w, tok: tok, seal: s.cursors.sealToken}, r.WithContext(ctx))
+		next(&consistencyWriter{ResponseWriter: w, tok: tok, seal: s.cursors.sealToken, cookie: s.tokenCookie}, r.WithContext(ctx))
 	}
 }
 
@@ -69,6 +90,7 @@ type consistencyWriter struct {
 	http.ResponseWriter
 	tok     *consistency.Tokens
 	seal    func(pos string) string
+	cookie  bool // also set consistencyCookie
 	started bool
 }
 
@@ -76,7 +98,12 @@ func (w *consistencyWriter) start() {
 	if !w.started {
 		w.started = true
 		if pos := w.tok.Committed(); pos != "" {
-			w.Header().Set(consistency.Header, w.seal(pos))
+			token := w.seal(pos)
+			w.Header().Set(consistency.Header, token)
+			if w.cookie {
+				http.SetCookie(w, &http.Cookie{Name: consistencyCookie, Value: token, Path: "/api",
+					MaxAge: consistencyCookieAge, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+			}
 		}
 	}
 }

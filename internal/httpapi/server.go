@@ -79,6 +79,9 @@ type Config struct {
 	// CursorKey signs list cursors. Instances behind one load balancer
 	// need the same key; empty means a random key for this process.
 	CursorKey []byte
+	// ConsistencyCookie also carries read-your-writes tokens in a cookie
+	// (consistency.go), for browser clients that do not keep headers.
+	ConsistencyCookie bool
 	// Docs are the documentation's routes (apidocs.Routes) by pattern,
 	// registered beside the API; an error a handler returns is answered
 	// with the error envelope. Nil: no documentation (the edge build).
@@ -117,6 +120,7 @@ type Server struct {
 	importIdle     time.Duration
 	bulkSlots      chan struct{} // nil: unlimited
 	cursors        cursorCodec
+	tokenCookie    bool
 	feed           *feed.Broker
 	keepAlive      time.Duration
 	encodedEvents  eventCache
@@ -146,6 +150,7 @@ func NewServer(cfg Config) *Server {
 		trusted:        cfg.TrustedProxies,
 		feed:           cfg.Feed,
 		keepAlive:      cfg.KeepAlive,
+		tokenCookie:    cfg.ConsistencyCookie,
 		importMaxBytes: cfg.ImportMaxBytes,
 		importIdle:     cfg.ImportIdleTimeout,
 		now:            cfg.Now,
