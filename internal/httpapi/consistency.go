@@ -55,7 +55,8 @@ func (s *Server) consistent(next http.HandlerFunc) http.HandlerFunc {
 			after = pos
 		}
 		ctx, tok := consistency.NewContext(r.Context(), after)
-		next(&consistencyWriter{ResponseWriter: w, tok: tok, seal: s.cursors.sealToken, cookie: s.tokenCookie}, r.WithContext(ctx))
+		next(&consistencyWriter{ResponseWriter: w, tok: tok, seal: s.cursors.sealToken, cookie: s.tokenCookie,
+			secure: r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https"}, r.WithContext(ctx))
 	}
 }
 
@@ -91,6 +92,7 @@ type consistencyWriter struct {
 	tok     *consistency.Tokens
 	seal    func(pos string) string
 	cookie  bool // also set consistencyCookie
+	secure  bool // the client reached us over TLS: a Secure cookie
 	started bool
 }
 
@@ -101,8 +103,13 @@ func (w *consistencyWriter) start() {
 			token := w.seal(pos)
 			w.Header().Set(consistency.Header, token)
 			if w.cookie {
+				// Secure only when the client came over TLS (directly or through
+				// a proxy that says so): a browser drops a Secure cookie sent
+				// over plain HTTP. The token is no secret either way: a signed
+				// WAL position that only picks the replica a read goes to.
+				// #nosec G124 -- Secure follows the request's scheme, as above
 				http.SetCookie(w, &http.Cookie{Name: consistencyCookie, Value: token, Path: "/api",
-					MaxAge: consistencyCookieAge, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+					MaxAge: consistencyCookieAge, HttpOnly: true, Secure: w.secure, SameSite: http.SameSiteLaxMode})
 			}
 		}
 	}
