@@ -34,6 +34,7 @@ const (
 	csvUnquoted
 	csvQuoted
 	csvQuote   // a quote inside a quoted field: its end, or the first of ""
+	csvQuoteCR // \r after a closing quote: a line end if \n or the body's end follows
 	csvInvalid // the parser has refused the record and discards the line
 )
 
@@ -45,6 +46,7 @@ var csvRefusals = [...][]byte{
 	csvUnquoted:   []byte(`"`),
 	csvQuoted:     []byte(`"x`),
 	csvQuote:      []byte(`x`),
+	csvQuoteCR:    []byte(`x`), // encoding/csv drops a \r before the end: cut there, the record would pass
 	csvInvalid:    nil,
 }
 
@@ -168,9 +170,16 @@ func (l *csvLimiter) step(c byte) bool {
 			l.state = csvFieldStart
 		case '\n':
 			return l.end()
+		case '\r':
+			l.state = csvQuoteCR
 		default:
 			l.state = csvInvalid
 		}
+	case csvQuoteCR:
+		if c == '\n' {
+			return l.end()
+		}
+		l.state = csvInvalid
 	case csvInvalid:
 		if c == '\n' {
 			return l.end()
