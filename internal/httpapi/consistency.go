@@ -38,21 +38,23 @@ var errBadConsistency = roster.Errorf(roster.CodeBadRequest, "Invalid "+consiste
 // say), and without it a read is only possibly stale.
 func (s *Server) consistent(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		after := r.Header.Get(consistency.Header)
+		after, fromCookie := r.Header.Get(consistency.Header), false
 		if after == "" && s.tokenCookie {
 			if c, err := r.Cookie(consistencyCookie); err == nil {
-				if _, ok := s.cursors.openToken(c.Value); ok {
-					after = c.Value
-				}
+				after, fromCookie = c.Value, true
 			}
 		}
 		if after != "" {
 			pos, ok := s.cursors.openToken(after)
-			if !ok {
+			switch {
+			case ok:
+				after = pos
+			case fromCookie:
+				after = "" // dropped: the browser sent it, not the caller's code
+			default:
 				s.error(w, r, errBadConsistency)
 				return
 			}
-			after = pos
 		}
 		ctx, tok := consistency.NewContext(r.Context(), after)
 		next(&consistencyWriter{ResponseWriter: w, tok: tok, seal: s.cursors.sealToken, cookie: s.tokenCookie,

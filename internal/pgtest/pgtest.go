@@ -137,8 +137,13 @@ func (c *Cluster) start(ctx context.Context, bin string, cred *syscall.Credentia
 		return fmt.Errorf("pgtest: initdb: %w\n%s", err, out)
 	}
 
-	// A free port can be taken between our probe and the server's bind;
-	// try a few before giving up.
+	return c.launchOnFreePort(ctx, bin, data, cred)
+}
+
+// launchOnFreePort launches the server on a free port. A free port can be
+// taken between our probe and the server's bind; it tries a few before
+// giving up.
+func (c *Cluster) launchOnFreePort(ctx context.Context, bin, data string, cred *syscall.Credential) error {
 	var lastErr error
 	for range 3 {
 		port, err := freePort()

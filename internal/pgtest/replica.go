@@ -49,18 +49,7 @@ func (c *Cluster) startReplica(ctx context.Context, primary *Cluster) error {
 	if out, err := backup.CombinedOutput(); err != nil {
 		return fmt.Errorf("pgtest: pg_basebackup: %w\n%s", err, out)
 	}
-	var lastErr error
-	for range 3 {
-		port, err := freePort()
-		if err != nil {
-			return err
-		}
-		c.port = port
-		if lastErr = c.launch(ctx, c.bin, data, c.cred); lastErr == nil {
-			return nil
-		}
-	}
-	return lastErr
+	return c.launchOnFreePort(ctx, c.bin, data, c.cred)
 }
 
 // Promote ends a replica's recovery (pg_ctl promote): it becomes a
