@@ -90,13 +90,7 @@ func TestCoalescedReadCancelledCallerLeavesOthers(t *testing.T) {
 	}
 	waiting := func(n int) { // until the next batch has n callers
 		for {
-			db.reads.mu.Lock()
-			got := 0
-			if db.reads.next != nil {
-				got = db.reads.next.waiters
-			}
-			db.reads.mu.Unlock()
-			if got == n {
+			if _, got := db.reads.State(); got == n {
 				return
 			}
 			runtime.Gosched()
@@ -104,10 +98,7 @@ func TestCoalescedReadCancelledCallerLeavesOthers(t *testing.T) {
 	}
 	first := get(t.Context(), users[0].ID)
 	for { // the first one's statement is out
-		db.reads.mu.Lock()
-		running := db.reads.running && db.reads.next == nil
-		db.reads.mu.Unlock()
-		if running {
+		if busy, waiting := db.reads.State(); busy && waiting == 0 {
 			break
 		}
 		runtime.Gosched()

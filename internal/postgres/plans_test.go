@@ -186,13 +186,13 @@ func TestListQueriesPlannedPerExecution(t *testing.T) {
 	}
 	var sawGetUser bool
 	for _, p := range prepared {
-		sawGetUser = sawGetUser || strings.Contains(p, "-- name: GetUsers ") // User's (coalesced) query
+		sawGetUser = sawGetUser || strings.Contains(p, "-- name: GetUser ") // User's query when it reads alone
 		if strings.Contains(p, "-- name: ListUsers") || strings.Contains(p, "-- name: CountUsers ") {
 			t.Errorf("got prepared statement %.40q, want the list queries unnamed", p)
 		}
 	}
 	if !sawGetUser {
-		t.Errorf("got prepared statements %q, want GetUsers among them", prepared)
+		t.Errorf("got prepared statements %q, want GetUser among them", prepared)
 	}
 }
 
