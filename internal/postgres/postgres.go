@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+	"github.com/rosterhq/roster/internal/batch"
 	"github.com/rosterhq/roster/internal/broadcast"
 	"github.com/rosterhq/roster/internal/outage"
 	"github.com/rosterhq/roster/internal/postgres/pgdb"
@@ -125,7 +126,9 @@ type DB struct {
 	// listenConfig is Listen's connection (Options.ListenURL); nil: the
 	// pool's.
 	listenConfig *pgx.ConnConfig
-	reads        userReads // concurrent get-by-id reads, coalesced (coalesce.go)
+	reads        *userReads // concurrent get-by-id reads, coalesced (coalesce.go)
+	// creates commits concurrent creates together (users.go).
+	creates *batch.Batcher[pgdb.CreateUserWithEventParams, created]
 	// replicas serve reads (replicas.go); readWait bounds a read's wait
 	// for one to replay its token.
 	replicas []*replica
@@ -160,7 +163,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &DB{
+	db := &DB{
 		pool:           pool,
 		replicas:       replicas,
 		readWait:       opts.ReadWait,
@@ -170,7 +173,12 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		sqlDB:          stdlib.OpenDBFromPool(pool),
 		outage:         outage.New("database", nil),
 		probing:        make(chan struct{}, 1),
-	}, nil
+	}
+	db.reads, db.creates = db.newUserReads(pool), db.newCreates()
+	for _, r := range replicas {
+		r.reads = db.newUserReads(r.pool)
+	}
+	return db, nil
 }
 
 // newPool connects a pool to url with opts and checks that the database

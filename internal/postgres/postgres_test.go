@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pressly/goose/v3"
 	"github.com/rosterhq/roster/internal/pgtest"
 	"github.com/rosterhq/roster/internal/roster"
@@ -28,6 +29,38 @@ func TestUserStore(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			storetest.Run(t, func(t *testing.T) roster.UserStore {
 				return mustOpenMigrated(t, pgtest.NewDatabase(t)+"&default_query_exec_mode="+mode, Options{})
+			})
+		})
+	}
+}
+
+// Concurrent creates commit together and each gets its own answer
+// (storetest.RunGroupCommit), in every query mode (the rows travel as
+// arrays); the writes are held by holding every pooled connection.
+func TestGroupCommit(t *testing.T) {
+	for _, mode := range []string{"cache_statement", "exec", "simple_protocol"} {
+		t.Run(mode, func(t *testing.T) {
+			storetest.RunGroupCommit(t, storetest.GroupCommit{
+				Open: func(t *testing.T) roster.UserStore {
+					return mustOpenMigrated(t, pgtest.NewDatabase(t)+"&default_query_exec_mode="+mode, Options{AcquireTimeout: time.Minute})
+				},
+				Hold: func(t *testing.T, s roster.UserStore) func() {
+					pool := s.(*DB).pool
+					var held []*pgxpool.Conn
+					for int32(len(held)) < pool.Config().MaxConns {
+						conn, err := pool.Acquire(t.Context())
+						if err != nil {
+							t.Fatalf("hold a connection: %v", err)
+						}
+						held = append(held, conn)
+					}
+					return func() {
+						for _, conn := range held {
+							conn.Release()
+						}
+					}
+				},
+				Creates: func(s roster.UserStore) (bool, int) { return s.(*DB).creates.State() },
 			})
 		})
 	}

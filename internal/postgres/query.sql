@@ -150,6 +150,35 @@ INSERT INTO event_outbox (type, user_id, data, at)
 SELECT 'user.created', id, sqlc.arg('data')::text::jsonb, updated_at
 FROM created;
 
+-- name: CreateUsersWithEvents :many
+-- Group commit (users.go): concurrent creates in one statement, each
+-- user with its user.created event, in the order given. A row that
+-- conflicts (its email taken, by a stored user or an earlier row here) is
+-- skipped, not an error, so that it fails no other; the ids returned are
+-- the users created, and the caller gives each skipped row the single
+-- statement's own answer. The arrays travel as text[], which pgx encodes
+-- in every exec mode (see GetUsers).
+WITH input AS (
+    SELECT *
+    FROM unnest(
+        sqlc.arg('ids')::text[]::uuid[], sqlc.arg('names')::text[], sqlc.arg('name_lowers')::text[],
+        sqlc.arg('emails')::text[], sqlc.arg('created_ats')::text[]::timestamptz[],
+        sqlc.arg('updated_ats')::text[]::timestamptz[], sqlc.arg('datas')::text[]
+    ) WITH ORDINALITY AS t(id, name, name_lower, email, created_at, updated_at, data, ord)
+), created AS (
+    INSERT INTO users (id, name, email, created_at, updated_at, name_lower)
+    SELECT id, name, email, created_at, updated_at, name_lower
+    FROM input
+    ORDER BY ord
+    ON CONFLICT DO NOTHING
+    RETURNING id
+)
+INSERT INTO event_outbox (type, user_id, data, at)
+SELECT 'user.created', input.id, input.data::jsonb, input.updated_at
+FROM input JOIN created ON created.id = input.id
+ORDER BY input.ord
+RETURNING user_id;
+
 -- name: UpdateUserWithEvent :one
 -- updated_at always moves forward, even when the clock has not. With
 -- if_updated_at, the row must still be the version the caller read. The

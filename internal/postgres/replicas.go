@@ -39,7 +39,7 @@ const replicaPoll = 5 * time.Millisecond
 type replica struct {
 	name  string // host:port, for metrics and logs
 	pool  *pgxpool.Pool
-	reads userReads
+	reads *userReads
 	// replayed is the replay position last seen (a cache: it only grows).
 	replayed atomic.Uint64
 }
@@ -56,7 +56,6 @@ func openReplicas(ctx context.Context, opts Options) ([]*replica, error) {
 		}
 		cc := pool.Config().ConnConfig
 		r := &replica{name: cc.Host + ":" + strconv.Itoa(int(cc.Port)), pool: pool}
-		r.reads.pool = pool
 		rs = append(rs, r)
 	}
 	return rs, nil
@@ -86,14 +85,25 @@ func (db *DB) noteCommit(ctx context.Context, conn *pgxpool.Conn) error {
 	if len(db.replicas) == 0 || !consistency.Tracked(ctx) {
 		return nil
 	}
+	if pos := db.commitPosition(ctx, conn); pos != "" {
+		consistency.Commit(ctx, pos)
+	}
+	return nil
+}
+
+// commitPosition returns the primary's WAL insert position after a write
+// committed on conn, or "" without replicas. A failure to read it is ""
+// too: the write has committed, and failing it now would invite a retry
+// that writes twice. The client just gets no token.
+func (db *DB) commitPosition(ctx context.Context, conn *pgxpool.Conn) string {
+	if len(db.replicas) == 0 {
+		return ""
+	}
 	var pos string
 	if err := conn.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&pos); err != nil {
-		// The write has committed: failing it now would invite a retry
-		// that writes twice. The client just gets no token.
-		return nil
+		return ""
 	}
-	consistency.Commit(ctx, pos)
-	return nil
+	return pos
 }
 
 // replayLSN asks r how far it has replayed. A server that is not in
@@ -168,12 +178,12 @@ func (db *DB) read(ctx context.Context, fn func(pool *pgxpool.Pool, reads *userR
 		if len(db.replicas) > 0 {
 			db.primaryReads.Add(1)
 		}
-		return fn(db.pool, &db.reads)
+		return fn(db.pool, db.reads)
 	}
-	err := fn(r.pool, &r.reads)
+	err := fn(r.pool, r.reads)
 	if err != nil && errors.Is(err, roster.ErrUnavailable) && ctx.Err() == nil {
 		db.primaryReads.Add(1)
-		return fn(db.pool, &db.reads)
+		return fn(db.pool, db.reads)
 	}
 	db.replicaReads.Add(1)
 	return err

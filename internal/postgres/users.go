@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rosterhq/roster/internal/batch"
+	"github.com/rosterhq/roster/internal/consistency"
 	"github.com/rosterhq/roster/internal/postgres/pgdb"
 	"github.com/rosterhq/roster/internal/roster"
 )
@@ -30,45 +32,146 @@ const uniqueViolation = "23505"
 const purgeBatch = 10
 
 // CreateUser inserts u and its user.created event and, with idem, records
-// the key, all at once: without a key, one statement; with one, a
-// transaction. A key is expired when its expires_at is before u.CreatedAt:
-// the store judges by the caller's clock, not the database's. Requests
-// racing with one key queue on its row until the first commits or rolls
-// back, so they create one user. A replay writes nothing, so it adds no
-// event.
+// the key, all at once. Without a key, the create is committed together
+// with the concurrent ones (group commit, createUsers): one statement for
+// all of them. With one, a transaction of its own. A key is expired when
+// its expires_at is before u.CreatedAt: the store judges by the caller's
+// clock, not the database's. Requests racing with one key queue on its
+// row until the first commits or rolls back, so they create one user. A
+// replay writes nothing, so it adds no event.
 func (db *DB) CreateUser(ctx context.Context, u roster.User, idem *roster.Idempotency) (roster.User, bool, error) {
 	u.CreatedAt, u.UpdatedAt = micro(u.CreatedAt).UTC(), micro(u.UpdatedAt).UTC()
 	data, err := roster.Event{Type: roster.EventUserCreated, UserID: u.ID, User: &u, At: u.UpdatedAt}.Data()
 	if err != nil {
 		return roster.User{}, false, fmt.Errorf("create user: encode event: %w", err)
 	}
-	create := func(q *pgdb.Queries) error {
-		return q.CreateUserWithEvent(ctx, pgdb.CreateUserWithEventParams{
-			ID:        u.ID,
-			Name:      u.Name,
-			NameLower: roster.NameKey(u.Name),
-			Email:     u.Email,
-			CreatedAt: u.CreatedAt,
-			UpdatedAt: u.UpdatedAt,
-			Data:      string(data),
-		})
+	row := pgdb.CreateUserWithEventParams{
+		ID:        u.ID,
+		Name:      u.Name,
+		NameLower: roster.NameKey(u.Name),
+		Email:     u.Email,
+		CreatedAt: u.CreatedAt,
+		UpdatedAt: u.UpdatedAt,
+		Data:      string(data),
 	}
 	stored, replayed := u, false
 	if idem == nil {
-		err = db.write(ctx, create)
+		var res created
+		if res, err = db.creates.Do(ctx, row); err == nil {
+			err = res.err
+		}
+		if err == nil && res.pos != "" {
+			consistency.Commit(ctx, res.pos)
+		}
 	} else {
 		err = db.inTx(ctx, func(q *pgdb.Queries) (err error) {
 			stored, replayed, err = claimKey(ctx, q, u, *idem)
 			if err != nil || replayed {
 				return err
 			}
-			return create(q)
+			return q.CreateUserWithEvent(ctx, row)
 		})
 	}
 	if err != nil {
 		return roster.User{}, false, storeError("create user", err)
 	}
 	return stored, replayed, nil
+}
+
+// created is one create's answer from a group commit: its own error (a
+// taken email), or the primary's WAL position after the commit when
+// there are replicas (for the request's consistency token).
+type created struct {
+	err error
+	pos string
+}
+
+// newCreates returns the group commit of creates without a key
+// (internal/batch): a create that finds none out runs alone, in the single
+// statement it would run without batching; those that arrive meanwhile are
+// committed together by the next, one CreateUsersWithEvents. That
+// statement skips a row that conflicts, which then runs alone for its own
+// answer (409); if it fails as a whole for a reason of the rows (a check),
+// it has written nothing, and each runs alone. Only an outage, or every
+// caller gone, fails the batch.
+func (db *DB) newCreates() *batch.Batcher[pgdb.CreateUserWithEventParams, created] {
+	return batch.New("postgres.CreateUsersWithEvents batch", func(ctx context.Context, rows []pgdb.CreateUserWithEventParams) ([]created, error) {
+		out := make([]created, len(rows))
+		if len(rows) == 1 {
+			// Alone: the request's own context when idle, or the context
+			// of a batch it alone waits for, which carries its values.
+			out[0].err = db.write(ctx, func(q *pgdb.Queries) error { return q.CreateUserWithEvent(ctx, rows[0]) })
+			if out[0].err != nil && (ctx.Err() != nil || errors.Is(out[0].err, roster.ErrUnavailable)) {
+				return nil, out[0].err
+			}
+			return out, nil
+		}
+		ids, pos, err := db.createMany(ctx, rows)
+		if err != nil && (ctx.Err() != nil || errors.Is(err, roster.ErrUnavailable)) {
+			return nil, err
+		}
+		inserted := make(map[uuid.UUID]struct{}, len(ids))
+		for _, id := range ids {
+			inserted[id] = struct{}{}
+		}
+		for i, row := range rows {
+			if _, ok := inserted[row.ID]; ok {
+				out[i].pos = pos
+				continue
+			}
+			out[i] = db.createAlone(ctx, row)
+		}
+		return out, nil
+	})
+}
+
+// createMany runs CreateUsersWithEvents and returns the ids it created and,
+// with replicas, the WAL position after its commit.
+func (db *DB) createMany(ctx context.Context, rows []pgdb.CreateUserWithEventParams) (ids []uuid.UUID, pos string, err error) {
+	arg := pgdb.CreateUsersWithEventsParams{
+		Ids:        make([]string, len(rows)),
+		Names:      make([]string, len(rows)),
+		NameLowers: make([]string, len(rows)),
+		Emails:     make([]string, len(rows)),
+		CreatedAts: make([]string, len(rows)),
+		UpdatedAts: make([]string, len(rows)),
+		Datas:      make([]string, len(rows)),
+	}
+	for i, r := range rows {
+		arg.Ids[i], arg.Names[i], arg.NameLowers[i], arg.Emails[i] = r.ID.String(), r.Name, r.NameLower, r.Email
+		arg.CreatedAts[i], arg.UpdatedAts[i] = r.CreatedAt.Format(time.RFC3339Nano), r.UpdatedAt.Format(time.RFC3339Nano)
+		arg.Datas[i] = r.Data
+	}
+	err = db.use(ctx, func(conn *pgxpool.Conn) error {
+		var err error
+		if ids, err = pgdb.New(conn).CreateUsersWithEvents(ctx, arg); err != nil {
+			return err
+		}
+		pos = db.commitPosition(ctx, conn)
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	db.commits.Signal()
+	return ids, pos, nil
+}
+
+// createAlone runs one create of a batch on its own, for its own answer.
+func (db *DB) createAlone(ctx context.Context, row pgdb.CreateUserWithEventParams) created {
+	var pos string
+	err := db.use(ctx, func(conn *pgxpool.Conn) error {
+		if err := pgdb.New(conn).CreateUserWithEvent(ctx, row); err != nil {
+			return err
+		}
+		pos = db.commitPosition(ctx, conn)
+		return nil
+	})
+	if err != nil {
+		return created{err: err}
+	}
+	db.commits.Signal()
+	return created{pos: pos}
 }
 
 // claimKey records idem for u, which the caller then inserts, or returns

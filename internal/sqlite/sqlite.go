@@ -13,8 +13,10 @@ import (
 	"strings"
 
 	"github.com/pressly/goose/v3"
+	"github.com/rosterhq/roster/internal/batch"
 	"github.com/rosterhq/roster/internal/broadcast"
 	"github.com/rosterhq/roster/internal/outage"
+	"github.com/rosterhq/roster/internal/roster"
 	"github.com/rosterhq/roster/internal/sqlite/sqlitedb"
 	"github.com/rosterhq/roster/migrations"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -32,6 +34,8 @@ type DB struct {
 	// commits wakes the Listen calls after each committed change.
 	commits broadcast.Group
 	outage  *outage.Log
+	// creates commits concurrent creates together (users.go).
+	creates *batch.Batcher[roster.User, error]
 }
 
 // Open opens the SQLite database at path, creating the file if needed, and
@@ -51,13 +55,15 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		_ = write.Close()
 		return nil, err
 	}
-	return &DB{
+	db := &DB{
 		write:  write,
 		read:   read,
 		wq:     sqlitedb.New(write),
 		rq:     sqlitedb.New(read),
 		outage: outage.New("database", nil),
-	}, nil
+	}
+	db.creates = db.newCreates()
+	return db, nil
 }
 
 func openPool(ctx context.Context, path string, conns int, writer bool) (*sql.DB, error) {
@@ -139,12 +145,17 @@ func (db *DB) WriteStats() sql.DBStats { return db.write.Stats() }
 // inTx runs fn in a transaction on the write connection, which begins
 // IMMEDIATE (see dsn): it holds the write lock from the start.
 func (db *DB) inTx(ctx context.Context, fn func(q *sqlitedb.Queries) error) error {
+	return db.inRawTx(ctx, func(_ *sql.Tx, q *sqlitedb.Queries) error { return fn(q) })
+}
+
+// inRawTx is inTx for fn that also needs the transaction itself.
+func (db *DB) inRawTx(ctx context.Context, fn func(tx *sql.Tx, q *sqlitedb.Queries) error) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback() // a no-op after Commit
-	if err := fn(db.wq.WithTx(tx)); err != nil {
+	if err := fn(tx, db.wq.WithTx(tx)); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {

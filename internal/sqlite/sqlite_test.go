@@ -269,3 +269,20 @@ func TestMigrationKeepsIdempotencyRecords(t *testing.T) {
 		},
 	})
 }
+
+// Concurrent creates commit together and each gets its own answer
+// (storetest.RunGroupCommit); the writes are held by holding the one
+// write connection.
+func TestGroupCommit(t *testing.T) {
+	storetest.RunGroupCommit(t, storetest.GroupCommit{
+		Open: func(t *testing.T) roster.UserStore { return mustOpenMigrated(t) },
+		Hold: func(t *testing.T, s roster.UserStore) func() {
+			conn, err := s.(*DB).write.Conn(t.Context())
+			if err != nil {
+				t.Fatalf("hold the write connection: %v", err)
+			}
+			return func() { _ = conn.Close() }
+		},
+		Creates: func(s roster.UserStore) (bool, int) { return s.(*DB).creates.State() },
+	})
+}

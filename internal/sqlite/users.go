@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/rosterhq/roster/internal/batch"
 	"github.com/rosterhq/roster/internal/roster"
 	"github.com/rosterhq/roster/internal/sqlite/sqlitedb"
 	"modernc.org/sqlite"
@@ -28,7 +29,9 @@ const emailIndex = "users_email_lower_key"
 const purgeBatch = 10
 
 // CreateUser inserts u and its user.created event and, with idem, records
-// the key, all in one transaction. A key is expired when its expires_at is
+// the key, all in one transaction. Without a key, the create commits
+// together with the concurrent ones (group commit, newCreates): one
+// transaction for all of them. A key is expired when its expires_at is
 // before u.CreatedAt: the store judges by the caller's clock, not its own.
 // Transactions on the single write connection run one at a time, so a
 // concurrent retry of a key finds the record its first attempt committed.
@@ -36,18 +39,23 @@ const purgeBatch = 10
 func (db *DB) CreateUser(ctx context.Context, u roster.User, idem *roster.Idempotency) (roster.User, bool, error) {
 	created, updated := u.CreatedAt.UnixMicro(), u.UpdatedAt.UnixMicro()
 	u.CreatedAt, u.UpdatedAt = time.UnixMicro(created).UTC(), time.UnixMicro(updated).UTC()
+	if idem == nil {
+		rowErr, err := db.creates.Do(ctx, u)
+		if err == nil {
+			err = rowErr
+		}
+		if err != nil {
+			return roster.User{}, false, db.storeError("create user", err)
+		}
+		return u, false, nil
+	}
 	stored, replayed := u, false
 	err := db.inTx(ctx, func(q *sqlitedb.Queries) (err error) {
-		if idem != nil {
-			stored, replayed, err = claimKey(ctx, q, u, *idem)
-			if err != nil || replayed {
-				return err
-			}
-		}
-		if err = q.CreateUser(ctx, sqlitedb.NewUserParams(u)); err != nil {
+		stored, replayed, err = claimKey(ctx, q, u, *idem)
+		if err != nil || replayed {
 			return err
 		}
-		return appendEvent(ctx, q, roster.Event{Type: roster.EventUserCreated, UserID: u.ID, User: &u, At: u.UpdatedAt})
+		return createWithEvent(ctx, q, u)
 	})
 	if err != nil {
 		return roster.User{}, false, db.storeError("create user", err)
@@ -56,6 +64,61 @@ func (db *DB) CreateUser(ctx context.Context, u roster.User, idem *roster.Idempo
 		db.commits.Signal()
 	}
 	return stored, replayed, nil
+}
+
+// createWithEvent inserts u and its user.created event.
+func createWithEvent(ctx context.Context, q *sqlitedb.Queries, u roster.User) error {
+	if err := q.CreateUser(ctx, sqlitedb.NewUserParams(u)); err != nil {
+		return err
+	}
+	return appendEvent(ctx, q, roster.Event{Type: roster.EventUserCreated, UserID: u.ID, User: &u, At: u.UpdatedAt})
+}
+
+// newCreates returns the group commit of creates without a key
+// (internal/batch): a create that finds the writer idle commits alone, in
+// a transaction of its own; those that arrive meanwhile commit together,
+// in the next: N creates, one transaction and one fsync. Each runs under a
+// savepoint, so one that fails (a taken email) is rolled back alone and
+// gets its own error; only an unavailable database, or every caller gone,
+// fails the batch.
+func (db *DB) newCreates() *batch.Batcher[roster.User, error] {
+	return batch.New("sqlite create batch", func(ctx context.Context, users []roster.User) ([]error, error) {
+		out := make([]error, len(users))
+		err := db.inRawTx(ctx, func(tx *sql.Tx, q *sqlitedb.Queries) error {
+			if len(users) == 1 {
+				return createWithEvent(ctx, q, users[0])
+			}
+			for i, u := range users {
+				out[i] = savepoint(ctx, tx, func() error { return createWithEvent(ctx, q, u) })
+				if out[i] != nil && (isUnavailable(out[i]) || ctx.Err() != nil) {
+					return out[i]
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		db.commits.Signal()
+		return out, nil
+	})
+}
+
+// savepoint runs fn under a savepoint of tx, rolling back to it if fn
+// fails, so that what the transaction did before stays.
+func savepoint(ctx context.Context, tx *sql.Tx, fn func() error) error {
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT one"); err != nil {
+		return err
+	}
+	if err := fn(); err != nil {
+		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO one"); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		_, rerr := tx.ExecContext(ctx, "RELEASE one")
+		return errors.Join(err, rerr)
+	}
+	_, err := tx.ExecContext(ctx, "RELEASE one")
+	return err
 }
 
 // claimKey records idem for u, which the caller then inserts, or returns
@@ -185,7 +248,7 @@ func (db *DB) Ping(ctx context.Context) error {
 // own errors pass unchanged.
 func (db *DB) storeError(op string, err error) error {
 	var se *sqlite.Error
-	if errors.As(err, &se) && unavailable(se.Code()) {
+	if isUnavailable(err) {
 		return db.unavailable(op, err)
 	}
 	switch {
@@ -209,11 +272,17 @@ func (db *DB) unavailable(op string, err error) error {
 // classify is storeError for paths with errors of their own (imports):
 // only the database being unavailable is translated.
 func (db *DB) classify(op string, err error) error {
-	var se *sqlite.Error
-	if errors.As(err, &se) && unavailable(se.Code()) {
+	if isUnavailable(err) {
 		return db.unavailable(op, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// isUnavailable reports whether err is SQLite's and means the file cannot
+// be used now (unavailable).
+func isUnavailable(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && unavailable(se.Code())
 }
 
 // unavailable reports whether a SQLite result code (extended codes

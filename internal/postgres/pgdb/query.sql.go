@@ -186,6 +186,67 @@ func (q *Queries) CreateUserWithEvent(ctx context.Context, arg CreateUserWithEve
 	return err
 }
 
+const createUsersWithEvents = `-- name: CreateUsersWithEvents :many
+WITH input AS (
+    SELECT id, name, name_lower, email, created_at, updated_at, data, ord
+    FROM unnest(
+        $1::text[]::uuid[], $2::text[], $3::text[],
+        $4::text[], $5::text[]::timestamptz[],
+        $6::text[]::timestamptz[], $7::text[]
+    ) WITH ORDINALITY AS t(id, name, name_lower, email, created_at, updated_at, data, ord)
+), created AS (
+    INSERT INTO users (id, name, email, created_at, updated_at, name_lower)
+    SELECT id, name, email, created_at, updated_at, name_lower
+    FROM input
+    ORDER BY ord
+    ON CONFLICT DO NOTHING
+    RETURNING id
+)
+INSERT INTO event_outbox (type, user_id, data, at)
+SELECT 'user.created', input.id, input.data::jsonb, input.updated_at
+FROM input JOIN created ON created.id = input.id
+ORDER BY input.ord
+RETURNING user_id
+`
+
+type CreateUsersWithEventsParams struct {
+	Ids        []string
+	Names      []string
+	NameLowers []string
+	Emails     []string
+	CreatedAts []string
+	UpdatedAts []string
+	Datas      []string
+}
+
+func (q *Queries) CreateUsersWithEvents(ctx context.Context, arg CreateUsersWithEventsParams) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, createUsersWithEvents,
+		arg.Ids,
+		arg.Names,
+		arg.NameLowers,
+		arg.Emails,
+		arg.CreatedAts,
+		arg.UpdatedAts,
+		arg.Datas,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []uuid.UUID
+	for rows.Next() {
+		var user_id uuid.UUID
+		if err := rows.Scan(&user_id); err != nil {
+			return nil, err
+		}
+		items = append(items, user_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const deleteUserWithEvent = `-- name: DeleteUserWithEvent :execrows
 WITH deleted AS (
     DELETE FROM users
