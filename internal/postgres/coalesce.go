@@ -12,6 +12,16 @@ import (
 	"github.com/rosterhq/roster/internal/roster"
 )
 
+// readers coalesces the reads on one pool (the primary's or a replica's).
+type readers struct {
+	users *userReads
+	lists *listReads
+}
+
+func (db *DB) newReaders(pool *pgxpool.Pool) readers {
+	return readers{users: db.newUserReads(pool), lists: db.newListReads(pool)}
+}
+
 // userReads coalesces concurrent get-by-id reads on one pool (the
 // primary's or a replica's) into one GetUsers statement (internal/batch):
 // a read that finds none out runs GetUser at once, on its own goroutine,
@@ -87,4 +97,67 @@ func (db *DB) readUsers(ctx context.Context, pool *pgxpool.Pool, ids []uuid.UUID
 		out[i].user, out[i].found = users[id]
 	}
 	return out, nil
+}
+
+// listReads lets identical concurrent list queries share one statement
+// (batch.Shared): a query none like it is out for runs at once; the same
+// query arriving while it is out waits for the next run, which answers
+// every caller that gathered. So a caller never gets rows read before it
+// arrived, and a popular page (the first, say) costs one statement per
+// round trip however many ask for it. A query that no other caller makes
+// at the same moment costs what it did without sharing.
+type listReads = batch.Shared[listKey, []roster.User]
+
+// listKey is a ListQuery as a map key: the same key, the same rows. A
+// search scoped to one caller's email (SearchEmailOf) is keyed by that
+// caller, so callers share only what each would have been given.
+type listKey struct {
+	filter   roster.UserFilter // SearchEmailOf nil: in scope
+	scope    uuid.UUID
+	scoped   bool
+	sort     roster.Sort
+	limit    int
+	offset   int
+	after    roster.Cursor
+	hasAfter bool
+}
+
+func keyOf(q roster.ListQuery) listKey {
+	k := listKey{filter: q.Filter, sort: q.Sort, limit: q.Limit, offset: q.Offset}
+	if q.Filter.SearchEmailOf != nil {
+		k.filter.SearchEmailOf, k.scope, k.scoped = nil, *q.Filter.SearchEmailOf, true
+	}
+	if q.After != nil {
+		k.after, k.hasAfter = *q.After, true
+	}
+	return k
+}
+
+func (k listKey) query() roster.ListQuery {
+	q := roster.ListQuery{Filter: k.filter, Sort: k.sort, Limit: k.limit, Offset: k.offset}
+	if k.scoped {
+		q.Filter.SearchEmailOf = &k.scope
+	}
+	if k.hasAfter {
+		q.After = &k.after
+	}
+	return q
+}
+
+func (db *DB) newListReads(pool *pgxpool.Pool) *listReads {
+	return batch.NewShared("postgres.ListUsers shared", func(ctx context.Context, k listKey) ([]roster.User, error) {
+		var rows []pgdb.User
+		err := db.useOn(ctx, pool, func(conn *pgxpool.Conn) (err error) {
+			rows, err = listUsers(ctx, pgdb.New(customPlans{conn}), k.query())
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		users := make([]roster.User, len(rows))
+		for i, row := range rows {
+			users[i] = user(row)
+		}
+		return users, nil
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -90,7 +91,7 @@ func TestCoalescedReadCancelledCallerLeavesOthers(t *testing.T) {
 	}
 	waiting := func(n int) { // until the next batch has n callers
 		for {
-			if _, got := db.reads.State(); got == n {
+			if _, got := db.reads.users.State(); got == n {
 				return
 			}
 			runtime.Gosched()
@@ -98,7 +99,7 @@ func TestCoalescedReadCancelledCallerLeavesOthers(t *testing.T) {
 	}
 	first := get(t.Context(), users[0].ID)
 	for { // the first one's statement is out
-		if busy, waiting := db.reads.State(); busy && waiting == 0 {
+		if busy, waiting := db.reads.users.State(); busy && waiting == 0 {
 			break
 		}
 		runtime.Gosched()
@@ -118,5 +119,45 @@ func TestCoalescedReadCancelledCallerLeavesOthers(t *testing.T) {
 		if r := <-ch; r.err != nil || r.u != want {
 			t.Errorf("caller %d: got %+v, %v; want %+v", i, r.u, r.err, want)
 		}
+	}
+}
+
+// Concurrent lists, many of them identical (sharing a statement) and some
+// not, each get exactly the page a list alone gets, in every query mode.
+func TestSharedLists(t *testing.T) {
+	for _, mode := range []string{"cache_statement", "simple_protocol"} {
+		t.Run(mode, func(t *testing.T) {
+			db := mustOpenMigrated(t, pgtest.NewDatabase(t)+"&default_query_exec_mode="+mode, Options{MaxConns: 4})
+			users := mustCreateUsers(t, db, 30)
+			scope := users[3].ID
+			queries := []roster.ListQuery{
+				{Limit: 10},
+				{Limit: 10, Sort: roster.SortName},
+				{Limit: 5, Offset: 5},
+				{Limit: 10, After: &roster.Cursor{Sort: roster.SortNewest, CreatedAt: users[20].CreatedAt, ID: users[20].ID}},
+				{Limit: 10, Filter: roster.UserFilter{Search: "reader1", SearchEmailOf: &scope}},
+			}
+			want := make([][]roster.User, len(queries))
+			for i, q := range queries {
+				var err error
+				if want[i], err = db.ListUsers(t.Context(), q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var wg sync.WaitGroup
+			for i := range 200 {
+				wg.Go(func() {
+					q := queries[i%len(queries)]
+					got, err := db.ListUsers(t.Context(), q)
+					if err != nil || !slices.Equal(got, want[i%len(queries)]) {
+						t.Errorf("list %d: got %d users, %v; want %d", i%len(queries), len(got), err, len(want[i%len(queries)]))
+					}
+					if len(got) > 0 {
+						got[0].Name = "changed by a caller" // its own copy
+					}
+				})
+			}
+			wg.Wait()
+		})
 	}
 }

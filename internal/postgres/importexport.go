@@ -318,7 +318,7 @@ func (db *DB) ExportUsers(ctx context.Context, f roster.UserFilter, fn func(rost
 	// by the primary; after it, not: the client has part of the export,
 	// and a second run would repeat it.
 	var replicaErr error
-	err := db.read(ctx, func(pool *pgxpool.Pool, _ *userReads) error {
+	err := db.read(ctx, func(pool *pgxpool.Pool, _ *readers) error {
 		if wrote {
 			return replicaErr
 		}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,20 +18,21 @@ import (
 
 // ListUsers returns up to q.Limit users matching q.Filter in q.Sort order,
 // from q.Offset or, in keyset mode, after q.After.
+// Identical concurrent queries share one statement (coalesce.go); each
+// caller gets its own copy of the rows.
 func (db *DB) ListUsers(ctx context.Context, q roster.ListQuery) ([]roster.User, error) {
-	var rows []pgdb.User
-	err := db.customPlanQueries(ctx, func(pq *pgdb.Queries) (err error) {
-		rows, err = listUsers(ctx, pq, q)
+	if err := q.Check(); err != nil {
+		return nil, storeError("list users", err)
+	}
+	var users []roster.User
+	err := db.read(ctx, func(_ *pgxpool.Pool, reads *readers) (err error) {
+		users, err = reads.lists.Do(ctx, keyOf(q))
 		return err
 	})
 	if err != nil {
 		return nil, storeError("list users", err)
 	}
-	users := make([]roster.User, len(rows))
-	for i, row := range rows {
-		users[i] = user(row)
-	}
-	return users, nil
+	return slices.Clone(users), nil
 }
 
 // CountUsers counts the users matching f.
@@ -156,7 +158,7 @@ func microCeil(t time.Time) time.Time {
 //
 // They are reads: on a replica when there are some (replicas.go).
 func (db *DB) customPlanQueries(ctx context.Context, fn func(q *pgdb.Queries) error) error {
-	return db.read(ctx, func(pool *pgxpool.Pool, _ *userReads) error {
+	return db.read(ctx, func(pool *pgxpool.Pool, _ *readers) error {
 		return db.useOn(ctx, pool, func(conn *pgxpool.Conn) error { return fn(pgdb.New(customPlans{conn})) })
 	})
 }

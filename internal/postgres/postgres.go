@@ -126,7 +126,7 @@ type DB struct {
 	// listenConfig is Listen's connection (Options.ListenURL); nil: the
 	// pool's.
 	listenConfig *pgx.ConnConfig
-	reads        *userReads // concurrent get-by-id reads, coalesced (coalesce.go)
+	reads        readers // concurrent reads, coalesced (coalesce.go)
 	// creates commits concurrent creates together (users.go).
 	creates *batch.Batcher[pgdb.CreateUserWithEventParams, created]
 	// replicas serve reads (replicas.go); readWait bounds a read's wait
@@ -174,9 +174,9 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		outage:         outage.New("database", nil),
 		probing:        make(chan struct{}, 1),
 	}
-	db.reads, db.creates = db.newUserReads(pool), db.newCreates()
+	db.reads, db.creates = db.newReaders(pool), db.newCreates()
 	for _, r := range replicas {
-		r.reads = db.newUserReads(r.pool)
+		r.reads = db.newReaders(r.pool)
 	}
 	return db, nil
 }

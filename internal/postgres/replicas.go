@@ -39,7 +39,7 @@ const replicaPoll = 5 * time.Millisecond
 type replica struct {
 	name  string // host:port, for metrics and logs
 	pool  *pgxpool.Pool
-	reads *userReads
+	reads readers
 	// replayed is the replay position last seen (a cache: it only grows).
 	replayed atomic.Uint64
 }
@@ -172,18 +172,18 @@ func (db *DB) reader(ctx context.Context) *replica {
 
 // read runs fn on the pool (and get-by-id coalescer) reader picks; when a
 // replica fails it with an outage, on the primary's.
-func (db *DB) read(ctx context.Context, fn func(pool *pgxpool.Pool, reads *userReads) error) error {
+func (db *DB) read(ctx context.Context, fn func(pool *pgxpool.Pool, reads *readers) error) error {
 	r := db.reader(ctx)
 	if r == nil {
 		if len(db.replicas) > 0 {
 			db.primaryReads.Add(1)
 		}
-		return fn(db.pool, db.reads)
+		return fn(db.pool, &db.reads)
 	}
-	err := fn(r.pool, r.reads)
+	err := fn(r.pool, &r.reads)
 	if err != nil && errors.Is(err, roster.ErrUnavailable) && ctx.Err() == nil {
 		db.primaryReads.Add(1)
-		return fn(db.pool, db.reads)
+		return fn(db.pool, &db.reads)
 	}
 	db.replicaReads.Add(1)
 	return err

@@ -215,8 +215,8 @@ func claimKey(ctx context.Context, q *pgdb.Queries, u roster.User, idem roster.I
 // callers' (coalesce.go).
 func (db *DB) User(ctx context.Context, id uuid.UUID) (roster.User, error) {
 	var u roster.User
-	err := db.read(ctx, func(_ *pgxpool.Pool, reads *userReads) (err error) {
-		u, err = db.coalescedUser(ctx, reads, id)
+	err := db.read(ctx, func(_ *pgxpool.Pool, reads *readers) (err error) {
+		u, err = db.coalescedUser(ctx, reads.users, id)
 		return err
 	})
 	return u, err
