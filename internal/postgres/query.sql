@@ -159,12 +159,16 @@ FROM created;
 -- statement's own answer. The arrays travel as text[], which pgx encodes
 -- in every exec mode (see GetUsers).
 WITH input AS (
-    SELECT *
-    FROM unnest(
-        sqlc.arg('ids')::text[]::uuid[], sqlc.arg('names')::text[], sqlc.arg('name_lowers')::text[],
-        sqlc.arg('emails')::text[], sqlc.arg('created_ats')::text[]::timestamptz[],
-        sqlc.arg('updated_ats')::text[]::timestamptz[], sqlc.arg('datas')::text[]
-    ) WITH ORDINALITY AS t(id, name, name_lower, email, created_at, updated_at, data, ord)
+    -- Set-returning functions in one select list advance in lockstep:
+    -- row i holds every array's element i, and ord is i.
+    SELECT generate_subscripts(sqlc.arg('ids')::text[], 1) AS ord,
+           unnest(sqlc.arg('ids')::text[])::uuid AS id,
+           unnest(sqlc.arg('names')::text[]) AS name,
+           unnest(sqlc.arg('name_lowers')::text[]) AS name_lower,
+           unnest(sqlc.arg('emails')::text[]) AS email,
+           unnest(sqlc.arg('created_ats')::text[])::timestamptz AS created_at,
+           unnest(sqlc.arg('updated_ats')::text[])::timestamptz AS updated_at,
+           unnest(sqlc.arg('datas')::text[]) AS data
 ), created AS (
     INSERT INTO users (id, name, email, created_at, updated_at, name_lower)
     SELECT id, name, email, created_at, updated_at, name_lower

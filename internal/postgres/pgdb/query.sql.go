@@ -188,12 +188,16 @@ func (q *Queries) CreateUserWithEvent(ctx context.Context, arg CreateUserWithEve
 
 const createUsersWithEvents = `-- name: CreateUsersWithEvents :many
 WITH input AS (
-    SELECT id, name, name_lower, email, created_at, updated_at, data, ord
-    FROM unnest(
-        $1::text[]::uuid[], $2::text[], $3::text[],
-        $4::text[], $5::text[]::timestamptz[],
-        $6::text[]::timestamptz[], $7::text[]
-    ) WITH ORDINALITY AS t(id, name, name_lower, email, created_at, updated_at, data, ord)
+    -- Set-returning functions in one select list advance in lockstep:
+    -- row i holds every array's element i, and ord is i.
+    SELECT generate_subscripts($1::text[], 1) AS ord,
+           unnest($1::text[])::uuid AS id,
+           unnest($2::text[]) AS name,
+           unnest($3::text[]) AS name_lower,
+           unnest($4::text[]) AS email,
+           unnest($5::text[])::timestamptz AS created_at,
+           unnest($6::text[])::timestamptz AS updated_at,
+           unnest($7::text[]) AS data
 ), created AS (
     INSERT INTO users (id, name, email, created_at, updated_at, name_lower)
     SELECT id, name, email, created_at, updated_at, name_lower
@@ -219,6 +223,13 @@ type CreateUsersWithEventsParams struct {
 	Datas      []string
 }
 
+// Group commit (users.go): concurrent creates in one statement, each
+// user with its user.created event, in the order given. A row that
+// conflicts (its email taken, by a stored user or an earlier row here) is
+// skipped, not an error, so that it fails no other; the ids returned are
+// the users created, and the caller gives each skipped row the single
+// statement's own answer. The arrays travel as text[], which pgx encodes
+// in every exec mode (see GetUsers).
 func (q *Queries) CreateUsersWithEvents(ctx context.Context, arg CreateUsersWithEventsParams) ([]uuid.UUID, error) {
 	rows, err := q.db.Query(ctx, createUsersWithEvents,
 		arg.Ids,
