@@ -99,7 +99,7 @@ func (db *DB) readUsers(ctx context.Context, pool *pgxpool.Pool, ids []uuid.UUID
 	return out, nil
 }
 
-// listReads lets identical concurrent list queries share one statement
+// listReads lets identical concurrent page-mode list queries share one statement
 // (batch.Shared): a query none like it is out for runs at once; the same
 // query arriving while it is out waits for the next run, which answers
 // every caller that gathered. So a caller never gets rows read before it
@@ -112,23 +112,19 @@ type listReads = batch.Shared[listKey, []roster.User]
 // search scoped to one caller's email (SearchEmailOf) is keyed by that
 // caller, so callers share only what each would have been given.
 type listKey struct {
-	filter   roster.UserFilter // SearchEmailOf nil: in scope
-	scope    uuid.UUID
-	scoped   bool
-	sort     roster.Sort
-	limit    int
-	offset   int
-	after    roster.Cursor
-	hasAfter bool
+	filter roster.UserFilter // SearchEmailOf nil: in scope
+	scope  uuid.UUID
+	scoped bool
+	sort   roster.Sort
+	limit  int
+	offset int
 }
 
+// keyOf is the key of q, a page-mode query (no After).
 func keyOf(q roster.ListQuery) listKey {
 	k := listKey{filter: q.Filter, sort: q.Sort, limit: q.Limit, offset: q.Offset}
 	if q.Filter.SearchEmailOf != nil {
 		k.filter.SearchEmailOf, k.scope, k.scoped = nil, *q.Filter.SearchEmailOf, true
-	}
-	if q.After != nil {
-		k.after, k.hasAfter = *q.After, true
 	}
 	return k
 }
@@ -138,26 +134,11 @@ func (k listKey) query() roster.ListQuery {
 	if k.scoped {
 		q.Filter.SearchEmailOf = &k.scope
 	}
-	if k.hasAfter {
-		q.After = &k.after
-	}
 	return q
 }
 
 func (db *DB) newListReads(pool *pgxpool.Pool) *listReads {
 	return batch.NewShared("postgres.ListUsers shared", func(ctx context.Context, k listKey) ([]roster.User, error) {
-		var rows []pgdb.User
-		err := db.useOn(ctx, pool, func(conn *pgxpool.Conn) (err error) {
-			rows, err = listUsers(ctx, pgdb.New(customPlans{conn}), k.query())
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-		users := make([]roster.User, len(rows))
-		for i, row := range rows {
-			users[i] = user(row)
-		}
-		return users, nil
+		return db.listOn(ctx, pool, k.query())
 	})
 }
