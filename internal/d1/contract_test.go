@@ -26,7 +26,7 @@ func TestContract(t *testing.T) {
 		t.Skip("no D1 binding: cmd/roster-edge's TestD1Contract runs this in workerd")
 	}
 	storetest.RunLacking(t, func(t *testing.T) roster.UserStore { return mustOpenEmpty(t, binding) }, map[storetest.Feature]string{
-		storetest.Events: "d1.DB writes the outbox but is no roster.EventStore: the edge build serves no change feed (GET /api/events answers 501)",
+		storetest.Listen: "isolates share no memory and D1 announces no commits: the edge build serves no change feed (GET /api/events answers 501)",
 		storetest.Import: "the edge build serves no import (501): D1 has no interactive transaction to hold an import's batches",
 		storetest.Export: "the edge build serves no export (501): D1 has no snapshot to read across pages",
 	})

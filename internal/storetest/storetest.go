@@ -31,8 +31,11 @@ func Run(t *testing.T, open func(t *testing.T) roster.UserStore) {
 type Feature string
 
 const (
-	// Events is reading the outbox back: the store is a roster.EventStore.
+	// Events is reading the outbox back: EventsAfter, EventBounds and
+	// PurgeEvents of roster.EventStore.
 	Events Feature = "events"
+	// Listen is roster.EventStore's Listen: the store announces commits.
+	Listen Feature = "listen"
 	// Import is BeginImport.
 	Import Feature = "import"
 	// Export is ExportUsers.
@@ -84,7 +87,7 @@ func RunLacking(t *testing.T, open func(t *testing.T) roster.UserStore, lacks ma
 		{"EventsNoneWithoutChange", testEventsNoneWithoutChange, []Feature{Events}},
 		{"EventsAfterPages", testEventsAfterPages, []Feature{Events}},
 		{"EventBoundsAndPurge", testEventBoundsAndPurge, []Feature{Events}},
-		{"EventsListen", testEventsListen, []Feature{Events}},
+		{"EventsListen", testEventsListen, []Feature{Events, Listen}},
 		{"EventsConcurrentOrder", testEventsConcurrentOrder, []Feature{Events}},
 		{"ImportNoChangeNoEvent", testImportNoChangeNoEvent, []Feature{Import, Events}},
 		{"ImportEventWithLastBatch", testImportEventWithLastBatch, []Feature{Import, Events}},
