@@ -27,12 +27,15 @@ export default {
     const run = new URL(request.url).searchParams.get("run") ?? "";
     const { readable, writable } = new TransformStream();
     const out = writable.getWriter();
-    const write = (text) => out.write(encoder.encode(text));
+    // Once the client hangs up, writes fail: they are dropped, not left
+    // as unhandled rejections.
+    const send = (bytes) => out.write(bytes).catch(() => {});
+    const write = (text) => send(encoder.encode(text));
 
     // Go writes os.Stdout and os.Stderr through fs.writeSync; the
     // buffer is a view of the module's memory, so it is copied.
     globalThis.fs.writeSync = (fd, buf) => {
-      out.write(buf.slice());
+      send(buf.slice());
       return buf.length;
     };
     // internal/d1's TestContract finds the binding here (contractBinding).
@@ -55,7 +58,7 @@ export default {
         running = false;
       }
       await write(`\nexit ${code}\n`);
-      await out.close();
+      await out.close().catch(() => {});
     })();
     return new Response(readable, { headers: { "content-type": "text/plain; charset=utf-8" } });
   },
