@@ -324,6 +324,20 @@ func (w *edgeWorker) post(header map[string]string, body string) error {
 // the Worker on a free port of 127.0.0.1 until the test ends.
 func startWorker(t *testing.T) *edgeWorker {
 	t.Helper()
+	url := serve(t)
+	a, err := auth.New(auth.Config{Secret: []byte(edgeSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &edgeWorker{url: url, auth: a}
+}
+
+// serve runs edge/build, installs miniflare if needed and runs edge/serve.mjs
+// with args (none: the Worker) on a free port of 127.0.0.1 with a fresh D1
+// database until the test ends; it returns the URL. Without node the test
+// is skipped, except with CI=true.
+func serve(t *testing.T, args ...string) string {
+	t.Helper()
 	if _, err := exec.LookPath("node"); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("node is not installed; CI needs it for the edge build's test (.ci/run)")
@@ -334,11 +348,11 @@ func startWorker(t *testing.T) *edgeWorker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, dir, "bash", "build")
+	run(t, dir, nil, "bash", "build")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "miniflare")); err != nil {
-		run(t, dir, "npm", "ci", "--no-audit", "--no-fund")
+		run(t, dir, nil, "npm", "ci", "--no-audit", "--no-fund")
 	}
-	cmd := exec.Command("node", "serve.mjs", "--stdin")
+	cmd := exec.Command("node", append([]string{"serve.mjs", "--stdin"}, args...)...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "JWT_SECRET="+edgeSecret, "LOG_LEVEL=warn")
 	stdin, err := cmd.StdinPipe() // closing it stops the server
@@ -381,17 +395,15 @@ func startWorker(t *testing.T) *edgeWorker {
 	case <-time.After(2 * time.Minute):
 		t.Fatal("miniflare did not start within 2 minutes")
 	}
-	a, err := auth.New(auth.Config{Secret: []byte(edgeSecret)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &edgeWorker{url: url, auth: a}
+	return url
 }
 
-func run(t *testing.T, dir, name string, args ...string) {
+// run runs a command in dir with env added to the test's environment.
+func run(t *testing.T, dir string, env []string, name string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}

@@ -13,7 +13,8 @@ import (
 
 // These run under Node (GOOS=js GOARCH=wasm go test
 // -exec="$(go env GOROOT)/lib/wasm/go_js_wasm_exec"), without D1; the
-// store itself is tested through the Worker (cmd/roster-edge).
+// store itself is tested inside workerd, through the Worker and by the
+// store contract (contract_test.go), both from cmd/roster-edge.
 
 func TestUpMigrations(t *testing.T) {
 	all, err := upMigrations(migrations.SQLite)

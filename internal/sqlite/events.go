@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/rosterhq/roster/internal/broadcast"
 	"github.com/rosterhq/roster/internal/roster"
 	"github.com/rosterhq/roster/internal/sqlite/sqlitedb"
@@ -52,7 +51,7 @@ func (db *DB) EventsAfter(ctx context.Context, after int64, limit int) ([]roster
 	}
 	events := make([]roster.Event, len(rows))
 	for i, row := range rows {
-		if events[i], err = event(row); err != nil {
+		if events[i], err = row.Domain(); err != nil {
 			return nil, err
 		}
 	}
@@ -89,27 +88,4 @@ func (db *DB) Listen(ctx context.Context, wake func()) error {
 	wake()
 	broadcast.Forward(ctx, ch, wake)
 	return nil
-}
-
-// event converts a stored event. As with users, a malformed row means the
-// file was written by something other than this store.
-func event(row sqlitedb.Event) (roster.Event, error) {
-	id, err := uuid.Parse(row.UserID)
-	if err != nil {
-		return roster.Event{}, fmt.Errorf("stored event %d: user id %q: %w", row.ID, row.UserID, err)
-	}
-	ev := roster.Event{
-		ID:     row.ID,
-		Type:   roster.EventType(row.Type),
-		UserID: id,
-		At:     time.UnixMicro(row.At).UTC(),
-	}
-	var data []byte
-	if row.Data.Valid {
-		data = []byte(row.Data.String)
-	}
-	if err := ev.SetData(data); err != nil {
-		return roster.Event{}, fmt.Errorf("stored event %d: %w", row.ID, err)
-	}
-	return ev, nil
 }

@@ -13,8 +13,27 @@ import (
 	"github.com/rosterhq/roster/internal/roster"
 )
 
-// eventStore returns the EventStore side of s, which every store has.
-func eventStore(t *testing.T, s roster.UserStore) roster.EventStore {
+// eventReader is the outbox's side of roster.EventStore without Listen:
+// every store writes the outbox, and one whose instances share no memory
+// (D1) can read and purge it but not announce commits.
+type eventReader interface {
+	EventsAfter(ctx context.Context, after int64, limit int) ([]roster.Event, error)
+	EventBounds(ctx context.Context) (oldest, newest int64, err error)
+	PurgeEvents(ctx context.Context, before time.Time) (int64, error)
+}
+
+// eventStore returns the outbox of s.
+func eventStore(t *testing.T, s roster.UserStore) eventReader {
+	t.Helper()
+	es, ok := s.(eventReader)
+	if !ok {
+		t.Fatalf("%T cannot read its events (EventsAfter, EventBounds, PurgeEvents)", s)
+	}
+	return es
+}
+
+// listener returns the roster.EventStore side of s, for Listen.
+func listener(t *testing.T, s roster.UserStore) roster.EventStore {
 	t.Helper()
 	es, ok := s.(roster.EventStore)
 	if !ok {
@@ -25,7 +44,7 @@ func eventStore(t *testing.T, s roster.UserStore) roster.EventStore {
 
 // allEvents reads every event, in pages smaller than the suite's tests
 // write, so that paging is exercised everywhere.
-func allEvents(t *testing.T, es roster.EventStore) []roster.Event {
+func allEvents(t *testing.T, es eventReader) []roster.Event {
 	t.Helper()
 	var all []roster.Event
 	after := int64(0)
@@ -64,7 +83,7 @@ func deleted(id uuid.UUID, at time.Time) wantEvent {
 
 // checkEvents checks that the store holds exactly want, in order, with
 // increasing IDs.
-func checkEvents(t *testing.T, es roster.EventStore, want ...wantEvent) []roster.Event {
+func checkEvents(t *testing.T, es eventReader, want ...wantEvent) []roster.Event {
 	t.Helper()
 	got := allEvents(t, es)
 	if len(got) != len(want) {
@@ -227,7 +246,7 @@ func testEventsAfterPages(t *testing.T, s roster.UserStore) {
 	}
 }
 
-func checkBounds(t *testing.T, es roster.EventStore, wantOldest, wantNewest int64) {
+func checkBounds(t *testing.T, es eventReader, wantOldest, wantNewest int64) {
 	t.Helper()
 	oldest, newest, err := es.EventBounds(t.Context())
 	if err != nil {
@@ -238,7 +257,7 @@ func checkBounds(t *testing.T, es roster.EventStore, wantOldest, wantNewest int6
 	}
 }
 
-func purge(t *testing.T, es roster.EventStore, before time.Time, want int64) {
+func purge(t *testing.T, es eventReader, before time.Time, want int64) {
 	t.Helper()
 	n, err := es.PurgeEvents(t.Context(), before)
 	if err != nil {
@@ -297,7 +316,7 @@ func testEventBoundsAndPurge(t *testing.T, s roster.UserStore) {
 // Listen wakes once when it starts listening and after every commit, and
 // returns nil when its context ends.
 func testEventsListen(t *testing.T, s roster.UserStore) {
-	l := StartListen(t, eventStore(t, s))
+	l := StartListen(t, listener(t, s))
 	l.WaitWake(t, "starting to listen")
 	u := mustCreate(t, s, newUser(t, "Ada", "ada@example.com", base))
 	l.WaitWake(t, "a create")
@@ -472,7 +491,7 @@ func testEventsConcurrentOrder(t *testing.T, s roster.UserStore) {
 // readUntil pages through es with EventsAfter from the largest ID it has
 // seen until a read that starts after finished is closed finds nothing
 // new: such a read sees every event written before.
-func readUntil(ctx context.Context, es roster.EventStore, finished <-chan struct{}) ([]roster.Event, error) {
+func readUntil(ctx context.Context, es eventReader, finished <-chan struct{}) ([]roster.Event, error) {
 	var seen []roster.Event
 	last := int64(0)
 	for done := false; ; {

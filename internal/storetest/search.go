@@ -51,7 +51,7 @@ func testListSearchEmailOf(t *testing.T, s roster.UserStore) {
 }
 
 // The search index follows every write: creates, updates of the name or
-// the email, deletes and imports.
+// the email and deletes (imports: testSearchFollowsImports).
 func testSearchFollowsWrites(t *testing.T, s roster.UserStore) {
 	found := func(t *testing.T, search string, want ...roster.User) {
 		t.Helper()
@@ -83,7 +83,10 @@ func testSearchFollowsWrites(t *testing.T, s roster.UserStore) {
 	}
 	found(t, "rothy")
 	found(t, "langley")
+}
 
+// The search index follows an import's inserts and updates.
+func testSearchFollowsImports(t *testing.T, s roster.UserStore) {
 	at := base.Add(time.Hour)
 	old := mustCreate(t, s, newUser(t, "Mary Jackson", "mj@nasa.example", base))
 	run := runImport(t, s, roster.ImportOptions{OnConflict: roster.ConflictUpdate, At: at}, 0,

@@ -2,7 +2,7 @@ package sqlitedb
 
 // Written by hand, beside sqlc's output: the SQLite store and the D1 store
 // run these same statements, so the parameters they share and the mapping
-// of a row to a roster.User are here, once: a user field is mapped in this
+// of a row to a roster.User or roster.Event are here, once: a user field is mapped in this
 // file for both engines. sqlc generate leaves this file alone.
 
 import (
@@ -60,6 +60,29 @@ func (row User) Domain() (roster.User, error) {
 		CreatedAt: time.UnixMicro(row.CreatedAt).UTC(),
 		UpdatedAt: time.UnixMicro(row.UpdatedAt).UTC(),
 	}, nil
+}
+
+// Domain converts a stored event; as with users, a malformed row is
+// reported, not trusted.
+func (row Event) Domain() (roster.Event, error) {
+	id, err := uuid.Parse(row.UserID)
+	if err != nil {
+		return roster.Event{}, fmt.Errorf("stored event %d: user id %q: %w", row.ID, row.UserID, err)
+	}
+	ev := roster.Event{
+		ID:     row.ID,
+		Type:   roster.EventType(row.Type),
+		UserID: id,
+		At:     time.UnixMicro(row.At).UTC(),
+	}
+	var data []byte
+	if row.Data.Valid {
+		data = []byte(row.Data.String)
+	}
+	if err := ev.SetData(data); err != nil {
+		return roster.Event{}, fmt.Errorf("stored event %d: %w", row.ID, err)
+	}
+	return ev, nil
 }
 
 func nullString(s *string) sql.NullString {

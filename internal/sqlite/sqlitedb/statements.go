@@ -33,4 +33,7 @@ const (
 	SQLClaimIdempotencyKey    = claimIdempotencyKey
 	SQLIdempotencyKey         = idempotencyKey
 	SQLAppendEvent            = appendEvent
+	SQLEventsAfter            = eventsAfter
+	SQLEventBounds            = eventBounds
+	SQLPurgeEvents            = purgeEvents
 )
