@@ -32,11 +32,20 @@ type DB struct {
 	// commits wakes the Listen calls after each committed change.
 	commits broadcast.Group
 	outage  *outage.Log
+	tracing bool // see Options.Tracing
+}
+
+// Options configure a DB.
+type Options struct {
+	// Tracing makes a span of each SQL statement, BEGIN and COMMIT under
+	// the caller's recording span (tracing.go). Off, sqlc's queries run
+	// on the pools with nothing in between.
+	Tracing bool
 }
 
 // Open opens the SQLite database at path, creating the file if needed, and
 // checks that it can be used. It does not migrate.
-func Open(ctx context.Context, path string) (*DB, error) {
+func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("open sqlite: empty path")
 	}
@@ -51,13 +60,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		_ = write.Close()
 		return nil, err
 	}
-	return &DB{
-		write:  write,
-		read:   read,
-		wq:     sqlitedb.New(write),
-		rq:     sqlitedb.New(read),
-		outage: outage.New("database", nil),
-	}, nil
+	db := &DB{write: write, read: read, outage: outage.New("database", nil), tracing: opts.Tracing}
+	db.wq, db.rq = db.queries(write), db.queries(read)
+	return db, nil
 }
 
 func openPool(ctx context.Context, path string, conns int, writer bool) (*sql.DB, error) {
@@ -139,15 +144,15 @@ func (db *DB) WriteStats() sql.DBStats { return db.write.Stats() }
 // inTx runs fn in a transaction on the write connection, which begins
 // IMMEDIATE (see dsn): it holds the write lock from the start.
 func (db *DB) inTx(ctx context.Context, fn func(q *sqlitedb.Queries) error) error {
-	tx, err := db.write.BeginTx(ctx, nil)
+	tx, err := db.begin(ctx, db.write)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback() // a no-op after Commit
-	if err := fn(db.wq.WithTx(tx)); err != nil {
+	if err := fn(db.queries(tx)); err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	if err := db.commit(ctx, tx); err != nil {
 		return err
 	}
 	db.outage.Up() // a write went through: any outage is over

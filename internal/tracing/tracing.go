@@ -8,6 +8,7 @@ package tracing
 
 import (
 	"context"
+	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -42,4 +43,24 @@ func End(span trace.Span, err error, status string) {
 		span.SetStatus(codes.Error, status)
 	}
 	span.End()
+}
+
+// StatementName names a span of the SQL statement sql: its sqlc name
+// ("GetUser", from the "-- name: GetUser :one" line sqlc puts first),
+// else its first word in upper case ("BEGIN"). Never the text, whose
+// literals could be values. The name is a slice of sql (a first word in
+// lower case aside), so naming costs no allocation.
+func StatementName(sql string) string {
+	sql = strings.TrimSpace(sql)
+	if rest, ok := strings.CutPrefix(sql, "-- name: "); ok {
+		if name, _, ok := strings.Cut(rest, " "); ok {
+			return name
+		}
+	}
+	first, _, _ := strings.Cut(sql, " ")
+	first, _, _ = strings.Cut(first, "\n")
+	if first == "" || strings.HasPrefix(first, "--") {
+		return "SQL"
+	}
+	return strings.ToUpper(first)
 }
