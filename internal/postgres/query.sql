@@ -146,8 +146,8 @@ WITH created AS (
     VALUES (sqlc.arg('id'), sqlc.arg('name'), sqlc.arg('email'), sqlc.arg('created_at'), sqlc.arg('updated_at'), sqlc.arg('name_lower'))
     RETURNING id, updated_at
 )
-INSERT INTO event_outbox (type, user_id, data, at)
-SELECT 'user.created', id, sqlc.arg('data')::text::jsonb, updated_at
+INSERT INTO event_outbox (type, user_id, data, at, trace_parent)
+SELECT 'user.created', id, sqlc.arg('data')::text::jsonb, updated_at, sqlc.narg('trace_parent')
 FROM created;
 
 -- name: UpdateUserWithEvent :one
@@ -166,10 +166,10 @@ WITH updated AS (
       AND (sqlc.narg('if_updated_at')::timestamptz IS NULL OR updated_at = sqlc.narg('if_updated_at'))
     RETURNING id, name, email, created_at, updated_at, name_lower
 ), appended AS (
-    INSERT INTO event_outbox (type, user_id, data, at)
+    INSERT INTO event_outbox (type, user_id, data, at, trace_parent)
     SELECT 'user.updated', id,
            jsonb_build_object('id', id, 'name', name, 'email', email, 'created_at', created_at, 'updated_at', updated_at),
-           updated_at
+           updated_at, sqlc.narg('trace_parent')
     FROM updated
 )
 SELECT id, name, email, created_at, updated_at, name_lower
@@ -182,8 +182,8 @@ WITH deleted AS (
       AND (sqlc.narg('if_updated_at')::timestamptz IS NULL OR updated_at = sqlc.narg('if_updated_at'))
     RETURNING id
 )
-INSERT INTO event_outbox (type, user_id, data, at)
-SELECT 'user.deleted', id, NULL, sqlc.arg('at')
+INSERT INTO event_outbox (type, user_id, data, at, trace_parent)
+SELECT 'user.deleted', id, NULL, sqlc.arg('at'), sqlc.narg('trace_parent')
 FROM deleted;
 
 -- name: UserExists :one
@@ -237,8 +237,8 @@ WHERE subject = $1 AND key = $2;
 -- take no lock here and notify no one (a notification's commit-time lock
 -- would serialize them): the process that wrote wakes its own feed, which
 -- sequences and then notifies the other instances.
-INSERT INTO event_outbox (type, user_id, data, at)
-VALUES (sqlc.arg('type'), sqlc.arg('user_id'), sqlc.narg('data')::text::jsonb, sqlc.arg('at'));
+INSERT INTO event_outbox (type, user_id, data, at, trace_parent)
+VALUES (sqlc.arg('type'), sqlc.arg('user_id'), sqlc.narg('data')::text::jsonb, sqlc.arg('at'), sqlc.narg('trace_parent'));
 
 -- name: OutboxPending :one
 -- Whether SequenceEvents has anything to do, without taking its lock.
@@ -265,10 +265,10 @@ SELECT pg_advisory_xact_lock(8245936386494038017);
 -- later, and no snapshot sees it without the first.
 WITH moved AS (
     DELETE FROM event_outbox
-    RETURNING seq, type, user_id, data, at
+    RETURNING seq, type, user_id, data, at, trace_parent
 ), appended AS (
-    INSERT INTO events (type, user_id, data, at)
-    SELECT type, user_id, data, at FROM moved ORDER BY seq
+    INSERT INTO events (type, user_id, data, at, trace_parent)
+    SELECT type, user_id, data, at, trace_parent FROM moved ORDER BY seq
     RETURNING id
 )
 SELECT count(*)::bigint AS moved, coalesce(max(id), 0)::bigint AS newest
@@ -280,7 +280,7 @@ SELECT pg_notify('roster_events', sqlc.arg('newest')::bigint::text);
 
 -- name: EventsAfter :many
 -- A range scan of the primary key, however long the table.
-SELECT id, type, user_id, data, at
+SELECT id, type, user_id, data, at, trace_parent
 FROM events
 WHERE id > sqlc.arg('after')
 ORDER BY id

@@ -51,6 +51,9 @@ func (db *DB) CreateUser(ctx context.Context, u roster.User, idem *roster.Idempo
 			CreatedAt: u.CreatedAt,
 			UpdatedAt: u.UpdatedAt,
 			Data:      string(data),
+
+			// The write's span: the event's deliveries link to it.
+			TraceParent: traceParent(ctx),
 		})
 	}
 	stored, replayed := u, false
@@ -135,6 +138,7 @@ func (db *DB) UpdateUser(ctx context.Context, id uuid.UUID, upd roster.UserUpdat
 			UpdatedAt:   micro(updatedAt),
 			ID:          id,
 			IfUpdatedAt: microPtr(upd.IfUpdatedAt),
+			TraceParent: traceParent(ctx),
 		})
 		if errors.Is(err, pgx.ErrNoRows) && upd.IfUpdatedAt != nil {
 			return missingOrChanged(ctx, q, id)
@@ -160,6 +164,7 @@ func (db *DB) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Ti
 			ID:          id,
 			IfUpdatedAt: microPtr(ifUpdatedAt),
 			At:          micro(at).UTC(),
+			TraceParent: traceParent(ctx),
 		})
 		switch {
 		case err != nil:

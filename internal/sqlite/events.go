@@ -10,6 +10,7 @@ import (
 	"github.com/rosterhq/roster/internal/broadcast"
 	"github.com/rosterhq/roster/internal/roster"
 	"github.com/rosterhq/roster/internal/sqlite/sqlitedb"
+	"github.com/rosterhq/roster/internal/tracing"
 )
 
 var _ roster.EventStore = (*DB)(nil)
@@ -21,18 +22,21 @@ var _ roster.EventStore = (*DB)(nil)
 // commit (across processes too, not only on this store's one write
 // connection), so the transaction that draws the next id always commits
 // before any other can draw one, and a reader's snapshot that holds an
-// event holds every event before it.
+// event holds every event before it. The span in ctx, the write's, is
+// kept with the event (roster.Event.Trace).
 func appendEvent(ctx context.Context, q *sqlitedb.Queries, ev roster.Event) error {
 	b, err := ev.Data()
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}
 	data := sql.NullString{String: string(b), Valid: b != nil} // NULL for a delete
+	tp := tracing.TraceParent(ctx)
 	err = q.AppendEvent(ctx, sqlitedb.AppendEventParams{
-		Type:   string(ev.Type),
-		UserID: ev.UserID.String(),
-		Data:   data,
-		At:     ev.At.UnixMicro(),
+		Type:        string(ev.Type),
+		UserID:      ev.UserID.String(),
+		Data:        data,
+		At:          ev.At.UnixMicro(),
+		TraceParent: sql.NullString{String: tp, Valid: tp != ""},
 	})
 	if err != nil {
 		return fmt.Errorf("append event: %w", err)
@@ -103,6 +107,7 @@ func event(row sqlitedb.Event) (roster.Event, error) {
 		Type:   roster.EventType(row.Type),
 		UserID: id,
 		At:     time.UnixMicro(row.At).UTC(),
+		Trace:  tracing.ParseTraceParent(row.TraceParent.String), // not valid for NULL
 	}
 	var data []byte
 	if row.Data.Valid {

@@ -65,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) roster.UserStore) {
 		{"EventBoundsAndPurge", testEventBoundsAndPurge},
 		{"EventsListen", testEventsListen},
 		{"EventsConcurrentOrder", testEventsConcurrentOrder},
+		{"EventsKeepTrace", testEventsKeepTrace},
 		{"ImportNoChangeNoEvent", testImportNoChangeNoEvent},
 		{"ImportEventWithLastBatch", testImportEventWithLastBatch},
 		{"ExportSnapshot", testExportSnapshot},

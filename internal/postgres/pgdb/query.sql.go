@@ -15,15 +15,16 @@ import (
 
 const appendEvent = `-- name: AppendEvent :exec
 
-INSERT INTO event_outbox (type, user_id, data, at)
-VALUES ($1, $2, $3::text::jsonb, $4)
+INSERT INTO event_outbox (type, user_id, data, at, trace_parent)
+VALUES ($1, $2, $3::text::jsonb, $4, $5)
 `
 
 type AppendEventParams struct {
-	Type   string
-	UserID uuid.UUID
-	Data   *string
-	At     time.Time
+	Type        string
+	UserID      uuid.UUID
+	Data        *string
+	At          time.Time
+	TraceParent *string
 }
 
 // Event data goes in as text, not as []byte: with pgx's simple protocol or
@@ -39,6 +40,7 @@ func (q *Queries) AppendEvent(ctx context.Context, arg AppendEventParams) error 
 		arg.UserID,
 		arg.Data,
 		arg.At,
+		arg.TraceParent,
 	)
 	return err
 }
@@ -150,22 +152,23 @@ const createUserWithEvent = `-- name: CreateUserWithEvent :exec
 
 WITH created AS (
     INSERT INTO users (id, name, email, created_at, updated_at, name_lower)
-    VALUES ($2, $3, $4, $5, $6, $7)
+    VALUES ($3, $4, $5, $6, $7, $8)
     RETURNING id, updated_at
 )
-INSERT INTO event_outbox (type, user_id, data, at)
-SELECT 'user.created', id, $1::text::jsonb, updated_at
+INSERT INTO event_outbox (type, user_id, data, at, trace_parent)
+SELECT 'user.created', id, $1::text::jsonb, updated_at, $2
 FROM created
 `
 
 type CreateUserWithEventParams struct {
-	Data      string
-	ID        uuid.UUID
-	Name      string
-	Email     string
-	CreatedAt time.Time
-	UpdatedAt time.Time
-	NameLower string
+	Data        string
+	TraceParent *string
+	ID          uuid.UUID
+	Name        string
+	Email       string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	NameLower   string
 }
 
 // The *WithEvent writes change a user and append its event in one
@@ -176,6 +179,7 @@ type CreateUserWithEventParams struct {
 func (q *Queries) CreateUserWithEvent(ctx context.Context, arg CreateUserWithEventParams) error {
 	_, err := q.db.Exec(ctx, createUserWithEvent,
 		arg.Data,
+		arg.TraceParent,
 		arg.ID,
 		arg.Name,
 		arg.Email,
@@ -189,23 +193,29 @@ func (q *Queries) CreateUserWithEvent(ctx context.Context, arg CreateUserWithEve
 const deleteUserWithEvent = `-- name: DeleteUserWithEvent :execrows
 WITH deleted AS (
     DELETE FROM users
-    WHERE id = $2
-      AND ($3::timestamptz IS NULL OR updated_at = $3)
+    WHERE id = $3
+      AND ($4::timestamptz IS NULL OR updated_at = $4)
     RETURNING id
 )
-INSERT INTO event_outbox (type, user_id, data, at)
-SELECT 'user.deleted', id, NULL, $1
+INSERT INTO event_outbox (type, user_id, data, at, trace_parent)
+SELECT 'user.deleted', id, NULL, $1, $2
 FROM deleted
 `
 
 type DeleteUserWithEventParams struct {
 	At          time.Time
+	TraceParent *string
 	ID          uuid.UUID
 	IfUpdatedAt *time.Time
 }
 
 func (q *Queries) DeleteUserWithEvent(ctx context.Context, arg DeleteUserWithEventParams) (int64, error) {
-	result, err := q.db.Exec(ctx, deleteUserWithEvent, arg.At, arg.ID, arg.IfUpdatedAt)
+	result, err := q.db.Exec(ctx, deleteUserWithEvent,
+		arg.At,
+		arg.TraceParent,
+		arg.ID,
+		arg.IfUpdatedAt,
+	)
 	if err != nil {
 		return 0, err
 	}
@@ -230,7 +240,7 @@ func (q *Queries) EventBounds(ctx context.Context) (EventBoundsRow, error) {
 }
 
 const eventsAfter = `-- name: EventsAfter :many
-SELECT id, type, user_id, data, at
+SELECT id, type, user_id, data, at, trace_parent
 FROM events
 WHERE id > $1
 ORDER BY id
@@ -258,6 +268,7 @@ func (q *Queries) EventsAfter(ctx context.Context, arg EventsAfterParams) ([]Eve
 			&i.UserID,
 			&i.Data,
 			&i.At,
+			&i.TraceParent,
 		); err != nil {
 			return nil, err
 		}
@@ -922,10 +933,10 @@ func (q *Queries) PurgeIdempotencyKeys(ctx context.Context, arg PurgeIdempotency
 const sequenceEvents = `-- name: SequenceEvents :one
 WITH moved AS (
     DELETE FROM event_outbox
-    RETURNING seq, type, user_id, data, at
+    RETURNING seq, type, user_id, data, at, trace_parent
 ), appended AS (
-    INSERT INTO events (type, user_id, data, at)
-    SELECT type, user_id, data, at FROM moved ORDER BY seq
+    INSERT INTO events (type, user_id, data, at, trace_parent)
+    SELECT type, user_id, data, at, trace_parent FROM moved ORDER BY seq
     RETURNING id
 )
 SELECT count(*)::bigint AS moved, coalesce(max(id), 0)::bigint AS newest
@@ -966,10 +977,10 @@ WITH updated AS (
       AND ($6::timestamptz IS NULL OR updated_at = $6)
     RETURNING id, name, email, created_at, updated_at, name_lower
 ), appended AS (
-    INSERT INTO event_outbox (type, user_id, data, at)
+    INSERT INTO event_outbox (type, user_id, data, at, trace_parent)
     SELECT 'user.updated', id,
            jsonb_build_object('id', id, 'name', name, 'email', email, 'created_at', created_at, 'updated_at', updated_at),
-           updated_at
+           updated_at, $7
     FROM updated
 )
 SELECT id, name, email, created_at, updated_at, name_lower
@@ -983,6 +994,7 @@ type UpdateUserWithEventParams struct {
 	UpdatedAt   time.Time
 	ID          uuid.UUID
 	IfUpdatedAt *time.Time
+	TraceParent *string
 }
 
 type UpdateUserWithEventRow struct {
@@ -1007,6 +1019,7 @@ func (q *Queries) UpdateUserWithEvent(ctx context.Context, arg UpdateUserWithEve
 		arg.UpdatedAt,
 		arg.ID,
 		arg.IfUpdatedAt,
+		arg.TraceParent,
 	)
 	var i UpdateUserWithEventRow
 	err := row.Scan(
