@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -324,4 +326,62 @@ func lastLogLine(t *testing.T, h *harness, msg string) map[string]any {
 	}
 	t.Fatalf("no log record %q", msg)
 	return nil
+}
+
+// TestTraceEventDelivery: a delivery of an event on a stream is a span of
+// its own, linked to the write that made the event and to the request
+// that opened the stream.
+func TestTraceEventDelivery(t *testing.T) {
+	for _, e := range tracedEngines {
+		t.Run(e.name, func(t *testing.T) {
+			rec := tracetest.NewSpanRecorder()
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+			h := newHarness(t, e.open(t), func(c *httpapi.Config) { c.Tracer, c.TrustTraceparent = tp, true })
+			srv := httptest.NewServer(h.srv)
+			t.Cleanup(srv.Close) // after the stream's cleanup
+			const subscriber = "00-11111111111111111111111111111111-2222222222222222-01"
+			s := openStream(t, srv.URL, h.admin, http.Header{"Traceparent": {subscriber}}, "")
+
+			before := len(rec.Ended())
+			h.do(request{method: "POST", path: "/api/users", token: h.admin, body: userJSON("Ada", "ada@example.com")})
+			st := spanTree{t: t, system: e.system, spans: rec.Ended()[before:]}
+			write := st.child(st.root(), "roster.CreateUser")
+			ev := s.next()
+			if ev.event != "user.created" {
+				t.Fatalf("got event %+v, want user.created", ev)
+			}
+			// The span ends once the frame is written; the client may
+			// read it first.
+			var deliver sdktrace.ReadOnlySpan
+			for deadline := time.Now().Add(10 * time.Second); deliver == nil && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+				for _, sp := range rec.Ended() {
+					if sp.Name() == "roster.event.deliver" {
+						deliver = sp
+					}
+				}
+			}
+			if deliver == nil {
+				t.Fatal("no roster.event.deliver span")
+			}
+			if deliver.Parent().IsValid() || deliver.SpanKind() != trace.SpanKindProducer {
+				t.Errorf("delivery: parent %v, kind %s; want a new trace's root, producer", deliver.Parent().SpanID(), deliver.SpanKind())
+			}
+			wantAttrs(t, deliver, map[string]string{"roster.event.id": ev.id, "roster.event.type": "user.created", "user.id": "admin-1"})
+			links := map[string]trace.SpanContext{}
+			for _, l := range deliver.Links() {
+				for _, kv := range l.Attributes {
+					if kv.Key == "roster.link" {
+						links[kv.Value.AsString()] = l.SpanContext
+					}
+				}
+			}
+			if got := links["write"]; got.TraceID() != write.SpanContext().TraceID() || got.SpanID() != write.SpanContext().SpanID() {
+				t.Errorf("write link: got %s/%s, want the create's service span %s/%s", got.TraceID(), got.SpanID(),
+					write.SpanContext().TraceID(), write.SpanContext().SpanID())
+			}
+			if got := links["subscription"]; got.TraceID().String() != "11111111111111111111111111111111" || !got.IsValid() {
+				t.Errorf("subscription link: got %s/%s, want the stream's request span, in the subscriber's trace", got.TraceID(), got.SpanID())
+			}
+		})
+	}
 }
