@@ -55,7 +55,7 @@ type importCmd struct {
 
 // Help is the detail of "roster import --help".
 func (*importCmd) Help() string {
-	return "Streams users from FILE (or stdin) to POST /api/users/import of a running server, or, with --db, straight into that database with the same readers and rules in this process: NDJSON (one {\"name\",\"email\"} per line), a JSON array, or CSV with a name,email header. Progress goes to stderr (a live line on a terminal), then the summary and every reported row error. Exits 1 when any row failed."
+	return "Streams users from FILE (or stdin) to POST /api/users/import of a running server, or, with --db, straight into that database with the same readers and rules in this process: NDJSON (one {\"name\",\"email\"} per line), a JSON array, or CSV with a name,email header. Progress goes to stderr (a live line on a terminal), then the summary and every reported row error. Exits 1 when any row failed. With OTEL_EXPORTER_OTLP_ENDPOINT set (and the other OTEL_* variables serve reads; service.name roster-cli), the import is one OpenTelemetry trace: this command's span, sent to the server as a W3C traceparent, is the parent of the server's (docs/OPERATIONS.md)."
 }
 
 func (*importCmd) wantArgs() string { return "want one FILE or -" }
@@ -94,27 +94,29 @@ func (ic *importCmd) run(ctx context.Context, _ *flagSources, env environment) e
 		}
 		in = f
 	}
-	p := startProgress(ctx, env.stderr, "sent", rowCounter(form), size)
-	var (
-		res roster.ImportResult
-		err error
-	)
-	if c.DB != "" {
-		opts := roster.ImportOptions{Atomic: mode == "atomic", OnConflict: roster.ConflictPolicy(conflict)}
-		res, err = importDB(ctx, c.DB, &countingReader{r: in, p: p}, closeOnInterrupt(in), form, opts)
-		p.stop(false)
-	} else {
-		res, err = importHTTP(ctx, c, in, size, contentType, mode, conflict, p)
-	}
+	ctx, span, err := startCLISpan(ctx, env, "roster import", c.DB != "")
 	if err != nil {
 		return err
 	}
-	return importReport(env, p, form, mode, res)
+	p := startProgress(ctx, env.stderr, "sent", rowCounter(form), size)
+	var res roster.ImportResult
+	if c.DB != "" {
+		opts := roster.ImportOptions{Atomic: mode == "atomic", OnConflict: roster.ConflictPolicy(conflict)}
+		res, err = importDB(ctx, c.DB, span.on(), &countingReader{r: in, p: p}, closeOnInterrupt(in), form, opts)
+		p.stop(false)
+	} else {
+		res, err = importHTTP(ctx, c, span, in, size, contentType, mode, conflict, p)
+	}
+	if err == nil {
+		err = importReport(env, p, form, mode, res)
+	}
+	span.end(err)
+	return err
 }
 
-// importHTTP sends in to POST /api/users/import and returns the server's
-// summary.
-func importHTTP(ctx context.Context, c *clientFlags, in io.Reader, size int64, contentType, mode, conflict string,
+// importHTTP sends in to POST /api/users/import, with span's
+// traceparent, and returns the server's summary.
+func importHTTP(ctx context.Context, c *clientFlags, span *cliSpan, in io.Reader, size int64, contentType, mode, conflict string,
 	p *progress) (sum roster.ImportResult, _ error) {
 	q := url.Values{"mode": {mode}, "on_conflict": {conflict}}
 	// #nosec G704 -- the operator names the server (--url) to send to.
@@ -132,12 +134,14 @@ func importHTTP(ctx context.Context, c *clientFlags, in io.Reader, size int64, c
 	// The body goes out only once the server has accepted the request: a
 	// bad token is refused before a row is sent, and no progress shows.
 	req.Header.Set("Expect", "100-continue")
+	span.request(req)
 	res, err := http.DefaultClient.Do(req) // #nosec G704 -- the operator names the server (--url)
 	p.stop(false)
 	if err != nil {
 		return sum, err
 	}
 	defer res.Body.Close()
+	span.response(res)
 	if res.StatusCode != http.StatusOK {
 		return sum, serverError(res)
 	}
@@ -202,7 +206,7 @@ type exportCmd struct {
 
 // Help is the detail of "roster export --help".
 func (*exportCmd) Help() string {
-	return "Streams every user (or those matching the filters) from GET /api/users/export of a running server (or, with --db, straight from that database), oldest first, from one consistent snapshot. Progress goes to stderr (a live line on a terminal)."
+	return "Streams every user (or those matching the filters) from GET /api/users/export of a running server (or, with --db, straight from that database), oldest first, from one consistent snapshot. Progress goes to stderr (a live line on a terminal). With OTEL_EXPORTER_OTLP_ENDPOINT set, the export is one OpenTelemetry trace from this command to the database, as for import (docs/OPERATIONS.md)."
 }
 
 func (ec *exportCmd) run(ctx context.Context, _ *flagSources, env environment) error {
@@ -227,6 +231,19 @@ func (ec *exportCmd) run(ctx context.Context, _ *flagSources, env environment) e
 			params.Set(k, v)
 		}
 	}
+	ctx, span, err := startCLISpan(ctx, env, "roster export", c.DB != "")
+	if err != nil {
+		return err
+	}
+	err = ec.export(ctx, env, span, form, accept, params)
+	span.end(err)
+	return err
+}
+
+// export runs the export whose flags run has checked, under span: in
+// format form (accept, to a server), the filters in params.
+func (ec *exportCmd) export(ctx context.Context, env environment, span *cliSpan, form, accept string, params url.Values) error {
+	c, out := &ec.Client, ec.Output
 	// Nothing is written until the export has begun: a bad filter, a
 	// refused token or a database that does not open leaves no file, and
 	// an existing one untouched.
@@ -237,11 +254,11 @@ func (ec *exportCmd) run(ctx context.Context, _ *flagSources, env environment) e
 		err    error
 	)
 	if c.DB != "" {
-		if filter, err = exportFilter(email, q, match, createdAfter, createdBefore); err != nil {
+		if filter, err = exportFilter(ec.Email, ec.Q, ec.Match, ec.CreatedAfter, ec.CreatedBefore); err != nil {
 			return err
 		}
 		var closeDB func()
-		if ctx, svc, closeDB, err = openService(ctx, c.DB); err != nil {
+		if ctx, svc, closeDB, err = openService(ctx, c.DB, span.on()); err != nil {
 			return err
 		}
 		defer closeDB()
@@ -256,11 +273,13 @@ func (ec *exportCmd) run(ctx context.Context, _ *flagSources, env environment) e
 		}
 		req.Header.Set("Accept", accept)
 		req.Header.Set("Authorization", "Bearer "+c.Token)
+		span.request(req)
 		res, err = http.DefaultClient.Do(req) // #nosec G704 -- the operator names the server (--url)
 		if err != nil {
 			return err
 		}
 		defer res.Body.Close()
+		span.response(res)
 		if res.StatusCode != http.StatusOK {
 			return serverError(res)
 		}

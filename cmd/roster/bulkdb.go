@@ -18,9 +18,10 @@ import (
 // migrated first, as serve would.
 
 // openService opens and migrates the database and returns its service
-// and a context carrying the admin actor the service asks for.
-func openService(ctx context.Context, target string) (context.Context, *roster.Service, func(), error) {
-	d := dbFlags{Target: target}
+// and a context carrying the admin actor the service asks for. traced
+// makes a span of each statement, under the command's (clitrace.go).
+func openService(ctx context.Context, target string, traced bool) (context.Context, *roster.Service, func(), error) {
+	d := dbFlags{Target: target, tracing: traced}
 	d.oneShot()
 	if _, _, err := d.engine(); err != nil {
 		return nil, nil, nil, err
@@ -39,9 +40,9 @@ func openService(ctx context.Context, target string) (context.Context, *roster.S
 
 // importDB imports in (in format form) into the database target. interrupt
 // ends a read of in that blocks once the import has ended early.
-func importDB(ctx context.Context, target string, in io.Reader, interrupt func(), form string,
+func importDB(ctx context.Context, target string, traced bool, in io.Reader, interrupt func(), form string,
 	opts roster.ImportOptions) (roster.ImportResult, error) {
-	ctx, svc, closeDB, err := openService(ctx, target)
+	ctx, svc, closeDB, err := openService(ctx, target, traced)
 	if err != nil {
 		return roster.ImportResult{}, err
 	}

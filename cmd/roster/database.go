@@ -25,7 +25,7 @@ type dbFlags struct {
 	Target             string       `name:"db" default:"roster.db" environ:"DATABASE_URL" placeholder:"DB" help:"Database: a SQLite file path, a sqlite:PATH URL or a postgres:// URL."`
 	logger             *slog.Logger // where outages are logged; nil: nowhere
 	maxConns, minConns int
-	tracing            bool // spans of each statement (PostgreSQL)
+	tracing            bool // spans of each statement
 	pool               postgres.Options
 }
 
@@ -171,7 +171,7 @@ func openDatabase(ctx context.Context, d *dbFlags) (*database, error) {
 		}
 		return out, nil
 	default:
-		db, err := sqlite.Open(ctx, dsn)
+		db, err := sqlite.Open(ctx, dsn, sqlite.Options{Tracing: d.tracing})
 		if err != nil {
 			return nil, fmt.Errorf("open SQLite: %w", err)
 		}

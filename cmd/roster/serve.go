@@ -109,7 +109,7 @@ func serve(ctx context.Context, flags *serveConfig, fs *flagSources, env environ
 	if err != nil {
 		return err
 	}
-	tcfg, err := tracingFromEnv(env.getenv, flags.TrustParent)
+	tcfg, err := tracingFromEnv(env.getenv, "roster", flags.TrustParent)
 	if err != nil {
 		return err
 	}

@@ -35,9 +35,11 @@ type tracingConfig struct {
 }
 
 // tracingFromEnv reads the configuration; an invalid value is a usage
-// error, reported before anything starts.
-func tracingFromEnv(getenv func(string) string, trust bool) (tracingConfig, error) {
-	c := tracingConfig{trust: trust, service: "roster", sampler: "parentbased_always_on", ratio: 1}
+// error, reported before anything starts. service is the service.name
+// when the environment names none: "roster" for the server,
+// "roster-cli" for the commands that call it.
+func tracingFromEnv(getenv func(string) string, service string, trust bool) (tracingConfig, error) {
+	c := tracingConfig{trust: trust, service: service, sampler: "parentbased_always_on", ratio: 1}
 	base := getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
 	endpoint := getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 	switch {

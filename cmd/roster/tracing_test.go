@@ -40,7 +40,7 @@ func TestTracingFromEnv(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			lookup := env(tt.env...)
-			c, err := tracingFromEnv(func(k string) string { v, _ := lookup(k); return v }, true)
+			c, err := tracingFromEnv(func(k string) string { v, _ := lookup(k); return v }, "roster", true)
 			if tt.wantErr != "" {
 				var ue *usageError
 				if !errors.As(err, &ue) || !strings.Contains(err.Error(), tt.wantErr) {
@@ -57,5 +57,10 @@ func TestTracingFromEnv(t *testing.T) {
 				t.Errorf("got description %q, want it to contain %q", b.String(), tt.want)
 			}
 		})
+	}
+	// The commands that call a server name themselves apart from it.
+	c, err := tracingFromEnv(func(k string) string { return map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}[k] }, "roster-cli", true)
+	if err != nil || c.service != "roster-cli" {
+		t.Errorf("CLI default: got service %q, error %v; want roster-cli", c.service, err)
 	}
 }

@@ -29,6 +29,7 @@ func TestContract(t *testing.T) {
 		storetest.Listen: "isolates share no memory and D1 announces no commits: the edge build serves no change feed (GET /api/events answers 501)",
 		storetest.Import: "the edge build serves no import (501): D1 has no interactive transaction to hold an import's batches",
 		storetest.Export: "the edge build serves no export (501): D1 has no snapshot to read across pages",
+		storetest.Trace:  "the edge build does not trace: its events keep no write span (their trace_parent is NULL)",
 	})
 }
 

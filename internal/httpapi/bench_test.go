@@ -44,7 +44,7 @@ func BenchmarkGetUser(b *testing.B) {
 	}{
 		{"fake", func(*testing.B) roster.UserStore { return newFakeStore(1) }},
 		{"sqlite", func(b *testing.B) roster.UserStore {
-			db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "roster.db"))
+			db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "roster.db"), sqlite.Options{})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -16,9 +16,13 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/rosterhq/roster/internal/bulk"
 	"github.com/rosterhq/roster/internal/feed"
 	"github.com/rosterhq/roster/internal/roster"
+	"github.com/rosterhq/roster/internal/tracing"
 )
 
 // eventWriteTimeout bounds each write to a stream: a client that stops
@@ -105,7 +109,8 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.Subscribers(1)
-	st := &eventStream{s: s, sub: sub, actor: actor, types: types, requestID: requestIDFrom(r.Context()), expires: tokenExpires(r.Context())}
+	st := &eventStream{s: s, sub: sub, actor: actor, types: types, requestID: requestIDFrom(r.Context()), expires: tokenExpires(r.Context()),
+		subscribed: trace.SpanContextFromContext(r.Context())}
 
 	rc := http.NewResponseController(w)
 	h := w.Header()
@@ -199,6 +204,9 @@ type eventStream struct {
 	requestID string
 	expires   time.Time // when the token stops being accepted; zero: never
 	out       streamOut
+	// subscribed is the span of the request that opened the stream
+	// (not valid when tracing is off): each delivery links to it.
+	subscribed trace.SpanContext
 }
 
 // streamOut writes a stream's frames; flush false means more frames
@@ -325,17 +333,55 @@ func (st *eventStream) run(ctx context.Context, reset bool) {
 		if len(st.types) > 0 && !slices.Contains(st.types, ev.Type) {
 			continue
 		}
+		span := st.startDelivery(ctx, ev)
 		data, err := s.encodedEvents.get(s, ev, st.actor)
 		if err != nil {
+			tracing.End(span, err, "encoding failed")
 			s.log.Error("encoding event", "request_id", st.requestID, "err", err)
 			return
 		}
-		if send(fmt.Sprintf("id: %d\nevent: %s\ndata: %s\n\n", ev.ID, ev.Type, data)) != nil {
+		err = send(fmt.Sprintf("id: %d\nevent: %s\ndata: %s\n\n", ev.ID, ev.Type, data))
+		tracing.End(span, err, "write failed")
+		if err != nil {
 			return
 		}
 		s.metrics.Count(EventSent)
 	}
 }
+
+// startDelivery starts the span of ev's delivery on this stream, when
+// tracing is on; nil otherwise. A delivery is a trace of its own, sampled
+// as any new trace is: the subscriber's request ended when its stream
+// began, and one write fans out to every subscriber. It is linked to the
+// write that made ev (when that was sampled, the store kept its span) and
+// to the request that opened the stream, so that either leads to it.
+func (st *eventStream) startDelivery(ctx context.Context, ev roster.Event) trace.Span {
+	if st.s.tracer == nil {
+		return nil
+	}
+	links := make([]trace.Link, 0, 2)
+	if ev.Trace.IsValid() {
+		links = append(links, trace.Link{SpanContext: ev.Trace, Attributes: []attribute.KeyValue{linkWrite}})
+	}
+	if st.subscribed.IsValid() {
+		links = append(links, trace.Link{SpanContext: st.subscribed, Attributes: []attribute.KeyValue{linkSubscription}})
+	}
+	_, span := st.s.tracer.Tracer(tracing.ScopeName).Start(ctx, "roster.event.deliver",
+		trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindProducer), trace.WithLinks(links...),
+		trace.WithAttributes(
+			attribute.Int64("roster.event.id", ev.ID),
+			attribute.String("roster.event.type", string(ev.Type)),
+			attribute.String("roster.request_id", st.requestID), // the stream's
+			attribute.String("user.id", st.actor.Subject),       // the subscriber
+		))
+	return span
+}
+
+// What a delivery's link points to.
+var (
+	linkWrite        = attribute.String("roster.link", "write")
+	linkSubscription = attribute.String("roster.link", "subscription")
+)
 
 // end closes a stream whose context ended: with the last frame when its
 // token expired.

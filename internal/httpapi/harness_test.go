@@ -41,7 +41,7 @@ type engine struct {
 var engines = []engine{
 	{"sqlite", func(t *testing.T) roster.UserStore {
 		t.Helper()
-		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "roster.db"))
+		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "roster.db"), sqlite.Options{})
 		if err != nil {
 			t.Fatalf("open sqlite: %v", err)
 		}

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -27,15 +29,15 @@ import (
 )
 
 // tracedEngines are the engines with their statement spans on, as serve
-// opens them when tracing is; sql says whether the engine makes them.
+// opens them when tracing is; system is their db.system.name, and
+// importStmt the statement each import batch runs.
 var tracedEngines = []struct {
-	name string
-	sql  bool
-	open func(t *testing.T) roster.UserStore
+	name, system, importStmt string
+	open                     func(t *testing.T) roster.UserStore
 }{
-	{"sqlite", false, func(t *testing.T) roster.UserStore {
+	{"sqlite", "sqlite", "ImportUser", func(t *testing.T) roster.UserStore {
 		t.Helper()
-		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "roster.db"))
+		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "roster.db"), sqlite.Options{Tracing: true})
 		if err != nil {
 			t.Fatalf("open sqlite: %v", err)
 		}
@@ -43,7 +45,7 @@ var tracedEngines = []struct {
 		migrateUp(t, db.Migrator)
 		return db
 	}},
-	{"postgres", true, func(t *testing.T) roster.UserStore {
+	{"postgres", "postgresql", "COPY", func(t *testing.T) roster.UserStore {
 		t.Helper()
 		db, err := postgres.Open(context.Background(), pgtest.NewDatabase(t), postgres.Options{Tracing: true})
 		if err != nil {
@@ -55,10 +57,12 @@ var tracedEngines = []struct {
 	}},
 }
 
-// spanTree is what one request left in the recorder.
+// spanTree is what one request left in the recorder; system is the
+// engine's db.system.name.
 type spanTree struct {
-	t     *testing.T
-	spans []sdktrace.ReadOnlySpan
+	t      *testing.T
+	system string
+	spans  []sdktrace.ReadOnlySpan
 }
 
 func (st spanTree) root() sdktrace.ReadOnlySpan {
@@ -137,8 +141,8 @@ func (st spanTree) sqlSpans(parent sdktrace.ReadOnlySpan, secrets ...string) []s
 		for _, s := range st.children(p) {
 			if s.SpanKind() == trace.SpanKindClient {
 				names = append(names, s.Name())
-				if v, _ := attr(s, "db.system.name"); v.AsString() != "postgresql" {
-					st.t.Errorf("%s: db.system.name %q, want postgresql", s.Name(), v.AsString())
+				if v, _ := attr(s, "db.system.name"); v.AsString() != st.system {
+					st.t.Errorf("%s: db.system.name %q, want %s", s.Name(), v.AsString(), st.system)
 				}
 				for _, kv := range s.Attributes() {
 					for _, secret := range secrets {
@@ -174,7 +178,7 @@ func TestTraceSpans(t *testing.T) {
 				t.Helper()
 				before := len(rec.Ended())
 				resp := h.do(r).Result()
-				return spanTree{t: t, spans: rec.Ended()[before:]}, resp
+				return spanTree{t: t, system: e.system, spans: rec.Ended()[before:]}, resp
 			}
 
 			t.Run("create", func(t *testing.T) {
@@ -208,9 +212,7 @@ func TestTraceSpans(t *testing.T) {
 					t.Errorf("traceresponse got %q, want %q", got, want)
 				}
 				svc := st.child(root, "roster.CreateUser")
-				if e.sql {
-					st.sqlSpans(svc, "ada@example.com", "Ada Lovelace")
-				}
+				st.sqlSpans(svc, "ada@example.com", "Ada Lovelace")
 				// The access log line carries the ids.
 				line := lastLogLine(t, h, "request")
 				if line["trace_id"] != root.SpanContext().TraceID().String() || line["span_id"] != root.SpanContext().SpanID().String() {
@@ -232,9 +234,7 @@ func TestTraceSpans(t *testing.T) {
 				if svc.Status().Code != codes.Error || svc.Status().Description != "CONFLICT" {
 					t.Errorf("service span status got %v %q, want Error CONFLICT", svc.Status().Code, svc.Status().Description)
 				}
-				if e.sql {
-					st.sqlSpans(svc, "ada@example.com")
-				}
+				st.sqlSpans(svc, "ada@example.com")
 			})
 
 			t.Run("list", func(t *testing.T) {
@@ -247,9 +247,7 @@ func TestTraceSpans(t *testing.T) {
 					t.Errorf("server span name got %q", root.Name())
 				}
 				svc := st.child(root, "roster.ListUsers")
-				if e.sql {
-					st.sqlSpans(svc)
-				}
+				st.sqlSpans(svc)
 			})
 
 			t.Run("get by id names the route, not the path", func(t *testing.T) {
@@ -285,12 +283,10 @@ func TestTraceSpans(t *testing.T) {
 				}
 				wantAttrs(t, batches[0], map[string]string{"roster.import.rows": fmt.Sprint(roster.ImportBatchSize), "roster.import.last": "false"})
 				wantAttrs(t, batches[1], map[string]string{"roster.import.rows": "1", "roster.import.last": "true"})
-				if e.sql {
-					for _, b := range batches {
-						names := st.sqlSpans(b, "u1@example.com")
-						if !strings.Contains(strings.Join(names, " "), "COPY") {
-							t.Errorf("batch: no COPY span among %v", names)
-						}
+				for _, b := range batches {
+					names := st.sqlSpans(b, "u1@example.com")
+					if !strings.Contains(strings.Join(names, " "), e.importStmt) {
+						t.Errorf("batch: no %s span among %v", e.importStmt, names)
 					}
 				}
 			})
@@ -330,4 +326,62 @@ func lastLogLine(t *testing.T, h *harness, msg string) map[string]any {
 	}
 	t.Fatalf("no log record %q", msg)
 	return nil
+}
+
+// TestTraceEventDelivery: a delivery of an event on a stream is a span of
+// its own, linked to the write that made the event and to the request
+// that opened the stream.
+func TestTraceEventDelivery(t *testing.T) {
+	for _, e := range tracedEngines {
+		t.Run(e.name, func(t *testing.T) {
+			rec := tracetest.NewSpanRecorder()
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+			h := newHarness(t, e.open(t), func(c *httpapi.Config) { c.Tracer, c.TrustTraceparent = tp, true })
+			srv := httptest.NewServer(h.srv)
+			t.Cleanup(srv.Close) // after the stream's cleanup
+			const subscriber = "00-11111111111111111111111111111111-2222222222222222-01"
+			s := openStream(t, srv.URL, h.admin, http.Header{"Traceparent": {subscriber}}, "")
+
+			before := len(rec.Ended())
+			h.do(request{method: "POST", path: "/api/users", token: h.admin, body: userJSON("Ada", "ada@example.com")})
+			st := spanTree{t: t, system: e.system, spans: rec.Ended()[before:]}
+			write := st.child(st.root(), "roster.CreateUser")
+			ev := s.next()
+			if ev.event != "user.created" {
+				t.Fatalf("got event %+v, want user.created", ev)
+			}
+			// The span ends once the frame is written; the client may
+			// read it first.
+			var deliver sdktrace.ReadOnlySpan
+			for deadline := time.Now().Add(10 * time.Second); deliver == nil && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+				for _, sp := range rec.Ended() {
+					if sp.Name() == "roster.event.deliver" {
+						deliver = sp
+					}
+				}
+			}
+			if deliver == nil {
+				t.Fatal("no roster.event.deliver span")
+			}
+			if deliver.Parent().IsValid() || deliver.SpanKind() != trace.SpanKindProducer {
+				t.Errorf("delivery: parent %v, kind %s; want a new trace's root, producer", deliver.Parent().SpanID(), deliver.SpanKind())
+			}
+			wantAttrs(t, deliver, map[string]string{"roster.event.id": ev.id, "roster.event.type": "user.created", "user.id": "admin-1"})
+			links := map[string]trace.SpanContext{}
+			for _, l := range deliver.Links() {
+				for _, kv := range l.Attributes {
+					if kv.Key == "roster.link" {
+						links[kv.Value.AsString()] = l.SpanContext
+					}
+				}
+			}
+			if got := links["write"]; got.TraceID() != write.SpanContext().TraceID() || got.SpanID() != write.SpanContext().SpanID() {
+				t.Errorf("write link: got %s/%s, want the create's service span %s/%s", got.TraceID(), got.SpanID(),
+					write.SpanContext().TraceID(), write.SpanContext().SpanID())
+			}
+			if got := links["subscription"]; got.TraceID().String() != "11111111111111111111111111111111" || !got.IsValid() {
+				t.Errorf("subscription link: got %s/%s, want the stream's request span, in the subscriber's trace", got.TraceID(), got.SpanID())
+			}
+		})
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/rosterhq/roster/internal/broadcast"
 	"github.com/rosterhq/roster/internal/postgres/pgdb"
 	"github.com/rosterhq/roster/internal/roster"
+	"github.com/rosterhq/roster/internal/tracing"
 )
 
 var _ roster.EventStore = (*DB)(nil)
@@ -27,7 +28,8 @@ const (
 )
 
 // appendEvent writes ev into the outbox in the transaction of q; the
-// first read of the feed after the commit gives it its id (sequence).
+// first read of the feed after the commit gives it its id (sequence). The
+// span in ctx, the write's, is kept with the event (roster.Event.Trace).
 func appendEvent(ctx context.Context, q *pgdb.Queries, ev roster.Event) error {
 	data, err := ev.Data()
 	if err != nil {
@@ -38,10 +40,11 @@ func appendEvent(ctx context.Context, q *pgdb.Queries, ev roster.Event) error {
 		text = new(string(data))
 	}
 	err = q.AppendEvent(ctx, pgdb.AppendEventParams{
-		Type:   string(ev.Type),
-		UserID: ev.UserID,
-		Data:   text,
-		At:     micro(ev.At),
+		Type:        string(ev.Type),
+		UserID:      ev.UserID,
+		Data:        text,
+		At:          micro(ev.At),
+		TraceParent: traceParent(ctx),
 	})
 	if err != nil {
 		return fmt.Errorf("append event: %w", err)
@@ -240,6 +243,15 @@ func (db *DB) listen(ctx context.Context, wake func()) (listened bool, err error
 	}
 }
 
+// traceParent is the traceparent of the span in ctx, to keep with an
+// event it writes; nil (NULL) when there is none to link to.
+func traceParent(ctx context.Context) *string {
+	if tp := tracing.TraceParent(ctx); tp != "" {
+		return &tp
+	}
+	return nil
+}
+
 // event converts a stored event.
 func event(row pgdb.Event) (roster.Event, error) {
 	ev := roster.Event{
@@ -247,6 +259,9 @@ func event(row pgdb.Event) (roster.Event, error) {
 		Type:   roster.EventType(row.Type),
 		UserID: row.UserID,
 		At:     row.At.UTC(),
+	}
+	if row.TraceParent != nil {
+		ev.Trace = tracing.ParseTraceParent(*row.TraceParent)
 	}
 	if err := ev.SetData(row.Data); err != nil {
 		return roster.Event{}, fmt.Errorf("stored event %d: %w", row.ID, err)

@@ -146,8 +146,8 @@ WITH created AS (
     VALUES (sqlc.arg('id'), sqlc.arg('name'), sqlc.arg('email'), sqlc.arg('created_at'), sqlc.arg('updated_at'), sqlc.arg('name_lower'))
     RETURNING id, updated_at
 )
-INSERT INTO event_outbox (type, user_id, data, at)
-SELECT 'user.created', id, sqlc.arg('data')::text::jsonb, updated_at
+INSERT INTO event_outbox (type, user_id, data, at, trace_parent)
+SELECT 'user.created', id, sqlc.arg('data')::text::jsonb, updated_at, sqlc.narg('trace_parent')
 FROM created;
 
 -- name: CreateUsersWithEvents :many
@@ -168,7 +168,9 @@ WITH input AS (
            unnest(sqlc.arg('emails')::text[]) AS email,
            unnest(sqlc.arg('created_ats')::text[])::timestamptz AS created_at,
            unnest(sqlc.arg('updated_ats')::text[])::timestamptz AS updated_at,
-           unnest(sqlc.arg('datas')::text[]) AS data
+           unnest(sqlc.arg('datas')::text[]) AS data,
+           -- '': the write was not traced.
+           nullif(unnest(sqlc.arg('trace_parents')::text[]), '') AS trace_parent
 ), created AS (
     INSERT INTO users (id, name, email, created_at, updated_at, name_lower)
     SELECT id, name, email, created_at, updated_at, name_lower
@@ -177,8 +179,8 @@ WITH input AS (
     ON CONFLICT DO NOTHING
     RETURNING id
 )
-INSERT INTO event_outbox (type, user_id, data, at)
-SELECT 'user.created', input.id, input.data::jsonb, input.updated_at
+INSERT INTO event_outbox (type, user_id, data, at, trace_parent)
+SELECT 'user.created', input.id, input.data::jsonb, input.updated_at, input.trace_parent
 FROM input JOIN created ON created.id = input.id
 ORDER BY input.ord
 RETURNING user_id;
@@ -199,10 +201,10 @@ WITH updated AS (
       AND (sqlc.narg('if_updated_at')::timestamptz IS NULL OR updated_at = sqlc.narg('if_updated_at'))
     RETURNING id, name, email, created_at, updated_at, name_lower
 ), appended AS (
-    INSERT INTO event_outbox (type, user_id, data, at)
+    INSERT INTO event_outbox (type, user_id, data, at, trace_parent)
     SELECT 'user.updated', id,
            jsonb_build_object('id', id, 'name', name, 'email', email, 'created_at', created_at, 'updated_at', updated_at),
-           updated_at
+           updated_at, sqlc.narg('trace_parent')
     FROM updated
 )
 SELECT id, name, email, created_at, updated_at, name_lower
@@ -215,8 +217,8 @@ WITH deleted AS (
       AND (sqlc.narg('if_updated_at')::timestamptz IS NULL OR updated_at = sqlc.narg('if_updated_at'))
     RETURNING id
 )
-INSERT INTO event_outbox (type, user_id, data, at)
-SELECT 'user.deleted', id, NULL, sqlc.arg('at')
+INSERT INTO event_outbox (type, user_id, data, at, trace_parent)
+SELECT 'user.deleted', id, NULL, sqlc.arg('at'), sqlc.narg('trace_parent')
 FROM deleted;
 
 -- name: UserExists :one
@@ -270,8 +272,8 @@ WHERE subject = $1 AND key = $2;
 -- take no lock here and notify no one (a notification's commit-time lock
 -- would serialize them): the process that wrote wakes its own feed, which
 -- sequences and then notifies the other instances.
-INSERT INTO event_outbox (type, user_id, data, at)
-VALUES (sqlc.arg('type'), sqlc.arg('user_id'), sqlc.narg('data')::text::jsonb, sqlc.arg('at'));
+INSERT INTO event_outbox (type, user_id, data, at, trace_parent)
+VALUES (sqlc.arg('type'), sqlc.arg('user_id'), sqlc.narg('data')::text::jsonb, sqlc.arg('at'), sqlc.narg('trace_parent'));
 
 -- name: OutboxPending :one
 -- Whether SequenceEvents has anything to do, without taking its lock.
@@ -298,10 +300,10 @@ SELECT pg_advisory_xact_lock(8245936386494038017);
 -- later, and no snapshot sees it without the first.
 WITH moved AS (
     DELETE FROM event_outbox
-    RETURNING seq, type, user_id, data, at
+    RETURNING seq, type, user_id, data, at, trace_parent
 ), appended AS (
-    INSERT INTO events (type, user_id, data, at)
-    SELECT type, user_id, data, at FROM moved ORDER BY seq
+    INSERT INTO events (type, user_id, data, at, trace_parent)
+    SELECT type, user_id, data, at, trace_parent FROM moved ORDER BY seq
     RETURNING id
 )
 SELECT count(*)::bigint AS moved, coalesce(max(id), 0)::bigint AS newest
@@ -313,7 +315,7 @@ SELECT pg_notify('roster_events', sqlc.arg('newest')::bigint::text);
 
 -- name: EventsAfter :many
 -- A range scan of the primary key, however long the table.
-SELECT id, type, user_id, data, at
+SELECT id, type, user_id, data, at, trace_parent
 FROM events
 WHERE id > sqlc.arg('after')
 ORDER BY id

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -61,7 +60,7 @@ func end(ctx context.Context, err error) {
 }
 
 func (queryTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
-	name := statementName(data.SQL)
+	name := tracing.StatementName(data.SQL)
 	return start(ctx, name, attribute.String("db.operation.name", name))
 }
 
@@ -90,7 +89,7 @@ func (queryTracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, data pgx.Tr
 
 func (queryTracer) TraceBatchQuery(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchQueryData) {
 	if span, ok := ctx.Value(spanKey{}).(trace.Span); ok {
-		span.AddEvent(statementName(data.SQL))
+		span.AddEvent(tracing.StatementName(data.SQL))
 	}
 }
 
@@ -105,21 +104,4 @@ func (queryTracer) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgx
 
 func (queryTracer) TraceAcquireEnd(ctx context.Context, _ *pgxpool.Pool, data pgxpool.TraceAcquireEndData) {
 	end(ctx, data.Err)
-}
-
-// statementName is sqlc's name of the statement, else its first word in
-// upper case.
-func statementName(sql string) string {
-	sql = strings.TrimSpace(sql)
-	if rest, ok := strings.CutPrefix(sql, "-- name: "); ok {
-		if name, _, ok := strings.Cut(rest, " "); ok {
-			return name
-		}
-	}
-	first, _, _ := strings.Cut(sql, " ")
-	first, _, _ = strings.Cut(first, "\n")
-	if first == "" || strings.HasPrefix(first, "--") {
-		return "SQL"
-	}
-	return strings.ToUpper(first)
 }

@@ -53,6 +53,9 @@ func (db *DB) CreateUser(ctx context.Context, u roster.User, idem *roster.Idempo
 		CreatedAt: u.CreatedAt,
 		UpdatedAt: u.UpdatedAt,
 		Data:      string(data),
+
+		// The write's span: the event's deliveries link to it.
+		TraceParent: traceParent(ctx),
 	}
 	stored, replayed := u, false
 	if idem == nil {
@@ -136,11 +139,17 @@ func (db *DB) createMany(ctx context.Context, rows []pgdb.CreateUserWithEventPar
 		CreatedAts: make([]string, len(rows)),
 		UpdatedAts: make([]string, len(rows)),
 		Datas:      make([]string, len(rows)),
+		// Each row's own write span, taken from its caller's context
+		// (the batch runs on the first caller's).
+		TraceParents: make([]string, len(rows)),
 	}
 	for i, r := range rows {
 		arg.Ids[i], arg.Names[i], arg.NameLowers[i], arg.Emails[i] = r.ID.String(), r.Name, r.NameLower, r.Email
 		arg.CreatedAts[i], arg.UpdatedAts[i] = r.CreatedAt.Format(time.RFC3339Nano), r.UpdatedAt.Format(time.RFC3339Nano)
 		arg.Datas[i] = r.Data
+		if r.TraceParent != nil {
+			arg.TraceParents[i] = *r.TraceParent
+		}
 	}
 	err = db.use(ctx, func(conn *pgxpool.Conn) error {
 		var err error
@@ -238,6 +247,7 @@ func (db *DB) UpdateUser(ctx context.Context, id uuid.UUID, upd roster.UserUpdat
 			UpdatedAt:   micro(updatedAt),
 			ID:          id,
 			IfUpdatedAt: microPtr(upd.IfUpdatedAt),
+			TraceParent: traceParent(ctx),
 		})
 		if errors.Is(err, pgx.ErrNoRows) && upd.IfUpdatedAt != nil {
 			return missingOrChanged(ctx, q, id)
@@ -263,6 +273,7 @@ func (db *DB) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *time.Ti
 			ID:          id,
 			IfUpdatedAt: microPtr(ifUpdatedAt),
 			At:          micro(at).UTC(),
+			TraceParent: traceParent(ctx),
 		})
 		switch {
 		case err != nil:

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // EventType names a change on the feed.
@@ -35,6 +36,10 @@ type Event struct {
 	// UserID is the zero UUID.
 	Import *ImportSummary
 	At     time.Time
+	// Trace is the span that wrote the event (its request's service
+	// call), as the store kept it: the feed links each delivery to it.
+	// Not valid when the write was not traced or not sampled.
+	Trace trace.SpanContext
 }
 
 // Data is the stored payload of ev: the user or the import summary as

@@ -9,6 +9,7 @@ import (
 	"github.com/rosterhq/roster/internal/broadcast"
 	"github.com/rosterhq/roster/internal/roster"
 	"github.com/rosterhq/roster/internal/sqlite/sqlitedb"
+	"github.com/rosterhq/roster/internal/tracing"
 )
 
 var _ roster.EventStore = (*DB)(nil)
@@ -20,18 +21,25 @@ var _ roster.EventStore = (*DB)(nil)
 // commit (across processes too, not only on this store's one write
 // connection), so the transaction that draws the next id always commits
 // before any other can draw one, and a reader's snapshot that holds an
-// event holds every event before it.
+// event holds every event before it. The write's span is kept with the
+// event (roster.Event.Trace): ev.Trace when set (a create of a group
+// commit, which runs on the batch's context), else the span in ctx.
 func appendEvent(ctx context.Context, q *sqlitedb.Queries, ev roster.Event) error {
 	b, err := ev.Data()
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}
 	data := sql.NullString{String: string(b), Valid: b != nil} // NULL for a delete
+	tp := tracing.TraceParent(ctx)
+	if ev.Trace.IsValid() {
+		tp = tracing.TraceParentOf(ev.Trace)
+	}
 	err = q.AppendEvent(ctx, sqlitedb.AppendEventParams{
-		Type:   string(ev.Type),
-		UserID: ev.UserID.String(),
-		Data:   data,
-		At:     ev.At.UnixMicro(),
+		Type:        string(ev.Type),
+		UserID:      ev.UserID.String(),
+		Data:        data,
+		At:          ev.At.UnixMicro(),
+		TraceParent: sql.NullString{String: tp, Valid: tp != ""},
 	})
 	if err != nil {
 		return fmt.Errorf("append event: %w", err)

@@ -10,6 +10,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/rosterhq/roster/internal/roster"
 	"github.com/rosterhq/roster/internal/sqlite/sqlitedb"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // BeginImport begins an import transaction on the write connection: each
@@ -17,7 +19,7 @@ import (
 // transaction holds the write lock, and so queues every other writer,
 // until it ends: an atomic import's, for the whole import.
 func (db *DB) BeginImport(ctx context.Context, opts roster.ImportOptions) (roster.ImportTx, error) {
-	tx, err := db.write.BeginTx(ctx, nil)
+	tx, err := db.begin(ctx, db.write)
 	if err != nil {
 		return nil, db.classify("begin import", err)
 	}
@@ -27,14 +29,29 @@ func (db *DB) BeginImport(ctx context.Context, opts roster.ImportOptions) (roste
 
 // importTx is one transaction of an import.
 type importTx struct {
-	db   *DB
-	tx   *sql.Tx
-	q    *sqlitedb.Queries // on tx, each statement prepared once
+	db *DB
+	tx *sql.Tx
+	// q runs on tx, each statement prepared once, and untraced: a batch's
+	// rows are one span (Write), not ten thousand.
+	q    *sqlitedb.Queries
 	opts roster.ImportOptions
 }
 
+// Write writes a batch. Traced, the batch is one client span named by the
+// statement it runs per row, as PostgreSQL's COPY of a batch is one span.
 func (t *importTx) Write(ctx context.Context, rows []roster.ImportRow) ([]roster.ImportOutcome, error) {
+	var span trace.Span
+	if t.db.tracing {
+		stmt := "ImportUser"
+		if t.opts.OnConflict == roster.ConflictUpdate {
+			stmt = "ImportUpsertUser"
+		}
+		if ctx, span = startSpan(ctx, stmt); span != nil {
+			span.SetAttributes(attribute.Int("db.operation.batch.size", len(rows)))
+		}
+	}
 	out, err := importBatch(ctx, t.q, t.opts, rows)
+	endStmt(span, err)
 	if err != nil {
 		return nil, t.db.classify("import", err)
 	}
@@ -46,11 +63,11 @@ func (t *importTx) Write(ctx context.Context, rows []roster.ImportRow) ([]roster
 func (t *importTx) Commit(ctx context.Context, event *roster.ImportSummary) error {
 	if event != nil {
 		ev := roster.Event{Type: roster.EventUsersImported, UserID: uuid.Nil, Import: event, At: t.opts.At}
-		if err := appendEvent(ctx, t.db.wq.WithTx(t.tx), ev); err != nil {
+		if err := appendEvent(ctx, t.db.queries(t.tx), ev); err != nil {
 			return t.db.classify("import", err)
 		}
 	}
-	if err := t.tx.Commit(); err != nil {
+	if err := t.db.commit(ctx, t.tx); err != nil {
 		return t.db.classify("import: commit", err)
 	}
 	if event != nil {
@@ -164,12 +181,12 @@ const exportPage = 1000
 // memory holds two pages (the next one is read while fn handles this one;
 // see roster.ExportPages).
 func (db *DB) ExportUsers(ctx context.Context, f roster.UserFilter, fn func(roster.User) error) error {
-	tx, err := db.read.BeginTx(ctx, nil)
+	tx, err := db.begin(ctx, db.read)
 	if err != nil {
 		return fmt.Errorf("export users: %w", err)
 	}
 	defer tx.Rollback() // read only: nothing to commit
-	rq := db.rq.WithTx(tx)
+	rq := db.queries(tx)
 	fetch := func(after *roster.User) ([]roster.User, error) {
 		lq := roster.ListQuery{Filter: f, Sort: roster.SortOldest, Limit: exportPage}
 		if after != nil {

@@ -337,12 +337,12 @@ FROM idempotency_keys
 WHERE subject = ? AND key = ?;
 
 -- name: AppendEvent :exec
-INSERT INTO events (type, user_id, data, at)
-VALUES (?, ?, ?, ?);
+INSERT INTO events (type, user_id, data, at, trace_parent)
+VALUES (?, ?, ?, ?, ?);
 
 -- name: EventsAfter :many
 -- A range scan of the primary key, however long the table.
-SELECT id, type, user_id, data, at
+SELECT id, type, user_id, data, at, trace_parent
 FROM events
 WHERE id > sqlc.arg('after')
 ORDER BY id

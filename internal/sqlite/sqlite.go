@@ -16,7 +16,6 @@ import (
 	"github.com/rosterhq/roster/internal/batch"
 	"github.com/rosterhq/roster/internal/broadcast"
 	"github.com/rosterhq/roster/internal/outage"
-	"github.com/rosterhq/roster/internal/roster"
 	"github.com/rosterhq/roster/internal/sqlite/sqlitedb"
 	"github.com/rosterhq/roster/migrations"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -34,13 +33,22 @@ type DB struct {
 	// commits wakes the Listen calls after each committed change.
 	commits broadcast.Group
 	outage  *outage.Log
+	tracing bool // see Options.Tracing
 	// creates commits concurrent creates together (users.go).
-	creates *batch.Batcher[roster.User, error]
+	creates *batch.Batcher[pendingCreate, error]
+}
+
+// Options configure a DB.
+type Options struct {
+	// Tracing makes a span of each SQL statement, BEGIN and COMMIT under
+	// the caller's recording span (tracing.go). Off, sqlc's queries run
+	// on the pools with nothing in between.
+	Tracing bool
 }
 
 // Open opens the SQLite database at path, creating the file if needed, and
 // checks that it can be used. It does not migrate.
-func Open(ctx context.Context, path string) (*DB, error) {
+func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("open sqlite: empty path")
 	}
@@ -55,13 +63,8 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		_ = write.Close()
 		return nil, err
 	}
-	db := &DB{
-		write:  write,
-		read:   read,
-		wq:     sqlitedb.New(write),
-		rq:     sqlitedb.New(read),
-		outage: outage.New("database", nil),
-	}
+	db := &DB{write: write, read: read, outage: outage.New("database", nil), tracing: opts.Tracing}
+	db.wq, db.rq = db.queries(write), db.queries(read)
 	db.creates = db.newCreates()
 	return db, nil
 }
@@ -150,15 +153,15 @@ func (db *DB) inTx(ctx context.Context, fn func(q *sqlitedb.Queries) error) erro
 
 // inRawTx is inTx for fn that also needs the transaction itself.
 func (db *DB) inRawTx(ctx context.Context, fn func(tx *sql.Tx, q *sqlitedb.Queries) error) error {
-	tx, err := db.write.BeginTx(ctx, nil)
+	tx, err := db.begin(ctx, db.write)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback() // a no-op after Commit
-	if err := fn(tx, db.wq.WithTx(tx)); err != nil {
+	if err := fn(tx, db.queries(tx)); err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	if err := db.commit(ctx, tx); err != nil {
 		return err
 	}
 	db.outage.Up() // a write went through: any outage is over

@@ -24,7 +24,12 @@ func TestUserStore(t *testing.T) {
 // mustOpen opens a new database in a temporary directory.
 func mustOpen(tb testing.TB) *DB {
 	tb.Helper()
-	db, err := Open(tb.Context(), filepath.Join(tb.TempDir(), "roster.db"))
+	return mustOpenWith(tb, Options{})
+}
+
+func mustOpenWith(tb testing.TB, opts Options) *DB {
+	tb.Helper()
+	db, err := Open(tb.Context(), filepath.Join(tb.TempDir(), "roster.db"), opts)
 	if err != nil {
 		tb.Fatalf("Open: %v", err)
 	}
@@ -38,7 +43,12 @@ func mustOpen(tb testing.TB) *DB {
 
 func mustOpenMigrated(tb testing.TB) *DB {
 	tb.Helper()
-	db := mustOpen(tb)
+	return mustOpenMigratedWith(tb, Options{})
+}
+
+func mustOpenMigratedWith(tb testing.TB, opts Options) *DB {
+	tb.Helper()
+	db := mustOpenWith(tb, opts)
 	if _, err := mustMigrator(tb, db).Up(tb.Context()); err != nil {
 		tb.Fatalf("migrate up: %v", err)
 	}
@@ -177,7 +187,7 @@ func TestReadPoolRejectsWrites(t *testing.T) {
 
 func TestOpenBadPath(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "missing", "roster.db")
-	db, err := Open(t.Context(), path)
+	db, err := Open(t.Context(), path, Options{})
 	if err == nil {
 		_ = db.Close()
 		t.Fatal("Open in a missing directory: got nil error, want an error")
@@ -195,7 +205,7 @@ func TestOpenPathNeedingEscapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "roster?.db")
-	db, err := Open(t.Context(), path)
+	db, err := Open(t.Context(), path, Options{})
 	if err != nil {
 		t.Fatalf("Open: got error %v, want nil", err)
 	}
@@ -207,7 +217,7 @@ func TestOpenPathNeedingEscapes(t *testing.T) {
 
 func TestOpenRelativePath(t *testing.T) {
 	t.Chdir(t.TempDir())
-	db, err := Open(t.Context(), "roster.db")
+	db, err := Open(t.Context(), "roster.db", Options{})
 	if err != nil {
 		t.Fatalf("Open: got error %v, want nil", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/rosterhq/roster/internal/batch"
 	"github.com/rosterhq/roster/internal/roster"
 	"github.com/rosterhq/roster/internal/sqlite/sqlitedb"
+	"go.opentelemetry.io/otel/trace"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -40,7 +41,7 @@ func (db *DB) CreateUser(ctx context.Context, u roster.User, idem *roster.Idempo
 	created, updated := u.CreatedAt.UnixMicro(), u.UpdatedAt.UnixMicro()
 	u.CreatedAt, u.UpdatedAt = time.UnixMicro(created).UTC(), time.UnixMicro(updated).UTC()
 	if idem == nil {
-		rowErr, err := db.creates.Do(ctx, u)
+		rowErr, err := db.creates.Do(ctx, pendingCreate{u, trace.SpanContextFromContext(ctx)})
 		if err == nil {
 			err = rowErr
 		}
@@ -55,7 +56,7 @@ func (db *DB) CreateUser(ctx context.Context, u roster.User, idem *roster.Idempo
 		if err != nil || replayed {
 			return err
 		}
-		return createWithEvent(ctx, q, u)
+		return createWithEvent(ctx, q, pendingCreate{user: u})
 	})
 	if err != nil {
 		return roster.User{}, false, db.storeError("create user", err)
@@ -66,12 +67,20 @@ func (db *DB) CreateUser(ctx context.Context, u roster.User, idem *roster.Idempo
 	return stored, replayed, nil
 }
 
-// createWithEvent inserts u and its user.created event.
-func createWithEvent(ctx context.Context, q *sqlitedb.Queries, u roster.User) error {
+// pendingCreate is a create: the user and the span of the request that
+// writes it (not valid: the span in the context it runs on).
+type pendingCreate struct {
+	user roster.User
+	span trace.SpanContext
+}
+
+// createWithEvent inserts c's user and its user.created event.
+func createWithEvent(ctx context.Context, q *sqlitedb.Queries, c pendingCreate) error {
+	u := c.user
 	if err := q.CreateUser(ctx, sqlitedb.NewUserParams(u)); err != nil {
 		return err
 	}
-	return appendEvent(ctx, q, roster.Event{Type: roster.EventUserCreated, UserID: u.ID, User: &u, At: u.UpdatedAt})
+	return appendEvent(ctx, q, roster.Event{Type: roster.EventUserCreated, UserID: u.ID, User: &u, At: u.UpdatedAt, Trace: c.span})
 }
 
 // newCreates returns the group commit of creates without a key
@@ -81,15 +90,15 @@ func createWithEvent(ctx context.Context, q *sqlitedb.Queries, u roster.User) er
 // savepoint, so one that fails (a taken email) is rolled back alone and
 // gets its own error; only an unavailable database, or every caller gone,
 // fails the batch.
-func (db *DB) newCreates() *batch.Batcher[roster.User, error] {
-	return batch.New("sqlite create batch", func(ctx context.Context, users []roster.User) ([]error, error) {
-		out := make([]error, len(users))
+func (db *DB) newCreates() *batch.Batcher[pendingCreate, error] {
+	return batch.New("sqlite create batch", func(ctx context.Context, creates []pendingCreate) ([]error, error) {
+		out := make([]error, len(creates))
 		err := db.inRawTx(ctx, func(tx *sql.Tx, q *sqlitedb.Queries) error {
-			if len(users) == 1 {
-				return createWithEvent(ctx, q, users[0])
+			if len(creates) == 1 {
+				return createWithEvent(ctx, q, creates[0])
 			}
-			for i, u := range users {
-				out[i] = savepoint(ctx, tx, func() error { return createWithEvent(ctx, q, u) })
+			for i, c := range creates {
+				out[i] = savepoint(ctx, tx, func() error { return createWithEvent(ctx, q, c) })
 				if out[i] != nil && (isUnavailable(out[i]) || ctx.Err() != nil) {
 					return out[i]
 				}

@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/rosterhq/roster/internal/roster"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // GroupCommit is what the group-commit contract needs to see of an
@@ -64,7 +66,13 @@ func RunGroupCommit(t *testing.T, gc GroupCommit) {
 		u   roster.User
 		err error
 	}
+	// Each create is made in a span of its own, which its event must keep
+	// (the batch runs on the first caller's context).
+	spans := map[uuid.UUID]trace.SpanContext{}
 	start := func(ctx context.Context, u roster.User) <-chan result {
+		sc := spanContext(t, byte(len(spans)+1))
+		spans[u.ID] = sc
+		ctx = trace.ContextWithSpanContext(ctx, sc)
 		ch := make(chan result, 1)
 		go func() {
 			got, _, err := s.CreateUser(ctx, u, nil)
@@ -136,7 +144,11 @@ func RunGroupCommit(t *testing.T, gc GroupCommit) {
 	checkUsers(t, "ListUsers", got, want)
 	// One user.created per user acknowledged, none for the others; a
 	// batch's events are in the order its creates gathered.
-	checkEvents(t, es, wantEvents...)
+	for _, ev := range checkEvents(t, es, wantEvents...)[1:] {
+		if want := spans[ev.UserID]; !ev.Trace.Equal(want.WithRemote(true)) && !ev.Trace.Equal(want) {
+			t.Errorf("event of %s: trace %s/%s, want its create's %s/%s", ev.UserID, ev.Trace.TraceID(), ev.Trace.SpanID(), want.TraceID(), want.SpanID())
+		}
+	}
 	if busy, waiting := gc.Creates(s); busy || waiting != 0 {
 		t.Errorf("after the creates: busy %v, %d waiting; want idle", busy, waiting)
 	}

@@ -40,6 +40,9 @@ const (
 	Import Feature = "import"
 	// Export is ExportUsers.
 	Export Feature = "export"
+	// Trace is keeping, with each event, the trace context of the write
+	// that made it (roster.Event.Trace).
+	Trace Feature = "trace"
 )
 
 // RunLacking is Run for a store that lacks some features, each given with
@@ -89,6 +92,7 @@ func RunLacking(t *testing.T, open func(t *testing.T) roster.UserStore, lacks ma
 		{"EventBoundsAndPurge", testEventBoundsAndPurge, []Feature{Events}},
 		{"EventsListen", testEventsListen, []Feature{Events, Listen}},
 		{"EventsConcurrentOrder", testEventsConcurrentOrder, []Feature{Events}},
+		{"EventsKeepTrace", testEventsKeepTrace, []Feature{Events, Import, Trace}},
 		{"ImportNoChangeNoEvent", testImportNoChangeNoEvent, []Feature{Import, Events}},
 		{"ImportEventWithLastBatch", testImportEventWithLastBatch, []Feature{Import, Events}},
 		{"ExportSnapshot", testExportSnapshot, []Feature{Import, Export, Events}},

@@ -11,19 +11,21 @@ import (
 )
 
 type Event struct {
-	ID     int64
-	Type   string
-	UserID uuid.UUID
-	Data   []byte
-	At     time.Time
+	ID          int64
+	Type        string
+	UserID      uuid.UUID
+	Data        []byte
+	At          time.Time
+	TraceParent *string
 }
 
 type EventOutbox struct {
-	Seq    int64
-	Type   string
-	UserID uuid.UUID
-	Data   []byte
-	At     time.Time
+	Seq         int64
+	Type        string
+	UserID      uuid.UUID
+	Data        []byte
+	At          time.Time
+	TraceParent *string
 }
 
 type IdempotencyKey struct {

@@ -15,15 +15,16 @@ import (
 
 const appendEvent = `-- name: AppendEvent :exec
 
-INSERT INTO event_outbox (type, user_id, data, at)
-VALUES ($1, $2, $3::text::jsonb, $4)
+INSERT INTO event_outbox (type, user_id, data, at, trace_parent)
+VALUES ($1, $2, $3::text::jsonb, $4, $5)
 `
 
 type AppendEventParams struct {
-	Type   string
-	UserID uuid.UUID
-	Data   *string
-	At     time.Time
+	Type        string
+	UserID      uuid.UUID
+	Data        *string
+	At          time.Time
+	TraceParent *string
 }
 
 // Event data goes in as text, not as []byte: with pgx's simple protocol or
@@ -39,6 +40,7 @@ func (q *Queries) AppendEvent(ctx context.Context, arg AppendEventParams) error 
 		arg.UserID,
 		arg.Data,
 		arg.At,
+		arg.TraceParent,
 	)
 	return err
 }
@@ -150,22 +152,23 @@ const createUserWithEvent = `-- name: CreateUserWithEvent :exec
 
 WITH created AS (
     INSERT INTO users (id, name, email, created_at, updated_at, name_lower)
-    VALUES ($2, $3, $4, $5, $6, $7)
+    VALUES ($3, $4, $5, $6, $7, $8)
     RETURNING id, updated_at
 )
-INSERT INTO event_outbox (type, user_id, data, at)
-SELECT 'user.created', id, $1::text::jsonb, updated_at
+INSERT INTO event_outbox (type, user_id, data, at, trace_parent)
+SELECT 'user.created', id, $1::text::jsonb, updated_at, $2
 FROM created
 `
 
 type CreateUserWithEventParams struct {
-	Data      string
-	ID        uuid.UUID
-	Name      string
-	Email     string
-	CreatedAt time.Time
-	UpdatedAt time.Time
-	NameLower string
+	Data        string
+	TraceParent *string
+	ID          uuid.UUID
+	Name        string
+	Email       string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	NameLower   string
 }
 
 // The *WithEvent writes change a user and append its event in one
@@ -176,6 +179,7 @@ type CreateUserWithEventParams struct {
 func (q *Queries) CreateUserWithEvent(ctx context.Context, arg CreateUserWithEventParams) error {
 	_, err := q.db.Exec(ctx, createUserWithEvent,
 		arg.Data,
+		arg.TraceParent,
 		arg.ID,
 		arg.Name,
 		arg.Email,
@@ -197,7 +201,9 @@ WITH input AS (
            unnest($4::text[]) AS email,
            unnest($5::text[])::timestamptz AS created_at,
            unnest($6::text[])::timestamptz AS updated_at,
-           unnest($7::text[]) AS data
+           unnest($7::text[]) AS data,
+           -- '': the write was not traced.
+           nullif(unnest($8::text[]), '') AS trace_parent
 ), created AS (
     INSERT INTO users (id, name, email, created_at, updated_at, name_lower)
     SELECT id, name, email, created_at, updated_at, name_lower
@@ -206,21 +212,22 @@ WITH input AS (
     ON CONFLICT DO NOTHING
     RETURNING id
 )
-INSERT INTO event_outbox (type, user_id, data, at)
-SELECT 'user.created', input.id, input.data::jsonb, input.updated_at
+INSERT INTO event_outbox (type, user_id, data, at, trace_parent)
+SELECT 'user.created', input.id, input.data::jsonb, input.updated_at, input.trace_parent
 FROM input JOIN created ON created.id = input.id
 ORDER BY input.ord
 RETURNING user_id
 `
 
 type CreateUsersWithEventsParams struct {
-	Ids        []string
-	Names      []string
-	NameLowers []string
-	Emails     []string
-	CreatedAts []string
-	UpdatedAts []string
-	Datas      []string
+	Ids          []string
+	Names        []string
+	NameLowers   []string
+	Emails       []string
+	CreatedAts   []string
+	UpdatedAts   []string
+	Datas        []string
+	TraceParents []string
 }
 
 // Group commit (users.go): concurrent creates in one statement, each
@@ -239,6 +246,7 @@ func (q *Queries) CreateUsersWithEvents(ctx context.Context, arg CreateUsersWith
 		arg.CreatedAts,
 		arg.UpdatedAts,
 		arg.Datas,
+		arg.TraceParents,
 	)
 	if err != nil {
 		return nil, err
@@ -261,23 +269,29 @@ func (q *Queries) CreateUsersWithEvents(ctx context.Context, arg CreateUsersWith
 const deleteUserWithEvent = `-- name: DeleteUserWithEvent :execrows
 WITH deleted AS (
     DELETE FROM users
-    WHERE id = $2
-      AND ($3::timestamptz IS NULL OR updated_at = $3)
+    WHERE id = $3
+      AND ($4::timestamptz IS NULL OR updated_at = $4)
     RETURNING id
 )
-INSERT INTO event_outbox (type, user_id, data, at)
-SELECT 'user.deleted', id, NULL, $1
+INSERT INTO event_outbox (type, user_id, data, at, trace_parent)
+SELECT 'user.deleted', id, NULL, $1, $2
 FROM deleted
 `
 
 type DeleteUserWithEventParams struct {
 	At          time.Time
+	TraceParent *string
 	ID          uuid.UUID
 	IfUpdatedAt *time.Time
 }
 
 func (q *Queries) DeleteUserWithEvent(ctx context.Context, arg DeleteUserWithEventParams) (int64, error) {
-	result, err := q.db.Exec(ctx, deleteUserWithEvent, arg.At, arg.ID, arg.IfUpdatedAt)
+	result, err := q.db.Exec(ctx, deleteUserWithEvent,
+		arg.At,
+		arg.TraceParent,
+		arg.ID,
+		arg.IfUpdatedAt,
+	)
 	if err != nil {
 		return 0, err
 	}
@@ -302,7 +316,7 @@ func (q *Queries) EventBounds(ctx context.Context) (EventBoundsRow, error) {
 }
 
 const eventsAfter = `-- name: EventsAfter :many
-SELECT id, type, user_id, data, at
+SELECT id, type, user_id, data, at, trace_parent
 FROM events
 WHERE id > $1
 ORDER BY id
@@ -330,6 +344,7 @@ func (q *Queries) EventsAfter(ctx context.Context, arg EventsAfterParams) ([]Eve
 			&i.UserID,
 			&i.Data,
 			&i.At,
+			&i.TraceParent,
 		); err != nil {
 			return nil, err
 		}
@@ -994,10 +1009,10 @@ func (q *Queries) PurgeIdempotencyKeys(ctx context.Context, arg PurgeIdempotency
 const sequenceEvents = `-- name: SequenceEvents :one
 WITH moved AS (
     DELETE FROM event_outbox
-    RETURNING seq, type, user_id, data, at
+    RETURNING seq, type, user_id, data, at, trace_parent
 ), appended AS (
-    INSERT INTO events (type, user_id, data, at)
-    SELECT type, user_id, data, at FROM moved ORDER BY seq
+    INSERT INTO events (type, user_id, data, at, trace_parent)
+    SELECT type, user_id, data, at, trace_parent FROM moved ORDER BY seq
     RETURNING id
 )
 SELECT count(*)::bigint AS moved, coalesce(max(id), 0)::bigint AS newest
@@ -1038,10 +1053,10 @@ WITH updated AS (
       AND ($6::timestamptz IS NULL OR updated_at = $6)
     RETURNING id, name, email, created_at, updated_at, name_lower
 ), appended AS (
-    INSERT INTO event_outbox (type, user_id, data, at)
+    INSERT INTO event_outbox (type, user_id, data, at, trace_parent)
     SELECT 'user.updated', id,
            jsonb_build_object('id', id, 'name', name, 'email', email, 'created_at', created_at, 'updated_at', updated_at),
-           updated_at
+           updated_at, $7
     FROM updated
 )
 SELECT id, name, email, created_at, updated_at, name_lower
@@ -1055,6 +1070,7 @@ type UpdateUserWithEventParams struct {
 	UpdatedAt   time.Time
 	ID          uuid.UUID
 	IfUpdatedAt *time.Time
+	TraceParent *string
 }
 
 type UpdateUserWithEventRow struct {
@@ -1079,6 +1095,7 @@ func (q *Queries) UpdateUserWithEvent(ctx context.Context, arg UpdateUserWithEve
 		arg.UpdatedAt,
 		arg.ID,
 		arg.IfUpdatedAt,
+		arg.TraceParent,
 	)
 	var i UpdateUserWithEventRow
 	err := row.Scan(

@@ -9,11 +9,12 @@ import (
 )
 
 type Event struct {
-	ID     int64
-	Type   string
-	UserID string
-	Data   sql.NullString
-	At     int64
+	ID          int64
+	Type        string
+	UserID      string
+	Data        sql.NullString
+	At          int64
+	TraceParent sql.NullString
 }
 
 type IdempotencyKey struct {

@@ -11,15 +11,16 @@ import (
 )
 
 const appendEvent = `-- name: AppendEvent :exec
-INSERT INTO events (type, user_id, data, at)
-VALUES (?, ?, ?, ?)
+INSERT INTO events (type, user_id, data, at, trace_parent)
+VALUES (?, ?, ?, ?, ?)
 `
 
 type AppendEventParams struct {
-	Type   string
-	UserID string
-	Data   sql.NullString
-	At     int64
+	Type        string
+	UserID      string
+	Data        sql.NullString
+	At          int64
+	TraceParent sql.NullString
 }
 
 func (q *Queries) AppendEvent(ctx context.Context, arg AppendEventParams) error {
@@ -28,6 +29,7 @@ func (q *Queries) AppendEvent(ctx context.Context, arg AppendEventParams) error 
 		arg.UserID,
 		arg.Data,
 		arg.At,
+		arg.TraceParent,
 	)
 	return err
 }
@@ -210,7 +212,7 @@ func (q *Queries) EventBounds(ctx context.Context) (EventBoundsRow, error) {
 }
 
 const eventsAfter = `-- name: EventsAfter :many
-SELECT id, type, user_id, data, at
+SELECT id, type, user_id, data, at, trace_parent
 FROM events
 WHERE id > ?1
 ORDER BY id
@@ -238,6 +240,7 @@ func (q *Queries) EventsAfter(ctx context.Context, arg EventsAfterParams) ([]Eve
 			&i.UserID,
 			&i.Data,
 			&i.At,
+			&i.TraceParent,
 		); err != nil {
 			return nil, err
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/rosterhq/roster/internal/roster"
+	"github.com/rosterhq/roster/internal/tracing"
 )
 
 // NewUserParams are the parameters of CreateUser for u, times as stored:
@@ -74,6 +75,7 @@ func (row Event) Domain() (roster.Event, error) {
 		Type:   roster.EventType(row.Type),
 		UserID: id,
 		At:     time.UnixMicro(row.At).UTC(),
+		Trace:  tracing.ParseTraceParent(row.TraceParent.String), // not valid for NULL
 	}
 	var data []byte
 	if row.Data.Valid {
