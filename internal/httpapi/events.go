@@ -32,6 +32,10 @@ const eventWriteTimeout = 10 * time.Second
 // eventRetry is the reconnection delay suggested to EventSource clients.
 const eventRetry = 2 * time.Second
 
+// keepAliveFrame is a comment that keeps an idle stream's connection and
+// its proxies from timing out.
+var keepAliveFrame = []byte(": keep-alive\n\n")
+
 // shutdownFrame is the last frame of every stream when the server stops.
 const shutdownFrame = "event: shutdown\ndata: {\"reason\":\"the server is shutting down; reconnect with Last-Event-ID\"}\n\n"
 
@@ -239,13 +243,18 @@ type connOut struct {
 }
 
 func (o *connOut) send(p []byte, flush bool) error {
-	o.buf = append(o.buf, p...)
 	if !flush {
+		o.buf = append(o.buf, p...)
 		return nil
 	}
 	if err := o.conn.SetWriteDeadline(time.Now().Add(eventWriteTimeout)); err != nil {
 		return err
 	}
+	if len(o.buf) == 0 { // the usual case: one frame, written as it is
+		_, err := o.conn.Write(p)
+		return err
+	}
+	o.buf = append(o.buf, p...)
 	_, err := o.conn.Write(o.buf)
 	if cap(o.buf) > 4<<10 {
 		o.buf = nil // a burst's buffer is not kept by an idle stream
@@ -272,16 +281,16 @@ func (st *eventStream) run(ctx context.Context, reset bool) {
 		stop := s.afterFunc(st.expires.Sub(s.now()), func() { cancel(errTokenExpired) })
 		defer stop()
 	}
-	send := func(frame string) error {
+	send := func(frame []byte) error {
 		// Events already waiting go out in the same write: under a burst,
 		// one syscall per subscriber instead of one per event.
-		err := st.out.send([]byte(frame), sub.Pending() == 0)
+		err := st.out.send(frame, sub.Pending() == 0)
 		if err != nil {
 			s.log.Debug("event stream ended: write failed", "request_id", st.requestID, "err", err)
 		}
 		return err
 	}
-	if send(fmt.Sprintf("retry: %d\n\n", eventRetry.Milliseconds())) != nil {
+	if send(fmt.Appendf(nil, "retry: %d\n\n", eventRetry.Milliseconds())) != nil {
 		return
 	}
 	if reset {
@@ -289,7 +298,7 @@ func (st *eventStream) run(ctx context.Context, reset bool) {
 		if sub.Ahead() {
 			reason = "Last-Event-ID is ahead of the stream: no event has that id yet; resync"
 		}
-		if send("event: reset\ndata: {\"reason\":\""+reason+"\"}\n\n") != nil {
+		if send([]byte("event: reset\ndata: {\"reason\":\""+reason+"\"}\n\n")) != nil {
 			return
 		}
 	}
@@ -307,7 +316,7 @@ func (st *eventStream) run(ctx context.Context, reset bool) {
 		ev, err := sub.Next(ctx, keepAlive.C)
 		switch {
 		case errors.Is(err, feed.ErrIdle):
-			if send(": keep-alive\n\n") != nil {
+			if send(keepAliveFrame) != nil {
 				return
 			}
 			continue
@@ -334,13 +343,13 @@ func (st *eventStream) run(ctx context.Context, reset bool) {
 			continue
 		}
 		span := st.startDelivery(ctx, ev)
-		data, err := s.encodedEvents.get(s, ev, st.actor)
+		frame, err := s.encodedEvents.get(s, ev, st.actor)
 		if err != nil {
 			tracing.End(span, err, "encoding failed")
 			s.log.Error("encoding event", "request_id", st.requestID, "err", err)
 			return
 		}
-		err = send(fmt.Sprintf("id: %d\nevent: %s\ndata: %s\n\n", ev.ID, ev.Type, data))
+		err = send(frame)
 		tracing.End(span, err, "write failed")
 		if err != nil {
 			return
@@ -449,10 +458,12 @@ func parseEventsQuery(r *http.Request) (after int64, types []roster.EventType, e
 	return after, types, nil
 }
 
-// eventCache encodes each event once per view rather than once per
-// subscriber: with thousands of streams, encoding dominated fan-out. All
-// subscribers get an event at about the same time, so a small ring of
-// recent events, one lock per slot, holds what is needed.
+// eventCache encodes each event's frame once per view rather than once
+// per subscriber: with thousands of streams, encoding dominated fan-out.
+// All subscribers get an event at about the same time, so a small ring of
+// recent events, one lock per slot, holds what is needed. A frame is
+// shared by every stream that sends it: it is never written to after it
+// is made (a slot that is reused gets new slices).
 type eventCache struct {
 	slots [1024]eventSlot
 }
@@ -460,6 +471,7 @@ type eventCache struct {
 // An event has at most two views, whoever subscribes: the user whole
 // (admins, the user itself, everyone under EmailsAll) or without its
 // email. Which one an actor gets is the service's rule, asked per send.
+// Each is held as the whole SSE frame (id, event, data).
 type eventSlot struct {
 	mu             sync.Mutex
 	id             int64
@@ -475,11 +487,11 @@ func (c *eventCache) get(s *Server, ev roster.Event, actor roster.Actor) ([]byte
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	if sl.id != ev.ID || sl.full == nil {
-		full, err := json.Marshal(s.eventPayload(ev, roster.Actor{Roles: []string{roster.RoleAdmin}}))
+		full, err := eventFrame(ev, s.eventPayload(ev, roster.Actor{Roles: []string{roster.RoleAdmin}}))
 		if err != nil {
 			return nil, err
 		}
-		redacted, err := json.Marshal(s.eventPayload(ev, nobody))
+		redacted, err := eventFrame(ev, s.eventPayload(ev, nobody))
 		if err != nil {
 			return nil, err
 		}
@@ -489,4 +501,13 @@ func (c *eventCache) get(s *Server, ev roster.Event, actor roster.Actor) ([]byte
 		return sl.full, nil
 	}
 	return sl.redacted, nil
+}
+
+// eventFrame is the SSE frame of ev with payload as its data.
+func eventFrame(ev roster.Event, payload any) ([]byte, error) {
+	data, err := json.Marshal(payload)
+	if err != nil {
+		return nil, err
+	}
+	return fmt.Appendf(nil, "id: %d\nevent: %s\ndata: %s\n\n", ev.ID, ev.Type, data), nil
 }
