@@ -87,7 +87,7 @@ func (b *Batcher[In, Out]) Do(ctx context.Context, in In) (Out, error) {
 		// The group's context is its own: one caller's cancellation must
 		// not fail the others. It keeps the first caller's values (its
 		// trace, its request's log attributes).
-		gctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		gctx, stop := context.WithCancel(context.WithoutCancel(ctx)) // #nosec G118 -- the group's stop: called when its batch ends (serve) or every caller has left (leave)
 		g = &group[In, Out]{ctx: gctx, stop: stop, done: make(chan struct{})}
 		b.next = g
 	}

@@ -69,8 +69,10 @@ func RunGroupCommit(t *testing.T, gc GroupCommit) {
 	// Each create is made in a span of its own, which its event must keep
 	// (the batch runs on the first caller's context).
 	spans := map[uuid.UUID]trace.SpanContext{}
+	var lastSpan byte
 	start := func(ctx context.Context, u roster.User) <-chan result {
-		sc := spanContext(t, byte(len(spans)+1))
+		lastSpan++
+		sc := spanContext(t, lastSpan)
 		spans[u.ID] = sc
 		ctx = trace.ContextWithSpanContext(ctx, sc)
 		ch := make(chan result, 1)
