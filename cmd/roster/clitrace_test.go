@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -110,21 +109,12 @@ func (c *otlpCollector) child(t *testing.T, parent collectedSpan, name string) c
 // is traced in process.
 func TestCLITraceparent(t *testing.T) {
 	col := startCollector(t)
-	addr := freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--addr", addr, "--admin-addr", ""},
-			env("DATABASE_URL", "sqlite:"+filepath.Join(t.TempDir(), "roster.db"), "OTEL_EXPORTER_OTLP_ENDPOINT", col.url),
-			strings.NewReader(""), stdout, stderr)
-	}()
-	base := "http://" + addr
-	waitHealthy(t, base, done)
-	tok := regexp.MustCompile(`export TOKEN=(\S+)`).FindStringSubmatch(stdout.String())
+	srv := startServe(t, "serve", []string{"--addr", "127.0.0.1:0", "--admin-addr", ""},
+		env("DATABASE_URL", "sqlite:"+filepath.Join(t.TempDir(), "roster.db"), "OTEL_EXPORTER_OTLP_ENDPOINT", col.url))
+	base := srv.base
+	tok := regexp.MustCompile(`export TOKEN=(\S+)`).FindStringSubmatch(srv.stdout.String())
 	if tok == nil {
-		t.Fatalf("no development token printed; stdout %q", stdout)
+		t.Fatalf("no development token printed; stdout %q", srv.stdout)
 	}
 	in := filepath.Join(t.TempDir(), "users.ndjson")
 	var file strings.Builder
@@ -151,8 +141,7 @@ func TestCLITraceparent(t *testing.T) {
 	if code, _, errOut := runCmd(t, env("OTEL_EXPORTER_OTLP_ENDPOINT", col.url), "import", "--db", direct, in); code != 0 {
 		t.Fatalf("direct import: exit %d, stderr %q", code, errOut)
 	}
-	cancel() // serve flushes its spans as it stops
-	if err := <-done; err != nil {
+	if err := srv.stop(); err != nil { // serve flushes its spans as it stops
 		t.Fatalf("serve: %v", err)
 	}
 

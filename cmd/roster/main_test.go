@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"io/fs"
 	"net"
@@ -328,27 +329,39 @@ type instance struct {
 	base           string // http://host:port of its API listener
 	stdout, stderr *syncBuffer
 	done           chan error // run's result, once it stops
+
+	cancel  context.CancelFunc
+	once    sync.Once
+	stopped error // what stop returns
 }
 
-// startServe runs `roster serve args...` with getenv until the test ends,
-// when it must stop cleanly within 20 s, and returns it once it is
-// healthy.
+// stop stops serve, as SIGTERM would, and returns what run returned, or
+// an error if it did not stop within 20 s. Later calls return the same.
+func (in *instance) stop() error {
+	in.once.Do(func() {
+		in.cancel()
+		select {
+		case in.stopped = <-in.done:
+		case <-time.After(20 * time.Second):
+			in.stopped = errors.New("serve did not stop within 20 s")
+		}
+	})
+	return in.stopped
+}
+
+// startServe runs `roster serve args...` with getenv until the test ends
+// (or in.stop), when it must stop cleanly within 20 s, and returns it
+// once it is healthy.
 func startServe(t *testing.T, name string, args []string, getenv func(string) (string, bool)) *instance {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	in := &instance{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	in := &instance{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1), cancel: cancel}
 	go func() {
 		in.done <- run(ctx, append([]string{"serve"}, args...), getenv, strings.NewReader(""), in.stdout, in.stderr)
 	}()
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-in.done:
-			if err != nil {
-				t.Errorf("%s: serve returned %v after shutdown, want nil", name, err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Errorf("%s: serve did not stop", name)
+		if err := in.stop(); err != nil {
+			t.Errorf("%s: serve returned %v after shutdown, want nil", name, err)
 		}
 	})
 	in.base = "http://" + loggedAddr(t, in.stderr, "listening", in.done)
