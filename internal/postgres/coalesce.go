@@ -60,7 +60,8 @@ func (db *DB) coalescedUser(ctx context.Context, r *userReads, id uuid.UUID) (ro
 }
 
 // readUsers answers ids on a pooled connection of pool: one id with
-// GetUser, more (identical ones share an answer) with one GetUsers.
+// GetUser, more with one GetUsers (an id given twice matches its row
+// once, and both callers get it).
 func (db *DB) readUsers(ctx context.Context, pool *pgxpool.Pool, ids []uuid.UUID) ([]userRead, error) {
 	out := make([]userRead, len(ids))
 	if len(ids) == 1 {
@@ -75,14 +76,10 @@ func (db *DB) readUsers(ctx context.Context, pool *pgxpool.Pool, ids []uuid.UUID
 		return out, err
 	}
 	users := make(map[uuid.UUID]pgdb.User, len(ids))
-	arg := make([]string, 0, len(ids))
-	for _, id := range ids {
-		if _, dup := users[id]; !dup {
-			users[id] = pgdb.User{}
-			arg = append(arg, id.String())
-		}
+	arg := make([]string, len(ids))
+	for i, id := range ids {
+		arg[i] = id.String()
 	}
-	clear(users)
 	err := db.useOn(ctx, pool, func(conn *pgxpool.Conn) error {
 		rows, err := pgdb.New(conn).GetUsers(ctx, arg)
 		for _, u := range rows {

@@ -100,17 +100,14 @@ type created struct {
 func (db *DB) newCreates() *batch.Batcher[pgdb.CreateUserWithEventParams, created] {
 	return batch.New("postgres.CreateUsersWithEvents batch", func(ctx context.Context, rows []pgdb.CreateUserWithEventParams) ([]created, error) {
 		out := make([]created, len(rows))
-		if len(rows) == 1 {
-			// Alone: the request's own context when idle, or the context
-			// of a batch it alone waits for, which carries its values.
-			out[0].err = db.write(ctx, func(q *pgdb.Queries) error { return q.CreateUserWithEvent(ctx, rows[0]) })
-			if out[0].err != nil && (ctx.Err() != nil || errors.Is(out[0].err, roster.ErrUnavailable)) {
+		if len(rows) == 1 { // alone: the statement it would run without batching
+			if out[0] = db.createAlone(ctx, rows[0]); failsBatch(ctx, out[0].err) {
 				return nil, out[0].err
 			}
 			return out, nil
 		}
 		ids, pos, err := db.createMany(ctx, rows)
-		if err != nil && (ctx.Err() != nil || errors.Is(err, roster.ErrUnavailable)) {
+		if failsBatch(ctx, err) {
 			return nil, err
 		}
 		inserted := make(map[uuid.UUID]struct{}, len(ids))
@@ -126,6 +123,12 @@ func (db *DB) newCreates() *batch.Batcher[pgdb.CreateUserWithEventParams, create
 		}
 		return out, nil
 	})
+}
+
+// failsBatch reports whether err, a batch's, is every caller's rather than
+// one row's: the database is unavailable, or every caller has gone.
+func failsBatch(ctx context.Context, err error) bool {
+	return err != nil && (ctx.Err() != nil || errors.Is(err, roster.ErrUnavailable))
 }
 
 // createMany runs CreateUsersWithEvents and returns the ids it created and,
