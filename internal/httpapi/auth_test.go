@@ -126,6 +126,10 @@ func TestAuth(t *testing.T) {
 			{"user creates", request{method: "POST", path: "/api/users", body: userJSON("New", "new@example.com")}, 403},
 			{"user deletes self", request{method: "DELETE", path: selfPath}, 403},
 			{"user deletes other", request{method: "DELETE", path: otherPath}, 403},
+			// Refused before the body is read: what it holds does not matter.
+			{"user creates, malformed body", request{method: "POST", path: "/api/users", body: `{"name":`}, 403},
+			{"user creates, body over the limit", request{method: "POST", path: "/api/users", body: `{"name":"` + strings.Repeat("a", 2<<20) + `"}`}, 403},
+			{"user updates other, malformed body", request{method: "PATCH", path: otherPath, body: `{"name":`}, 403},
 		}
 		for _, tt := range roles {
 			t.Run(tt.name, func(t *testing.T) {

@@ -36,6 +36,10 @@ func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
+	if err := s.users.AuthorizeCreate(r.Context()); err != nil {
+		s.error(w, r, err) // before the body is read: a caller without the right costs nothing
+		return
+	}
 	key, err := idempotencyKey(r)
 	if err != nil {
 		s.error(w, r, err)
@@ -86,6 +90,10 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 	id, err := userID(r)
 	if err != nil {
 		s.error(w, r, err)
+		return
+	}
+	if err := s.users.AuthorizeUpdate(r.Context(), id); err != nil {
+		s.error(w, r, err) // before the body is read, as for a create
 		return
 	}
 	ifMatch, err := s.ifMatch(r, id)

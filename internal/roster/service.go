@@ -300,6 +300,23 @@ func (s *Service) DeleteUser(ctx context.Context, id uuid.UUID, ifUpdatedAt *tim
 // authorize checks the actor in ctx. need is "" for any authenticated
 // actor, RoleAdmin for admins only, or a user id that the actor may act on
 // as itself (admins may act on anyone).
+// AuthorizeCreate reports whether the actor in ctx may create users:
+// admins only. A transport asks before it reads a byte of the body, so
+// that a caller without the right costs nothing (as AuthorizeImport);
+// CreateUser asks again.
+func (s *Service) AuthorizeCreate(ctx context.Context) error {
+	_, err := authorize(ctx, RoleAdmin)
+	return err
+}
+
+// AuthorizeUpdate reports whether the actor in ctx may update the user
+// with the given id (the user itself, or an admin), asked before the body
+// is read as AuthorizeCreate is; UpdateUser asks again.
+func (s *Service) AuthorizeUpdate(ctx context.Context, id uuid.UUID) error {
+	_, err := authorize(ctx, id.String())
+	return err
+}
+
 func authorize(ctx context.Context, need string) (Actor, error) {
 	a, ok := ActorFrom(ctx)
 	if !ok {
